@@ -1,0 +1,38 @@
+"""``bootstrap()``: the one place that wires settings, the database and the services together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from router.crm.unit_of_work import UnitOfWork
+from router.db import build_engine, build_session_factory
+from router.settings import Settings, get_settings
+
+
+@dataclass
+class Kefu:
+    """What every entrypoint (web app, worker, actions, CLI) needs, built once per process."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker
+    uow: Callable[[], UnitOfWork] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.uow = partial(UnitOfWork, self.session_factory)
+
+    def dispose(self) -> None:
+        """Close the pool; tests and short-lived commands call this on the way out."""
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Kefu:
+    """Build the process's kefu from ``settings`` (default: the environment)."""
+    settings = settings or get_settings()
+    engine = build_engine(settings.database_url)
+    return Kefu(settings=settings, engine=engine, session_factory=build_session_factory(engine))

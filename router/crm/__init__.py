@@ -1,0 +1,1 @@
+"""The CRM: customers, conversations, every logged interaction, tickets and the people who work them."""

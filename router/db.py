@@ -1,0 +1,51 @@
+"""The one place that builds the CRM database engine and its sessions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.future import create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def build_engine(database_url: str, **engine_options: object) -> Engine:
+    """A 2.0-style engine for ``database_url``, with SQLite made safe for several processes."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine_options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **engine_options)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        event.listen(engine, "begin", _begin_immediate)
+        return engine
+    engine_options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **engine_options)
+
+
+def _configure_sqlite_connection(dbapi_connection, _record) -> None:
+    # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _begin_immediate(connection) -> None:
+    # SQLite's single-writer path: take the write lock at BEGIN so two routers never interleave a
+    # read-then-write (the role SELECT ... FOR UPDATE SKIP LOCKED plays on PostgreSQL).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def build_session_factory(engine: Engine) -> sessionmaker:
+    """Sessions bound to ``engine`` that keep loaded objects usable after commit."""
+    return sessionmaker(bind=engine, class_=Session, future=True, expire_on_commit=False)
+
+
+def is_postgres(engine: Engine) -> bool:
+    """Whether the database can do row locks with SKIP LOCKED."""
+    return engine.dialect.name == "postgresql"
