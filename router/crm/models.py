@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
+from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base, relationship
@@ -41,36 +43,23 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UtcDateTime(DateTime):
+class UtcDateTime(TypeDecorator):
     """A timestamp column that stores UTC and always hands back aware datetimes (SQLite drops the zone)."""
 
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
 
-    def bind_processor(self, dialect):
-        parent = super().bind_processor(dialect)
-
-        def process(value):
-            if value is not None and value.tzinfo is not None:
-                value = value.astimezone(timezone.utc)
-                if dialect.name == "sqlite":
-                    value = value.replace(tzinfo=None)
-            return parent(value) if parent else value
-
-        return process
-
-    def result_processor(self, dialect, coltype):
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value):
-            value = parent(value) if parent else value
-            if value is not None and value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
-            return value
-
-        return process
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
 
 
 class Role(str, enum.Enum):
@@ -261,9 +250,7 @@ class Interaction(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (
-        Index("ix_tickets_queue", "team_id", "status", "priority", "first_response_due_at", "id"),
-    )
+    __table_args__ = (Index("ix_tickets_queue", "team_id", "status", "priority", "first_response_due_at", "id"),)
 
     id = Column(Integer, primary_key=True)
     customer_id = Column(ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True)
@@ -295,7 +282,8 @@ class Ticket(Base):
     updated_at = Column(UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
     version = Column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}  # two agents saving at once: the second gets StaleDataError
+    # Two agents saving the same ticket at once: the second gets StaleDataError instead of overwriting.
+    __mapper_args__: ClassVar[dict] = {"version_id_col": version}
 
     customer = relationship("Customer")
     team = relationship("Team")

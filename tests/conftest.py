@@ -1,0 +1,93 @@
+"""Fixtures every kind of test shares: a migrated CRM on SQLite and, where the server answers, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from router.bootstrap import Kefu, bootstrap
+from router.crm import migrate
+from router.db import build_engine
+from router.settings import Settings
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_available() -> str | None:
+    """None when the test PostgreSQL server answers, else why not."""
+    engine = build_engine(POSTGRES_SERVER_URL, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            return None
+    except sa.exc.OperationalError as error:
+        return f"no PostgreSQL server at {POSTGRES_SERVER_URL} ({str(error).splitlines()[0]})"
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """URL of the PostgreSQL server's maintenance database, or skip with the reason."""
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    return POSTGRES_SERVER_URL
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"kefu_test_{uuid.uuid4().hex[:12]}"
+    admin = build_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite file for one test."""
+    return f"sqlite:///{tmp_path / 'kefu.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
+    """A bootstrapped kefu on a migrated database, with its files kept under ``tmp_path``."""
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", **overrides)
+    kefu = bootstrap(settings)
+    migrate.upgrade(kefu.engine)
+    return kefu
+
+
+@pytest.fixture
+def kefu(sqlite_url: str, tmp_path: Path) -> Iterator[Kefu]:
+    """A kefu on a migrated SQLite CRM: the fast default for service-layer tests."""
+    app = make_kefu(sqlite_url, tmp_path)
+    yield app
+    app.dispose()
+
+
+@pytest.fixture
+def kefu_any_db(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+    """A kefu on a migrated CRM, once per database kind."""
+    app = make_kefu(database_url, tmp_path)
+    yield app
+    app.dispose()
