@@ -1,0 +1,26 @@
+"""Password hashing for console logins (argon2id, with rehash when the parameters get stronger)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+
+
+def hash_password(plain: str) -> str:
+    """An argon2id hash to store instead of the password."""
+    return _hasher.hash(plain)
+
+
+def verify_password(password_hash: str, plain: str) -> bool:
+    """Whether ``plain`` is the password behind ``password_hash``; a malformed hash is simply no match."""
+    try:
+        return _hasher.verify(password_hash, plain)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Whether the hash was made with weaker parameters than today's and should be replaced at next login."""
+    return _hasher.check_needs_rehash(password_hash)
