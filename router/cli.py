@@ -1,0 +1,129 @@
+"""The ``kefu`` command: run, set up, train and inspect kefu. Every Makefile target calls into it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import typer
+from rich.console import Console
+
+from router import preflight, runner
+from router.bootstrap import Kefu, bootstrap
+from router.crm import migrate
+from router.crm.seed import demo_logins, seed_demo
+from router.settings import get_settings
+
+console = Console()
+app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ticket router.", no_args_is_help=True)
+db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]✗[/] {message}")
+    raise typer.Exit(code=1)
+
+
+def _kefu() -> Kefu:
+    kefu = bootstrap()
+    problem = preflight.database_problem(kefu.engine)
+    if problem:
+        _fail(str(problem))
+    return kefu
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to migrate to.")) -> None:
+    """Bring the CRM schema up to date (safe to run again)."""
+    kefu = _kefu()
+    migrate.upgrade(kefu.engine, revision)
+    console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Alembic revision, or 'base' to drop everything.")) -> None:
+    """Take the CRM schema back to an earlier revision."""
+    kefu = _kefu()
+    migrate.downgrade(kefu.engine, revision)
+    console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the revision the database is at and the newest one the code knows."""
+    kefu = _kefu()
+    console.print(f"database: {migrate.current_revision(kefu.engine)}  code: {migrate.head_revision()}")
+
+
+@app.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create the demo organisation (teams, agents, admin, FAQ) if the CRM has no users yet."""
+    kefu = _kefu()
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        created = seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    console.print("[green]✓[/] demo organisation created" if created else "CRM already has users: nothing seeded")
+
+
+@app.command()
+def web() -> None:
+    """Serve the web app: agent console, admin, analytics, web chat and the JSON API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "router.web.app:create_app", factory=True, host=settings.web_host, port=settings.web_port, log_level="info"
+    )
+
+
+@app.command()
+def worker(
+    interval: float = typer.Option(1.0, help="Seconds between sweeps."),
+    once: bool = typer.Option(False, help="Do one sweep and exit."),
+) -> None:
+    """Assign waiting tickets, requeue absent agents' tickets, escalate SLA breaches, run training jobs."""
+    from router.worker import run_worker
+
+    run_worker(_kefu(), interval_s=interval, once=once)
+
+
+@app.command()
+def run(
+    train: bool = typer.Option(True, help="Train the models that are missing before starting."),
+) -> None:
+    """Set up what is missing (database, demo data, models), start every process, print the URLs."""
+    settings = get_settings()
+    busy = preflight.busy_ports(settings)
+    if busy:
+        _fail("; ".join(map(str, busy)))
+    kefu = _kefu()
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        if seed_demo(uow.session, settings.data_dir):
+            console.print("[green]✓[/] demo organisation created")
+        uow.commit()
+    kefu.dispose()
+    if train:
+        from router.training.cli import train_missing
+
+        train_missing(settings, console)
+    manager = runner.start(settings)
+    signal.signal(signal.SIGINT, lambda *_: None)  # honcho, in our process group, stops the children
+    not_ready = runner.wait_until_healthy(manager, settings, console)
+    if manager.poll() is not None:
+        _fail("a kefu process exited during start-up: see its log lines above")
+    if not_ready:
+        console.print(f"[yellow]![/] still not answering: {', '.join(not_ready)}")
+    runner.show_urls(settings, demo_logins(settings.data_dir), console)
+    sys.exit(manager.wait())
+
+
+@app.command()
+def doctor() -> None:
+    """Check the interpreter, install, database, ports and models, and say what to fix."""
+    from router.doctor import run_checks
+
+    if not run_checks(get_settings(), console):
+        raise typer.Exit(code=1)

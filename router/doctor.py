@@ -1,0 +1,93 @@
+"""``kefu doctor``: every check a newcomer's setup can fail, each with the fix."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from router import preflight
+from router.crm import migrate
+from router.db import build_engine
+from router.settings import Settings
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _interpreter(_settings: Settings) -> Iterator[Check]:
+    version = ".".join(map(str, sys.version_info[:3]))
+    yield Check(
+        "Python 3.10", sys.version_info[:2] == (3, 10), version, "run `make run`, which builds .venv with Python 3.10"
+    )
+
+
+def _install(_settings: Settings) -> Iterator[Check]:
+    result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    yield Check("dependencies", result.returncode == 0, result.stdout.strip().splitlines()[0], "run `scripts/install`")
+
+
+def _database(settings: Settings) -> Iterator[Check]:
+    engine = build_engine(settings.database_url)
+    try:
+        problem = preflight.database_problem(engine)
+        yield Check(
+            "database reachable",
+            problem is None,
+            problem.what if problem else settings.database_url,
+            problem.fix if problem else "",
+        )
+        if problem is None:
+            current, head = migrate.current_revision(engine), migrate.head_revision()
+            yield Check("database migrated", current == head, f"at {current}, code at {head}", "run `kefu db upgrade`")
+    finally:
+        engine.dispose()
+
+
+def _ports(settings: Settings) -> Iterator[Check]:
+    busy = {problem.what: problem.fix for problem in preflight.busy_ports(settings)}
+    ports = f"{settings.rasa_port}, {settings.action_port}, {settings.web_port}"
+    yield Check("ports free", not busy, "; ".join(busy) or ports, "; ".join(busy.values()))
+
+
+def _models(settings: Settings) -> Iterator[Check]:
+    nlu = sorted((settings.models_dir / "nlu").glob("*.tar.gz"))
+    yield Check("Rasa model", bool(nlu), nlu[-1].name if nlu else "none", "run `kefu train`")
+    triage = settings.models_dir / "triage"
+    yield Check("triage model", triage.exists(), str(triage), "run `kefu train`")
+
+
+def _browser(_settings: Settings) -> Iterator[Check]:
+    chromium = shutil.which("chromium")
+    yield Check("chromium (browser tests)", chromium is not None, chromium or "missing", "apt-get install chromium")
+
+
+CHECKS: list[Callable[[Settings], Iterator[Check]]] = [_interpreter, _install, _database, _ports, _models, _browser]
+
+
+def run_checks(settings: Settings, console: Console) -> bool:
+    """Print every check; True when nothing needs fixing."""
+    table = Table(title="kefu doctor")
+    for column in ("", "check", "found", "fix"):
+        table.add_column(column)
+    all_ok = True
+    for check_group in CHECKS:
+        for check in check_group(settings):
+            all_ok &= check.ok
+            table.add_row(
+                "[green]✓[/]" if check.ok else "[red]✗[/]", check.name, check.detail, "" if check.ok else check.fix
+            )
+    console.print(table)
+    return all_ok

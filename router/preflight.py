@@ -1,0 +1,61 @@
+"""Checks that turn the usual first-run failures into one line naming the setting to change."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from router.settings import Settings
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that stops kefu from starting, and what to do about it."""
+
+    what: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.what} — {self.fix}"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (so our server could not bind it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def busy_ports(settings: Settings) -> list[Problem]:
+    """One problem per kefu port that another program holds."""
+    ports = {
+        "KEFU_RASA_PORT": settings.rasa_port,
+        "KEFU_ACTION_PORT": settings.action_port,
+        "KEFU_WEB_PORT": settings.web_port,
+    }
+    return [
+        Problem(f"port {port} is already in use", f"stop what uses it or set {name} to a free port")
+        for name, port in ports.items()
+        if port_in_use("127.0.0.1", port)
+    ]
+
+
+def database_problem(engine: Engine) -> Problem | None:
+    """None when the CRM database answers, else why not."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        return Problem(
+            f"cannot reach the database {engine.url.render_as_string(hide_password=True)} ({reason})",
+            "start it or set KEFU_DATABASE_URL to a reachable SQLAlchemy URL",
+        )
+    return None

@@ -1,0 +1,118 @@
+"""``kefu run``: start every kefu process under honcho, wait until each answers, then show where to go."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from router.settings import Settings
+
+
+@dataclass(frozen=True)
+class Service:
+    """A process of ours and the URL that answers once it is ready."""
+
+    name: str
+    health_url: str
+
+
+def services(settings: Settings) -> list[Service]:
+    """What `kefu run` starts, in the order people care about."""
+    return [
+        Service("web app", f"{settings.web_url}/healthz"),
+        Service("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/status"),
+        Service("action server", f"http://127.0.0.1:{settings.action_port}/health"),
+    ]
+
+
+def write_endpoints(settings: Settings) -> Path:
+    """Rasa's endpoints.yml with the action server URL taken from kefu's settings."""
+    endpoints = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text(encoding="utf-8"))
+    endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{settings.action_port}/webhook"}
+    path = settings.var_dir / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def process_environment(settings: Settings) -> dict[str, str]:
+    """The environment every child process gets: our settings made explicit, telemetry off."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "KEFU_DATABASE_URL": settings.database_url,
+            "KEFU_RASA_PORT": str(settings.rasa_port),
+            "KEFU_ACTION_PORT": str(settings.action_port),
+            "KEFU_WEB_HOST": settings.web_host,
+            "KEFU_WEB_PORT": str(settings.web_port),
+            "KEFU_ENDPOINTS": str(write_endpoints(settings)),
+            "KEFU_NLU_MODEL": str(settings.models_dir / "nlu"),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def start(settings: Settings) -> subprocess.Popen:
+    """honcho running the Procfile, in our process group so Ctrl-C reaches every child."""
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    return subprocess.Popen(
+        [honcho, "--procfile", str(settings.project_dir / "Procfile"), "--no-prefix", "start"],
+        cwd=settings.project_dir,
+        env=process_environment(settings),
+    )
+
+
+def wait_until_healthy(
+    manager: subprocess.Popen, settings: Settings, console: Console, timeout_s: float = 300.0
+) -> list[str]:
+    """Names of the services still not answering when ``timeout_s`` ran out or a process died."""
+    waiting = {service.name: service for service in services(settings)}
+    deadline = time.monotonic() + timeout_s
+    with console.status("Starting kefu…") as status, httpx.Client(timeout=2.0) as client:
+        while waiting and time.monotonic() < deadline and manager.poll() is None:
+            for name, service in list(waiting.items()):
+                try:
+                    if client.get(service.health_url).status_code == 200:
+                        del waiting[name]
+                        console.log(f"[green]✓[/] {name} is up")
+                except httpx.HTTPError:
+                    pass
+            status.update(f"Waiting for {', '.join(waiting) or 'nothing'}…")
+            time.sleep(0.5)
+    return list(waiting)
+
+
+def show_urls(settings: Settings, logins: list[tuple[str, str, str]], console: Console) -> None:
+    """The table a newcomer reads after ``make run``."""
+    table = Table(title="kefu is running — Ctrl-C stops everything", show_header=False)
+    web = settings.web_url
+    for label, url in [
+        ("Web chat (customers)", f"{web}/chat"),
+        ("Agent console", f"{web}/console"),
+        ("Admin", f"{web}/admin"),
+        ("Analytics", f"{web}/analytics"),
+        ("API docs", f"{web}/api/docs"),
+        ("Rasa REST webhook", f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"),
+    ]:
+        table.add_row(label, url)
+    console.print(table)
+    logins_table = Table(title="Demo logins", show_header=True)
+    for column in ("user", "password", "role"):
+        logins_table.add_column(column)
+    for row in logins:
+        logins_table.add_row(*row)
+    console.print(logins_table)
