@@ -6,13 +6,14 @@ import signal
 import sys
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from router import preflight, runner
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import demo_logins, seed_demo
-from router.settings import get_settings
+from router.settings import Settings, get_settings
 
 console = Console()
 app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ticket router.", no_args_is_help=True)
@@ -25,8 +26,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as error:
+        _fail("; ".join(f"KEFU_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()))
+        raise
+
+
 def _kefu() -> Kefu:
-    kefu = bootstrap()
+    kefu = bootstrap(_settings())
     problem = preflight.database_problem(kefu.engine)
     if problem:
         _fail(str(problem))
@@ -72,7 +81,7 @@ def web() -> None:
     """Serve the web app: agent console, admin, analytics, web chat and the JSON API."""
     import uvicorn
 
-    settings = get_settings()
+    settings = _settings()
     uvicorn.run(
         "router.web.app:create_app", factory=True, host=settings.web_host, port=settings.web_port, log_level="info"
     )
@@ -94,7 +103,7 @@ def run(
     train: bool = typer.Option(True, help="Train the models that are missing before starting."),
 ) -> None:
     """Set up what is missing (database, demo data, models), start every process, print the URLs."""
-    settings = get_settings()
+    settings = _settings()
     busy = preflight.busy_ports(settings)
     if busy:
         _fail("; ".join(map(str, busy)))
@@ -125,5 +134,5 @@ def doctor() -> None:
     """Check the interpreter, install, database, ports and models, and say what to fix."""
     from router.doctor import run_checks
 
-    if not run_checks(get_settings(), console):
+    if not run_checks(_settings(), console):
         raise typer.Exit(code=1)

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     @validator("database_url")
     def _url_has_scheme(cls, value: str) -> str:
         if "://" not in value:
-            raise ValueError("KEFU_DATABASE_URL must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
         return value
 
     @property

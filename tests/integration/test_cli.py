@@ -1,0 +1,85 @@
+"""The kefu command sets up the database and explains failures in one line, as a newcomer would meet them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KEFU = [sys.executable, "-m", "router"]
+
+
+def run_kefu(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the real `kefu` CLI in a child process with ``env`` on top of ours."""
+    return subprocess.run(
+        [*KEFU, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_db_upgrade_downgrade_and_current(database_url: str) -> None:
+    env = {"KEFU_DATABASE_URL": database_url}
+    upgraded = run_kefu("db", "upgrade", env=env)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "0001_initial" in upgraded.stdout
+    current = run_kefu("db", "current", env=env)
+    assert "database: 0001_initial" in current.stdout
+    downgraded = run_kefu("db", "downgrade", "base", env=env)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert "database: None" in run_kefu("db", "current", env=env).stdout
+
+
+def test_seed_demo_twice_seeds_once(sqlite_url: str) -> None:
+    env = {"KEFU_DATABASE_URL": sqlite_url}
+    first = run_kefu("seed-demo", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "demo organisation created" in first.stdout
+    second = run_kefu("seed-demo", env=env)
+    assert "already has users" in second.stdout
+
+
+def test_unreachable_database_is_one_line_naming_the_setting() -> None:
+    result = run_kefu("db", "upgrade", env={"KEFU_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    assert result.returncode == 1
+    assert "KEFU_DATABASE_URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_malformed_database_url_is_a_clear_error() -> None:
+    result = run_kefu("db", "current", env={"KEFU_DATABASE_URL": "not a url"})
+    assert result.returncode != 0
+    assert "KEFU_DATABASE_URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_refuses_a_busy_port_naming_the_setting(sqlite_url: str) -> None:
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        port = occupant.getsockname()[1]
+        result = run_kefu("run", env={"KEFU_DATABASE_URL": sqlite_url, "KEFU_WEB_PORT": str(port)})
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stdout
+    assert "KEFU_WEB_PORT" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
+    env = {"KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}", "KEFU_MODELS_DIR": str(tmp_path / "models")}
+    before = run_kefu("doctor", env=env)
+    assert before.returncode == 1
+    assert "kefu db upgrade" in before.stdout
+    run_kefu("db", "upgrade", env=env)
+    after = run_kefu("doctor", env=env)
+    assert "kefu db upgrade" not in after.stdout
+    assert "kefu train" in after.stdout  # no models in the fresh models dir
+
+
+@pytest.mark.parametrize("command", [[], ["db"], ["run"], ["doctor"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = run_kefu(*command, "--help", env={})
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
