@@ -1,0 +1,73 @@
+"""`kefu run` (what `make run` calls) starts every process, answers 你好/hello over REST, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.settings import get_settings
+
+pytestmark = pytest.mark.rasa
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_kefu_run_serves_chinese_and_english_then_stops_on_ctrl_c(tmp_path: Path) -> None:
+    models_dir = get_settings().models_dir
+    if not any((models_dir / "nlu").glob("*.tar.gz")):
+        pytest.skip("no trained Rasa model: `make test` trains it first (kefu train --if-missing)")
+    ports = {name: free_port() for name in ("KEFU_WEB_PORT", "KEFU_RASA_PORT", "KEFU_ACTION_PORT")}
+    env = {
+        **os.environ,
+        **{name: str(port) for name, port in ports.items()},
+        "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
+        "KEFU_VAR_DIR": str(tmp_path / "var"),
+    }
+    log_path = tmp_path / "kefu-run.log"
+    with log_path.open("w") as log:
+        kefu = subprocess.Popen(
+            [sys.executable, "-m", "router", "run", "--no-train"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "kefu is running" not in log_path.read_text() and time.monotonic() < deadline:
+            assert kefu.poll() is None, log_path.read_text()[-3000:]
+            time.sleep(1)
+        output = log_path.read_text()
+        assert "kefu is running" in output, output[-3000:]
+        assert f"http://127.0.0.1:{ports['KEFU_WEB_PORT']}/console" in output
+        assert "admin" in output and "kefu-demo" in output
+
+        webhook = f"http://127.0.0.1:{ports['KEFU_RASA_PORT']}/webhooks/rest/webhook"
+        for sender, greeting in [("run-zh", "你好"), ("run-en", "hello")]:
+            replies = httpx.post(webhook, json={"sender": sender, "message": greeting}, timeout=60).json()
+            assert replies and all(reply.get("text") for reply in replies), replies
+        chinese = httpx.post(webhook, json={"sender": "run-zh", "message": "你好"}, timeout=60).json()
+        assert any("\u4e00" <= char <= "\u9fff" for char in chinese[0]["text"])
+    finally:
+        os.killpg(kefu.pid, signal.SIGINT)
+        try:
+            kefu.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(kefu.pid, signal.SIGKILL)
+            raise
+    for port in ports.values():
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port} after Ctrl-C"

@@ -1,0 +1,42 @@
+"""Settings come from KEFU_* variables with safe defaults, and a bad value is refused up front."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from router.settings import Settings
+
+
+def test_defaults_run_locally_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KEFU_DATABASE_URL", "KEFU_WEB_PORT", "KEFU_RASA_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=None)
+    assert settings.database_url.startswith("sqlite:///")
+    assert settings.database_url.endswith("var/kefu.db")
+    assert (settings.rasa_port, settings.action_port, settings.web_port) == (5005, 5055, 8000)
+    assert settings.web_url == "http://127.0.0.1:8000"
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kefu")
+    monkeypatch.setenv("KEFU_WEB_PORT", "8123")
+    monkeypatch.setenv("KEFU_PUBLIC_URL", "https://support.example.com/")
+    settings = Settings(_env_file=None)
+    assert settings.database_url == "postgresql://postgres@127.0.0.1:5432/kefu"
+    assert settings.web_port == 8123
+    assert settings.web_url == "https://support.example.com"
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEFU_RASA_PORT", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("KEFU_RASA_PORT=5999\n")
+    assert Settings(_env_file=env_file).rasa_port == 5999
+
+
+@pytest.mark.parametrize(("name", "value"), [("KEFU_DATABASE_URL", "kefu.db"), ("KEFU_WEB_PORT", "eighty")])
+def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(pydantic.ValidationError):
+        Settings(_env_file=None)
