@@ -408,3 +408,15 @@ class AuditEntry(Base):
     target = Column(String(128), nullable=False, default="")
     data = Column(JSON, nullable=False, default=dict)
     created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
+
+
+class ChannelUpdate(Base):
+    """An inbound update (a Telegram ``update_id``) already taken for processing: redeliveries are dropped."""
+
+    __tablename__ = "channel_updates"
+    __table_args__ = (UniqueConstraint("channel", "update_id", name="uq_channel_updates_channel_update"),)
+
+    id = Column(Integer, primary_key=True)
+    channel = Column(_enum(Channel), nullable=False)
+    update_id = Column(String(64), nullable=False)
+    received_at = Column(UtcDateTime(), nullable=False, default=utcnow, index=True)
