@@ -245,6 +245,7 @@ class Interaction(Base):
     latency_ms = Column(Float, doc="For bot turns: time since the customer's message.")
     event_key = Column(String(200), unique=True, doc="Makes re-logging a Rasa event idempotent.")
     delivery = Column(String(16), doc="Outbound turns: sent, failed or pending.")
+    buttons = Column(JSON, doc='Outbound turns: quick replies offered, [{"title", "payload"}], so web chat shows them.')
     created_at = Column(UtcDateTime(), nullable=False, default=utcnow, index=True)
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 10:09:57.146292
+Create Date: 2026-11-23 10:10:46.952753
 """
 
 import sqlalchemy as sa
@@ -331,6 +331,7 @@ def upgrade() -> None:
         sa.Column("latency_ms", sa.Float(), nullable=True),
         sa.Column("event_key", sa.String(length=200), nullable=True),
         sa.Column("delivery", sa.String(length=16), nullable=True),
+        sa.Column("buttons", sa.JSON(), nullable=True),
         sa.Column("created_at", router.crm.models.UtcDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["agent_id"], ["agents.id"], name=op.f("fk_interactions_agent_id_agents"), ondelete="SET NULL"
