@@ -1,0 +1,1 @@
+"""kefu's Rasa input channels: Telegram (python-telegram-bot) and the web chat page."""
