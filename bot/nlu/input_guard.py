@@ -1,0 +1,61 @@
+"""Empty, oversized and wordless messages (emoji only, control characters) go to the fallback, never a guess."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+# A real customer message is far shorter; anything longer is pasted logs or an attack, not a question to classify.
+MAX_MESSAGE_CHARACTERS = 2000
+FALLBACK_INTENT = "nlu_fallback"
+WORD = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def bad_input_reason(text: str | None) -> str | None:
+    """Why a message cannot be understood ('empty', 'too_long', 'no_words'), or None if it can."""
+    if not text or not text.strip():
+        return "empty"
+    if len(text) > MAX_MESSAGE_CHARACTERS:
+        return "too_long"
+    printable = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    if not WORD.search(printable):
+        return "no_words"
+    return None
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
+class InputGuard(GraphComponent):
+    """Overrides the intent with ``nlu_fallback`` for bad input, so ``action_nlu_fallback`` answers politely."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> InputGuard:
+        """Rasa's constructor hook; the guard has no state."""
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Replace the classifier's guess on messages that carry nothing to classify."""
+        for message in messages:
+            if bad_input_reason(message.get(TEXT)) is not None:
+                intent = {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+                message.set(INTENT, intent, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [intent, *message.get(INTENT_RANKING_KEY, [])], add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training data passes through untouched."""
+        return training_data

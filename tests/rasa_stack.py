@@ -1,0 +1,226 @@
+"""A real Rasa server and action server for tests: train (or reuse) the model, start both on free ports, stop them.
+
+Tests use it through the session-scoped ``rasa_stack`` fixture in ``tests/integration/conftest.py``; benchmarks may
+use :func:`running_stack` directly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MODEL_CACHE_DIR = PROJECT_ROOT / "models" / "test-cache"
+RASA = str(Path(sys.executable).with_name("rasa"))
+
+# Everything the trained model depends on; a change to any of these means a new model.
+MODEL_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules.yml", "data/stories.yml", "data/jieba", "bot/nlu")
+# What `rasa train` reads as training data (data/ also holds non-Rasa files such as faq.yml).
+TRAINING_DATA = ("data/nlu", "data/rules.yml", "data/stories.yml")
+START_TIMEOUT_SECONDS = 240
+TRAIN_TIMEOUT_SECONDS = 900
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, so parallel test runs never collide on Rasa's defaults."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
+    """Hash of every file the model is trained from, so an unchanged assistant is never retrained."""
+    digest = hashlib.sha256()
+    for name in MODEL_INPUTS:
+        path = root / name
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
+        for file in files:
+            if file.exists():
+                digest.update(str(file.relative_to(root)).encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def rasa_env(**extra: str) -> dict[str, str]:
+    """Environment for rasa subprocesses: no telemetry, the project importable, plus ``extra``."""
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **extra}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
+    """Path of the model for the current assistant, training it once under a lock shared by parallel runs."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = model_fingerprint()
+    model = cache_dir / f"{fingerprint}.tar.gz"
+    with (cache_dir / ".train.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not model.exists():
+            command = [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", *TRAINING_DATA]
+            command += ["--out", str(cache_dir), "--fixed-model-name", fingerprint]
+            result = subprocess.run(
+                command,
+                cwd=PROJECT_ROOT,
+                env=rasa_env(),
+                capture_output=True,
+                text=True,
+                timeout=TRAIN_TIMEOUT_SECONDS,
+            )
+            if result.returncode != 0 or not model.exists():
+                raise RuntimeError(
+                    f"rasa train failed ({result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
+                )
+    return model
+
+
+def write_endpoints(directory: Path, action_url: str, event_broker: bool) -> Path:
+    """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports)."""
+    endpoints: dict[str, Any] = {"action_endpoint": {"url": action_url}}
+    if event_broker:
+        endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker"}
+    path = directory / "endpoints.yml"
+    path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
+    (directory / "credentials.yml").write_text("rest:\n", encoding="utf-8")
+    return path
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server and everything it spawned (Sanic forks workers)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@dataclass
+class RasaStack:
+    """A running Rasa server + action server pair, talking to the CRM at ``database_url``."""
+
+    rasa_url: str
+    action_url: str
+    database_url: str
+    model_path: Path
+    log_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
+
+    def send(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Post one customer message through the REST channel and return the bot's replies."""
+        payload: dict[str, Any] = {"sender": sender_id, "message": text}
+        if metadata is not None:
+            payload["metadata"] = metadata
+        response = self.client.post(f"{self.rasa_url}/webhooks/rest/webhook", json=payload)
+        response.raise_for_status()
+        return response.json()
+
+    def tracker(self, sender_id: str) -> dict[str, Any]:
+        """The conversation tracker, for asserting slots, intents and the active form."""
+        response = self.client.get(f"{self.rasa_url}/conversations/{sender_id}/tracker")
+        response.raise_for_status()
+        return response.json()
+
+    def trigger_intent(self, sender_id: str, intent: str, entities: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Inject an external intent (e.g. EXTERNAL_ticket_resolved) as the router does."""
+        response = self.client.post(
+            f"{self.rasa_url}/conversations/{sender_id}/trigger_intent",
+            params={"output_channel": "latest"},
+            json={"name": intent, "entities": entities or {}},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def logs(self) -> str:
+        """Tail of both servers' logs, for assertion messages."""
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in self.log_dir.glob("*.log"))
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        self.client.close()
+        for process in self.processes:
+            _stop(process)
+
+
+def _wait_healthy(stack: RasaStack, url: str, process: subprocess.Popen[bytes], ready: Any) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}\n{stack.logs()}")
+        try:
+            response = httpx.get(url, timeout=5)
+            if response.status_code == 200 and ready(response):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError(f"{url} not healthy after {START_TIMEOUT_SECONDS}s\n{stack.logs()}")
+
+
+def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = None) -> RasaStack:
+    """Train or reuse the model, start both servers on free ports and wait until both answer.
+
+    ``event_broker=None`` enables the CRM event broker when ``bot/event_broker.py`` exists.
+    """
+    model = trained_model()
+    if event_broker is None:
+        event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    rasa_port, action_port = free_port(), free_port()
+    action_url = f"http://127.0.0.1:{action_port}/webhook"
+    endpoints = write_endpoints(work_dir, action_url, event_broker)
+    env = rasa_env(KEFU_DATABASE_URL=database_url, KEFU_RASA_URL=f"http://127.0.0.1:{rasa_port}")
+    stack = RasaStack(f"http://127.0.0.1:{rasa_port}", action_url, database_url, model, work_dir)
+    commands = {
+        "actions": [RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
+        "rasa": [
+            RASA, "run", "--enable-api", "--port", str(rasa_port), "--model", str(model),
+            "--endpoints", str(endpoints), "--credentials", str(work_dir / "credentials.yml"),
+        ],
+    }  # fmt: skip
+    try:
+        for name, command in commands.items():
+            with (work_dir / f"{name}.log").open("wb") as log:
+                stack.processes.append(
+                    subprocess.Popen(
+                        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
+        _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
+        _wait_healthy(
+            stack, f"{stack.rasa_url}/status", stack.processes[1], lambda r: bool(r.json().get("fingerprint"))
+        )
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@contextmanager
+def running_stack(database_url: str, work_dir: Path, event_broker: bool | None = None) -> Iterator[RasaStack]:
+    """:func:`start_stack` as a context manager that always stops the servers."""
+    stack = start_stack(database_url, work_dir, event_broker)
+    try:
+        yield stack
+    finally:
+        stack.stop()
