@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import declarative_base, relationship
 
@@ -366,6 +367,17 @@ class TrainingExample(Base):
 
 class ModelVersion(Base):
     __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("kind", "version", name="uq_model_versions_kind_version"),
+        # At most one active model per kind: two promotions racing cannot both win.
+        Index(
+            "uq_model_versions_one_active",
+            "kind",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
 
     id = Column(Integer, primary_key=True)
     kind = Column(String(16), nullable=False, doc="'nlu' (the Rasa model) or 'triage'.")
@@ -384,6 +396,16 @@ class Job(Base):
     """A background job (retraining) with progress the page and the terminal both show."""
 
     __tablename__ = "jobs"
+    __table_args__ = (
+        # One unfinished job per kind: a second retrain request fails in the database, whichever process sends it.
+        Index(
+            "uq_jobs_one_unfinished_per_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
 
     id = Column(Integer, primary_key=True)
     kind = Column(String(32), nullable=False)
@@ -396,6 +418,18 @@ class Job(Base):
     created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
     started_at = Column(UtcDateTime())
     finished_at = Column(UtcDateTime())
+
+
+class IntentDefinition(Base):
+    """An intent an admin created while labelling, with the responses the bot gives for it."""
+
+    __tablename__ = "intent_definitions"
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(96), nullable=False, unique=True)
+    responses = Column(JSON, nullable=False, default=list, doc="[{'language': 'zh'|'en', 'text': ...}]")
+    created_by = Column(ForeignKey("users.id"))
+    created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class AuditEntry(Base):

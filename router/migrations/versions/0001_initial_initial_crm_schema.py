@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Create Date: 2026-11-23 10:10:46.952753
+Create Date: 2026-11-23 10:12:56.725294
 """
 
 import sqlalchemy as sa
@@ -160,6 +160,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_conversations_sender_id"), ["sender_id"], unique=False)
 
     op.create_table(
+        "intent_definitions",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=96), nullable=False),
+        sa.Column("responses", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", router.crm.models.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_intent_definitions_created_by_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_intent_definitions")),
+        sa.UniqueConstraint("name", name=op.f("uq_intent_definitions_name")),
+    )
+    op.create_table(
         "jobs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
@@ -179,6 +190,15 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_jobs_created_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_jobs_one_unfinished_per_kind",
+            ["kind"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        )
+
     op.create_table(
         "model_versions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -198,7 +218,17 @@ def upgrade() -> None:
         sa.Column("promoted_at", router.crm.models.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["created_by"], ["users.id"], name=op.f("fk_model_versions_created_by_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
+        sa.UniqueConstraint("kind", "version", name="uq_model_versions_kind_version"),
     )
+    with op.batch_alter_table("model_versions", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_model_versions_one_active",
+            ["kind"],
+            unique=True,
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        )
+
     op.create_table(
         "agent_teams",
         sa.Column("agent_id", sa.Integer(), nullable=False),
@@ -455,8 +485,23 @@ def downgrade() -> None:
 
     op.drop_table("tickets")
     op.drop_table("agent_teams")
+    with op.batch_alter_table("model_versions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_model_versions_one_active",
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        )
+
     op.drop_table("model_versions")
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_jobs_one_unfinished_per_kind",
+            sqlite_where=sa.text("status IN ('queued', 'running')"),
+            postgresql_where=sa.text("status IN ('queued', 'running')"),
+        )
+
     op.drop_table("jobs")
+    op.drop_table("intent_definitions")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_conversations_sender_id"))
         batch_op.drop_index(batch_op.f("ix_conversations_customer_id"))
