@@ -13,12 +13,14 @@ from router import preflight, runner
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import demo_logins, seed_demo
+from router.delivery.cli import app as telegram_app
 from router.settings import Settings, get_settings
 
 console = Console()
 app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ticket router.", no_args_is_help=True)
 db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(telegram_app, name="telegram")
 
 
 def _fail(message: str) -> None:
