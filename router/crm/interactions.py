@@ -38,6 +38,7 @@ class Turn:
     latency_ms: float | None = None
     agent_id: int | None = None
     delivery: str | None = None
+    buttons: list[dict] | None = None
 
 
 def guess_language(text: str) -> str | None:
@@ -91,6 +92,7 @@ def record_turns(session: Session, turns: Sequence[Turn]) -> list[Interaction]:
             latency_ms=turn.latency_ms,
             event_key=turn.event_key,
             delivery=turn.delivery,
+            buttons=turn.buttons,
             created_at=turn.created_at,
         )
         session.add(interaction)

@@ -1,0 +1,163 @@
+"""The CRM event broker logs every turn from real Rasa events, and loses none while the database is away."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from bot.event_broker import CrmEventBroker
+from router.bootstrap import Kefu, bootstrap
+from router.crm.models import Interaction, Speaker
+from router.db import build_engine
+from tests.conftest import make_kefu
+
+FLUSH_TIMEOUT_S = 60
+
+
+@pytest.fixture
+def broker(kefu_any_db: Kefu) -> Iterator[CrmEventBroker]:
+    """A broker writing to the test's CRM through its own kefu, as it does inside the Rasa server."""
+    instance = CrmEventBroker(bootstrap(kefu_any_db.settings), flush_interval_s=0.05)
+    yield instance
+    instance.writer.close(timeout_s=FLUSH_TIMEOUT_S)
+
+
+def user_event(
+    sender_id: str,
+    text: str,
+    intent: str,
+    confidence: float,
+    language: str,
+    timestamp: float | None = None,
+    **entities: str,
+) -> dict:
+    """A user event exactly as Rasa's tracker store publishes it."""
+    parse_data = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": [{"entity": "language", "value": language}]
+        + [{"entity": name, "value": value, "extractor": "RegexEntityExtractor"} for name, value in entities.items()],
+    }
+    event = UserUttered(
+        text, parse_data["intent"], parse_data["entities"], parse_data, input_channel="rest", timestamp=timestamp
+    )
+    return {"sender_id": sender_id, **event.as_dict()}
+
+
+def bot_event(sender_id: str, text: str, delay_s: float = 0.0, timestamp: float | None = None) -> dict:
+    """A bot event as published, ``delay_s`` after ``timestamp`` (default now)."""
+    return {"sender_id": sender_id, **BotUttered(text, timestamp=(timestamp or time.time()) + delay_s).as_dict()}
+
+
+def stored(kefu: Kefu) -> list[Interaction]:
+    """Every logged turn in the order it was said, detached so it outlives the session."""
+    with kefu.uow() as uow:
+        rows = list(uow.session.execute(select(Interaction).order_by(Interaction.created_at, Interaction.id)).scalars())
+        uow.session.expunge_all()
+        return rows
+
+
+def test_user_and_bot_turns_are_stored_with_nlu_results_latency_and_redaction(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    broker.publish(
+        user_event("web:s1", "订单12345还没到，电话13812345678", "check_status", 0.91, "zh", order_number="12345")
+    )
+    broker.publish({"sender_id": "web:s1", **SlotSet("language", "zh").as_dict()})
+    broker.publish(bot_event("web:s1", "您的工单 T000001 当前状态：排队中。", delay_s=0.25))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+
+    customer, bot = stored(kefu_any_db)
+    assert customer.speaker is Speaker.customer
+    assert customer.text == "订单12345还没到，电话[phone]"
+    assert (customer.intent, customer.confidence, customer.language) == ("check_status", 0.91, "zh")
+    assert customer.entities == [{"entity": "order_number", "value": "12345", "extractor": "RegexEntityExtractor"}]
+    assert customer.channel.value == "rest"
+    assert bot.speaker is Speaker.bot
+    assert bot.conversation_id == customer.conversation_id
+    assert bot.language == "zh"
+    assert 200 <= bot.latency_ms <= 400
+
+
+def test_the_same_event_published_twice_is_stored_once(kefu_any_db: Kefu, broker: CrmEventBroker) -> None:
+    event = user_event("s2", "hello", "greet", 0.99, "en")
+    broker.publish(event)
+    broker.publish(event)
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    broker.publish(event)
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    assert [row.text for row in stored(kefu_any_db)] == ["hello"]
+
+
+def test_an_unreadable_event_is_skipped_without_raising(kefu_any_db: Kefu, broker: CrmEventBroker) -> None:
+    broker.publish({"sender_id": "s3", "event": "user", "timestamp": "not a time"})
+    broker.publish(user_event("s3", "still logged", "greet", 0.8, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    assert [row.text for row in stored(kefu_any_db)] == ["still logged"]
+
+
+def _conversation(broker: CrmEventBroker, sender_id: str, start: int, turns: int) -> list[str]:
+    texts = []
+    for index in range(start, start + turns):
+        texts += [f"question {index}", f"answer {index}"]
+        said_at = time.time() + index  # one turn per second keeps the expected order unambiguous
+        broker.publish(user_event(sender_id, f"question {index}", "ask_faq", 0.7, "en", timestamp=said_at))
+        broker.publish(bot_event(sender_id, f"answer {index}", delay_s=0.3, timestamp=said_at))
+    return texts
+
+
+@pytest.mark.postgres
+def test_no_turn_is_lost_while_postgresql_refuses_connections(postgres_url: str, tmp_path) -> None:
+    kefu = make_kefu(postgres_url, tmp_path)
+    broker = CrmEventBroker(make_kefu(postgres_url, tmp_path), flush_interval_s=0.05)
+    database = make_url(postgres_url).database
+    admin = build_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        expected = _conversation(broker, "pg-outage", 0, 3)
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (database,),
+            )
+        expected += _conversation(broker, "pg-outage", 3, 5)
+        time.sleep(1.5)
+        assert broker.writer.failed_attempts > 0, "the writer should have met the outage"
+        assert broker.writer.pending == 10, "turns said during the outage wait in the buffer"
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        assert [row.text for row in stored(kefu)] == expected
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        broker.writer.close(timeout_s=5)
+        broker._kefu.dispose()
+        kefu.dispose()
+        admin.dispose()
+
+
+def test_no_turn_is_lost_while_sqlite_is_locked(kefu: Kefu) -> None:
+    broker = CrmEventBroker(bootstrap(kefu.settings), flush_interval_s=0.05)
+    locker = sqlite3.connect(make_url(kefu.settings.database_url).database, isolation_level=None, timeout=5)
+    try:
+        expected = _conversation(broker, "sqlite-lock", 0, 2)
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        locker.execute("BEGIN EXCLUSIVE")
+        expected += _conversation(broker, "sqlite-lock", 2, 4)
+        time.sleep(1.5)
+        assert broker.writer.pending == 8, "turns said while the database is locked wait in the buffer"
+        locker.execute("COMMIT")
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        assert [row.text for row in stored(kefu)] == expected
+    finally:
+        locker.close()
+        broker.writer.close(timeout_s=5)
+        broker._kefu.dispose()
