@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     models_dir: Path = PROJECT_ROOT / "models"
     data_dir: Path = PROJECT_ROOT / "data"
     var_dir: Path = PROJECT_ROOT / "var"
+    shared_data_dir: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "data",
+        description="Read-only public data sets (zh_shopping trains the Chinese sentiment model when present).",
+    )
     telegram_token: str = ""
     telegram_secret_token: str = Field("", description="Checked on every Telegram webhook request.")
     telegram_api_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL.")
