@@ -1,0 +1,76 @@
+"""What every action shares: the action server's one kefu, the customer's language, and failing politely."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
+
+from router.bootstrap import Kefu, bootstrap
+from router.errors import KefuError
+
+logger = logging.getLogger(__name__)
+
+_process_kefu: Kefu | None = None
+_process_kefu_lock = threading.Lock()
+
+# Said when the CRM cannot be reached: the bot must still answer rather than go silent.
+_SERVICE_UNAVAILABLE = {
+    "zh": "抱歉，系统暂时有点忙，请稍后再试，或回复“转人工”。",
+    "en": "Sorry, our system is busy right now. Please try again in a moment, or say “talk to a human”.",
+}
+
+ActionRun = TypeVar("ActionRun", bound=Callable[..., list[dict[str, Any]]])
+
+
+def process_kefu() -> Kefu:
+    """The action server's kefu, built on first use so importing actions never touches the database."""
+    global _process_kefu
+    with _process_kefu_lock:
+        if _process_kefu is None:
+            _process_kefu = bootstrap()
+        return _process_kefu
+
+
+class UsesKefu:
+    """Mixin for actions: the process's kefu, or the one a test passes in."""
+
+    def __init__(self, kefu: Kefu | None = None) -> None:
+        self._kefu = kefu
+
+    @property
+    def kefu(self) -> Kefu:
+        """The kefu this action's service calls run on."""
+        return self._kefu or process_kefu()
+
+
+def customer_language(tracker: Tracker) -> str:
+    """ "zh" or "en": the language slot the NLU fills from each message (Chinese by default)."""
+    return "en" if tracker.get_slot("language") == "en" else "zh"
+
+
+def latest_text(tracker: Tracker) -> str:
+    """What the customer just wrote ("" for button payloads and empty messages)."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    return "" if text.startswith("/") else text
+
+
+def apologise_when_unavailable(run: ActionRun) -> ActionRun:
+    """Turn a CRM outage or a service error inside an action into a polite reply instead of a silent failure."""
+
+    @functools.wraps(run)
+    def guarded(self: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
+        try:
+            return run(self, dispatcher, tracker, domain)
+        except (SQLAlchemyError, KefuError):
+            logger.exception("%s failed for %s", self.name(), tracker.sender_id)
+            dispatcher.utter_message(text=_SERVICE_UNAVAILABLE[customer_language(tracker)])
+            return []
+
+    return guarded  # type: ignore[return-value]

@@ -1,0 +1,48 @@
+"""Ticket and order status: what the customer asks between filing a complaint and hearing back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
+from actions.ticketing import ticket_for_status
+from actions.wording import status_label
+
+
+def _latest_entity(tracker: Tracker, name: str) -> str | None:
+    value = next(tracker.get_latest_entity_values(name), None)
+    return str(value) if value is not None else None
+
+
+class ActionCheckStatus(UsesKefu, Action):
+    """Tell the status of the ticket asked about (by number, by order, or the customer's latest)."""
+
+    def name(self) -> str:
+        """Name the status rules call."""
+        return "action_check_status"
+
+    @apologise_when_unavailable
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
+        """Look the ticket up and answer ``utter_status``, or ``utter_no_ticket`` when there is none."""
+        # Numbers in this message win over slots left from earlier turns.
+        ticket_number = _latest_entity(tracker, "ticket_number")
+        order_number = _latest_entity(tracker, "order_number")
+        if not ticket_number and not order_number:
+            ticket_number = tracker.get_slot("ticket_number")
+        with self.kefu.uow() as uow:
+            ticket = ticket_for_status(
+                uow.session, sender_id=tracker.sender_id, ticket_number=ticket_number, order_number=order_number
+            )
+            if ticket is None:
+                dispatcher.utter_message(response="utter_no_ticket")
+                return []
+            number, status = ticket.number, ticket.status
+        dispatcher.utter_message(
+            response="utter_status", ticket_number=number, status=status_label(status, customer_language(tracker))
+        )
+        return [SlotSet("ticket_number", number)]
