@@ -1,0 +1,159 @@
+"""Actions that need only the CRM: FAQ, CSAT, NLU fallback and the complaint form's validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
+
+from actions.complaint import ValidateComplaintForm, is_descriptive, normalise_order_number
+from actions.csat import ActionRecordCsat, comment_of
+from actions.fallback import ActionNluFallback
+from actions.faq import ActionAnswerFaq
+from router.bootstrap import Kefu
+from router.crm.models import CsatRating
+from router.crm.seed import seed_faq
+from tests.conftest import make_kefu
+
+
+def user_event(text: str, intent: str, confidence: float = 0.9, entities: list[dict] | None = None) -> dict[str, Any]:
+    """A user event as the tracker the action server receives carries it."""
+    parse_data = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or []}
+    return {"event": "user", "text": text, "parse_data": parse_data}
+
+
+def make_tracker(
+    events: list[dict[str, Any]], slots: dict[str, Any] | None = None, sender_id: str = "web:unit", **extra: Any
+) -> Tracker:
+    """A tracker whose latest message is the last user event, as Rasa sends it to the action server."""
+    latest = next((event["parse_data"] for event in reversed(events) if event["event"] == "user"), {})
+    return Tracker(
+        sender_id=sender_id,
+        slots={"language": "zh", **(slots or {})},
+        latest_message=latest,
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop=extra.get("active_loop", {}),
+        latest_action_name="action_listen",
+    )
+
+
+def run(action: Any, tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run a sync action as the action server would: the events it returns and the messages it sent."""
+    dispatcher = CollectingDispatcher()
+    events = action.run(dispatcher, tracker, {})
+    return events, dispatcher.messages
+
+
+@pytest.fixture
+def kefu_with_faq(kefu: Kefu) -> Kefu:
+    with kefu.uow() as uow:
+        seed_faq(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    return kefu
+
+
+def test_faq_question_is_answered_from_the_crm_table_in_the_customer_language(kefu_with_faq: Kefu) -> None:
+    _, zh = run(ActionAnswerFaq(kefu_with_faq), make_tracker([user_event("怎么申请退货？", "ask_faq")]))
+    tracker = make_tracker([user_event("How do I return an item?", "ask_faq")], slots={"language": "en"})
+    _, en = run(ActionAnswerFaq(kefu_with_faq), tracker)
+    assert "申请售后" in zh[0]["text"]
+    assert "after-sales" in en[0]["text"]
+
+
+def test_faq_question_nothing_matches_says_not_sure_and_offers_a_human(kefu_with_faq: Kefu) -> None:
+    _, messages = run(ActionAnswerFaq(kefu_with_faq), make_tracker([user_event("量子纠缠的哲学意义", "ask_faq")]))
+    assert [message["response"] for message in messages] == ["utter_faq_not_sure", "utter_offer_handoff"]
+
+
+def test_rating_with_comment_is_stored_and_thanked(kefu: Kefu) -> None:
+    tracker = make_tracker(
+        [user_event("4分，物流有点慢 13812345678", "give_rating", entities=[{"entity": "rating", "value": "4"}])]
+    )
+    events, messages = run(ActionRecordCsat(kefu), tracker)
+    assert messages[0]["response"] == "utter_csat_thanks"
+    assert {"event": "slot", "name": "csat_score", "value": "4", "timestamp": None} in events
+    with kefu.uow() as uow:
+        rating = uow.session.execute(select(CsatRating)).scalar_one()
+        assert (rating.score, rating.comment) == (4, "4分，物流有点慢 [phone]")
+
+
+def test_rating_from_a_button_is_stored_without_a_comment(kefu: Kefu) -> None:
+    tracker = make_tracker(
+        [user_event('/give_rating{"rating":"5"}', "give_rating", entities=[{"entity": "rating", "value": "5"}])],
+        slots={"language": "en"},
+    )
+    run(ActionRecordCsat(kefu), tracker)
+    with kefu.uow() as uow:
+        rating = uow.session.execute(select(CsatRating)).scalar_one()
+        assert (rating.score, rating.comment) == (5, "")
+
+
+def test_rating_without_a_score_asks_again_and_stores_nothing(kefu: Kefu) -> None:
+    events, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("还行吧", "give_rating")]))
+    assert messages[0]["response"] == "utter_ask_csat"
+    assert events == [{"event": "slot", "name": "csat_score", "value": None, "timestamp": None}]
+    with kefu.uow() as uow:
+        assert uow.session.execute(select(CsatRating)).first() is None
+
+
+def test_a_crm_outage_gets_a_polite_apology_not_a_crash(tmp_path) -> None:
+    kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path)
+    kefu.engine.dispose()
+    (tmp_path / "crm.db").unlink()
+    (tmp_path / "crm.db").mkdir()  # a directory where the database file should be: every connect fails
+    _, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("5", "give_rating")]))
+    assert "稍后再试" in messages[0]["text"]
+
+
+def test_first_fallback_asks_to_rephrase_second_in_a_row_offers_a_human() -> None:
+    first = [user_event("你好", "greet"), user_event("阿巴阿巴", "nlu_fallback")]
+    _, messages = run(ActionNluFallback(), make_tracker(first))
+    assert messages[0]["response"] == "utter_ask_rephrase"
+    _, messages = run(ActionNluFallback(), make_tracker([*first, user_event("嗯嗯嗯", "nlu_fallback")]))
+    assert messages[0]["response"] == "utter_offer_handoff"
+
+
+def test_fallback_after_an_understood_message_starts_counting_again() -> None:
+    events = [user_event("???", "nlu_fallback"), user_event("hi", "greet"), user_event("asdf", "nlu_fallback")]
+    _, messages = run(ActionNluFallback(), make_tracker(events))
+    assert messages[0]["response"] == "utter_ask_rephrase"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "😀😀😀", "\x00\x07", "退" * 10_000])
+def test_unreadable_input_is_told_so_politely(text: str) -> None:
+    _, messages = run(ActionNluFallback(), make_tracker([user_event(text, "nlu_fallback")]))
+    assert messages[0]["response"] == "utter_bad_input"
+
+
+@pytest.mark.parametrize(
+    ("said", "stored"),
+    [("12345", "12345"), ("#A2023-77", "A2023-77"), ("none", "none"), ("没有", "none"), ("I don't have one", "none")],
+)
+def test_order_number_answers_are_normalised(said: str, stored: str) -> None:
+    assert normalise_order_number(said) == stored
+
+
+@pytest.mark.parametrize("said", ["?", "不", 42, None, "A" * 40])
+def test_unreadable_order_numbers_are_asked_again(said: Any) -> None:
+    assert normalise_order_number(said) is None
+
+
+def test_complaint_form_asks_again_for_a_bare_complaint_and_keeps_a_real_one() -> None:
+    form = ValidateComplaintForm()
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker([user_event("我要投诉", "complain")])
+    assert form.validate_complaint_description("我要投诉", dispatcher, tracker, {}) == {"complaint_description": None}
+    kept = form.validate_complaint_description(" 快递三天都没到，客服也不回 ", dispatcher, tracker, {})
+    assert kept == {"complaint_description": "快递三天都没到，客服也不回"}
+    assert not is_descriptive("I want to make a complaint")
+    assert is_descriptive("The blender arrived broken")
+
+
+def test_score_only_messages_have_no_comment() -> None:
+    assert [comment_of(text) for text in ["5", "五星", "4 stars!", "3/5"]] == ["", "", "", ""]
+    assert comment_of("2, the agent was rude") == "2, the agent was rude"
