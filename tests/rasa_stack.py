@@ -207,9 +207,7 @@ def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = N
                     )
                 )
         _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
-        _wait_healthy(
-            stack, f"{stack.rasa_url}/status", stack.processes[1], lambda r: bool(r.json().get("fingerprint"))
-        )
+        _wait_healthy(stack, f"{stack.rasa_url}/status", stack.processes[1], lambda r: bool(r.json().get("model_id")))
     except BaseException:
         stack.stop()
         raise

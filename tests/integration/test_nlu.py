@@ -1,0 +1,111 @@
+"""The trained assistant understands Chinese, English and mixed messages over Rasa's real HTTP API."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.rasa_stack import RasaStack
+
+pytestmark = pytest.mark.rasa
+
+# Phrasings that are not in data/nlu: the model must generalise, not remember.
+UNSEEN_MESSAGES = [
+    ("哈喽，有人没", "greet"),
+    ("hey, anybody there?", "greet"),
+    ("好的 那我先下线了 拜", "goodbye"),
+    ("ok that's all from me, bye", "goodbye"),
+    ("太谢谢你了", "thanks"),
+    ("thanks a million", "thanks"),
+    ("退货的话运费要我自己出吗", "ask_faq"),
+    ("can i pay with apple pay", "ask_faq"),
+    ("我的快递怎么还没到啊", "check_status"),
+    ("where is my parcel, ordered last monday", "check_status"),
+    ("我的order 12345 还没到", "check_status"),
+    ("买的吹风机用一次就坏了，太坑了", "complain"),
+    ("the shoes you sent are the wrong size and the box was ripped", "complain"),
+    ("我要人工客服", "request_human"),
+    ("let me talk to a real agent please", "request_human"),
+    ("5分，挺满意", "give_rating"),
+    ("4 stars", "give_rating"),
+    ("订单号是 202311301234", "inform"),
+    ("my order number is 99001122", "inform"),
+    ("你是机器人还是真人", "chitchat"),
+    ("帮我订一张明天去上海的火车票", "out_of_scope"),
+    ("what's the weather in beijing", "out_of_scope"),
+]
+
+
+def parse(stack: RasaStack, text: str) -> dict:
+    """Rasa's own NLU result for ``text``."""
+    response = stack.client.post(f"{stack.rasa_url}/model/parse", json={"text": text})
+    response.raise_for_status()
+    return response.json()
+
+
+def entities(result: dict) -> dict[str, str]:
+    """Entity name → value, skipping the language tag."""
+    return {e["entity"]: str(e["value"]) for e in result["entities"] if e["entity"] != "language"}
+
+
+@pytest.mark.parametrize(("text", "intent"), UNSEEN_MESSAGES)
+def test_unseen_messages_get_the_right_intent(rasa_stack: RasaStack, text: str, intent: str) -> None:
+    result = parse(rasa_stack, text)
+    assert result["intent"]["name"] == intent, result["intent_ranking"][:3]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("我的order 12345 还没到", {"order_number": "12345"}),
+        ("订单88812345，电话13812345678", {"order_number": "88812345", "phone": "13812345678"}),
+        ("联系我 +86 13912345678 或 wang.li@163.com", {"phone": "+86 13912345678", "email": "wang.li@163.com"}),
+        ("工单T000123有进展吗", {"ticket_number": "T000123"}),
+        ("被多扣了58元", {"amount": "58元"}),
+        ("I was charged $25.50 twice", {"amount": "$25.50"}),
+        ("11月15日买的耳机坏了", {"date": "11月15日", "product": "耳机"}),
+        ("my laptop arrived yesterday broken", {"product": "laptop", "date": "yesterday"}),
+        ("五星好评", {"rating": "5"}),
+        ("4 stars", {"rating": "4"}),
+    ],
+)
+def test_entities_in_both_languages(rasa_stack: RasaStack, text: str, expected: dict[str, str]) -> None:
+    assert entities(parse(rasa_stack, text)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("你好", "zh"), ("hello", "en"), ("我的order 12345 还没到", "zh"), ("my 订单 hasn't arrived yet", "en")],
+)
+def test_every_message_is_tagged_with_its_language(rasa_stack: RasaStack, text: str, language: str) -> None:
+    tags = [e["value"] for e in parse(rasa_stack, text)["entities"] if e["entity"] == "language"]
+    assert tags == [language]
+
+
+def test_the_bot_answers_in_the_customers_language_and_follows_a_switch(rasa_stack: RasaStack) -> None:
+    chinese = rasa_stack.send("nlu-lang-switch", "你好")
+    assert chinese and "您好" in chinese[0]["text"]
+    english = rasa_stack.send("nlu-lang-switch", "hello there")
+    assert english and english[0]["text"].startswith("Hi")
+    assert rasa_stack.tracker("nlu-lang-switch")["slots"]["language"] == "en"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   \n\t ", "啊" * 10_000, "😀😀😀🙏", "\x00\x01\x02\x1b[31m", "🔥" * 300],
+)
+def test_bad_input_goes_to_the_fallback_and_is_kept(rasa_stack: RasaStack, text: str) -> None:
+    assert parse(rasa_stack, text)["intent"]["name"] == "nlu_fallback"
+    sender = f"nlu-bad-{abs(hash(text))}"
+    rasa_stack.send(sender, text)
+    user_events = [e for e in rasa_stack.tracker(sender)["events"] if e["event"] == "user"]
+    assert user_events[-1]["text"] == text
+    assert user_events[-1]["parse_data"]["intent"]["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    "text", ["<script>alert('x')</script>", "'; DROP TABLE tickets; --", "こんにちは、注文について", "Bonjour, où est ma commande?"]
+)
+def test_hostile_or_foreign_input_gets_no_confident_wrong_action(rasa_stack: RasaStack, text: str) -> None:
+    result = parse(rasa_stack, text)
+    assert result["intent"]["name"] in {"nlu_fallback", "out_of_scope", "chitchat", "check_status"}, result["intent"]
+    assert rasa_stack.send(f"nlu-hostile-{abs(hash(text))}", text) is not None
