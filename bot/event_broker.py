@@ -19,6 +19,7 @@ from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn, record_turns
@@ -131,6 +132,7 @@ class BufferedTurnWriter:
         self._in_flight = 0
         self._stopping = False
         self.failed_attempts = 0
+        self.dropped = 0
         self._thread = threading.Thread(target=self._run, name="kefu-interaction-writer", daemon=True)
         self._thread.start()
 
@@ -189,7 +191,10 @@ class BufferedTurnWriter:
                 try:
                     self._write(batch)
                     break
-                except Exception:
+                except Exception as error:
+                    if not is_transient(error):
+                        self._write_one_by_one(batch)
+                        break
                     self.failed_attempts += 1
                     if self.failed_attempts == 1 or backoff_s >= self._max_backoff_s:
                         logger.warning(
@@ -206,6 +211,24 @@ class BufferedTurnWriter:
             with self._changed:
                 self._in_flight = 0
                 self._changed.notify_all()
+
+    def _write_one_by_one(self, batch: list[Turn]) -> None:
+        # One unstorable turn must not hold back every turn after it; only that turn is given up.
+        for index, turn in enumerate(batch):
+            try:
+                self._write([turn])
+            except Exception as error:
+                if is_transient(error):
+                    with self._changed:
+                        self._pending.extendleft(reversed(batch[index:]))
+                    return
+                self.dropped += 1
+                logger.error("Interaction %s cannot be stored; dropped.", turn.event_key, exc_info=True)
+
+
+def is_transient(error: Exception) -> bool:
+    """Whether a failed write may succeed later (database down, locked, connection cut) and so is retried."""
+    return isinstance(error, OperationalError | InterfaceError) or bool(getattr(error, "connection_invalidated", False))
 
 
 class CrmEventBroker(EventBroker):

@@ -19,6 +19,8 @@ MAX_STORED_CHARS = 4000
 _OPEN_TICKET_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
+# Control characters carry nothing a reader needs, and PostgreSQL refuses NUL in text outright.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def _open_ticket_id(session: Session, conversation: Conversation) -> int | None:
 
 
 def _stored_text(text: str) -> str:
-    cleaned = redact(text)
+    cleaned = redact(_CONTROL_CHARACTERS.sub("", text))
     return cleaned if len(cleaned) <= MAX_STORED_CHARS else cleaned[: MAX_STORED_CHARS - 1] + "…"
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from bot.event_broker import CrmEventBroker
 from router.bootstrap import Kefu, bootstrap
+from router.crm.interactions import Turn
 from router.crm.models import Interaction, Speaker
 from router.db import build_engine
 from tests.conftest import make_kefu
@@ -161,3 +162,23 @@ def test_no_turn_is_lost_while_sqlite_is_locked(kefu: Kefu) -> None:
         locker.close()
         broker.writer.close(timeout_s=5)
         broker._kefu.dispose()
+
+
+def test_control_characters_are_stripped_so_postgresql_accepts_the_turn(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    broker.publish(user_event("s4", "hi\x00 there\x1b[31m", "greet", 0.6, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    assert [row.text for row in stored(kefu_any_db)] == ["hi there[31m"]
+
+
+def test_an_unstorable_turn_is_dropped_alone_and_the_rest_still_stored(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    unstorable = Turn("bad", "s5", Speaker.customer, "x", entities=[{"entity": "product", "value": {1, 2}}])
+    broker.publish(user_event("s5", "before", "greet", 0.9, "en", timestamp=time.time() - 1))
+    broker.writer.put(unstorable)
+    broker.publish(user_event("s5", "after", "greet", 0.9, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    assert [row.text for row in stored(kefu_any_db)] == ["before", "after"]
+    assert broker.writer.dropped == 1
