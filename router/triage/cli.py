@@ -1,0 +1,91 @@
+"""``kefu triage``: train a classifier from any labelled file, predict from a file, build the default model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from router.errors import InvalidInput
+from router.settings import get_settings
+from router.triage.classifier import TriageClassifier
+from router.triage.datasets import convert_clinc, read_texts
+from router.triage.store import load_artifact
+from router.triage.training import train_default_model, train_model_dir
+
+app = typer.Typer(help="Complaint classifier and urgency triage.", no_args_is_help=True)
+
+# Rows per predict call: big enough for vectorised speed, small enough to stream large files.
+BATCH = 2000
+
+
+def _fail(error: InvalidInput) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., help="CSV or JSONL file of labelled texts."),
+    text_column: str = typer.Option(..., help="Column (or JSON key) holding the text."),
+    label_column: str = typer.Option(..., help="Column (or JSON key) holding the label."),
+    out: Path = typer.Option(..., help="Model directory to write (replaced atomically)."),
+) -> None:
+    """Train a classifier on any labelled file; labels 'oos'/'out_of_scope' teach it what to flag."""
+    try:
+        texts, labels = read_texts(data, text_column, label_column)
+        metrics = train_model_dir(texts, labels, out)
+    except InvalidInput as error:
+        _fail(error)
+    typer.echo(json.dumps({key: value for key, value in metrics.items() if key != "labels"}, ensure_ascii=False))
+
+
+@app.command()
+def predict(
+    model: Path = typer.Option(..., help="Model directory from 'kefu triage train'."),
+    data: Path = typer.Option(..., help="CSV or JSONL file of texts."),
+    text_column: str = typer.Option(..., help="Column (or JSON key) holding the text."),
+) -> None:
+    """Print one JSON object per input record: label, confidence, needs_review, terms (or an error)."""
+    try:
+        classifier: TriageClassifier = load_artifact(model, "classifier")
+        texts, _ = read_texts(data, text_column)
+    except InvalidInput as error:
+        _fail(error)
+    for start in range(0, len(texts), BATCH):
+        batch = texts[start : start + BATCH]
+        usable = [text for text in batch if text]
+        predictions = iter(classifier.predict(usable))
+        for text in batch:
+            # Empty records keep their line so output lines match input records one to one.
+            record = vars(next(predictions)) if text else {"label": None, "error": "empty text"}
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+@app.command("train-default")
+def train_default(
+    out: Path = typer.Option(None, help="Model directory (default: models/triage)."),
+) -> None:
+    """Train the shipped default model: our bilingual complaints plus the sentiment model."""
+    settings = get_settings()
+    try:
+        metrics = train_default_model(out or settings.models_dir / "triage", settings.data_dir)
+    except InvalidInput as error:
+        _fail(error)
+    typer.echo(json.dumps({key: value for key, value in metrics.items() if key != "labels"}, ensure_ascii=False))
+
+
+@app.command("convert-clinc")
+def convert_clinc_command(
+    source: Path = typer.Argument(..., help="CLINC150 JSON (keys train, val, oos_train, oos_val)."),
+    out: Path = typer.Option(..., help="CSV to write with columns text,label."),
+    part: list[str] = typer.Option(["train", "oos_train"], help="Parts to include (repeatable)."),
+) -> None:
+    """Turn CLINC150's JSON into a text,label CSV that 'train' reads; oos examples keep the label 'oos'."""
+    try:
+        rows = convert_clinc(source, out, tuple(part))
+    except InvalidInput as error:
+        _fail(error)
+    typer.echo(f"wrote {rows} rows to {out}")

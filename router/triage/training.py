@@ -1,0 +1,50 @@
+"""Training model directories: any labelled file (the CLI), or the shipped default (complaints + sentiment)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from router.settings import get_settings
+from router.triage.classifier import TriageClassifier
+from router.triage.datasets import read_texts
+from router.triage.sentiment import Sentiment, load_own_sentiment, load_zh_shopping
+from router.triage.store import save_model_dir
+
+ZH_SHOPPING = Path("zh_shopping") / "dev.csv"
+
+
+def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
+    """Chinese sentiment from the zh_shopping reviews when present, else from our own small hand-written set."""
+    reviews = Path(shared_data_dir) / ZH_SHOPPING
+    if reviews.is_file():
+        texts, negative = load_zh_shopping(reviews)
+        return Sentiment.train(texts, negative, source=f"zh_shopping ({len(texts)} reviews)")
+    texts, negative = load_own_sentiment(Path(triage_data_dir) / "sentiment_zh.csv")
+    return Sentiment.train(texts, negative, source=f"kefu sentiment_zh.csv ({len(texts)} texts)")
+
+
+def train_model_dir(
+    texts: Sequence[str], labels: Sequence[str], out_dir: Path, sentiment: Sentiment | None = None
+) -> dict[str, Any]:
+    """Train the classifier, store it (and the sentiment model) atomically in ``out_dir``; returns metrics."""
+    classifier = TriageClassifier()
+    started = time.perf_counter()
+    metrics: dict[str, Any] = classifier.fit(texts, labels)
+    metrics.update(train_seconds=round(time.perf_counter() - started, 2), examples=len(texts), labels=classifier.labels)
+    artifacts: dict[str, Any] = {"classifier": classifier}
+    if sentiment is not None:
+        artifacts["sentiment"] = sentiment
+        metrics["sentiment_source"] = sentiment.source
+    save_model_dir(out_dir, artifacts, {"metrics": metrics})
+    return metrics
+
+
+def train_default_model(out_dir: Path, data_dir: Path, shared_data_dir: Path | None = None) -> dict[str, Any]:
+    """Train the shipped default model from data/triage/complaints.csv, with sentiment; returns its metrics."""
+    triage_dir = Path(data_dir) / "triage"
+    texts, labels = read_texts(triage_dir / "complaints.csv", "text", "category")
+    sentiment = train_sentiment(shared_data_dir or get_settings().shared_data_dir, triage_dir)
+    return train_model_dir(texts, labels, out_dir, sentiment)

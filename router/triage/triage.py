@@ -1,0 +1,92 @@
+"""``Triage``: one call that classifies a complaint, scores its urgency and picks the priority and SLA."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from router.errors import InvalidInput
+from router.settings import get_settings
+from router.triage.classifier import TriageClassifier
+from router.triage.config import TriageConfig, load_config
+from router.triage.sentiment import Sentiment
+from router.triage.store import load_artifact
+from router.triage.text import checked_text
+from router.triage.urgency import UrgencyInputs, score_urgency
+
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Everything triage decides about one message; stored on the ticket and shown to agents."""
+
+    category: str
+    confidence: float
+    needs_review: bool
+    terms: list[str]
+    team: str
+    negativity: float
+    cues: list[str]
+    urgency_score: float
+    urgency_factors: dict[str, float]
+    priority: int
+    first_response_minutes: int
+    resolution_minutes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable copy, for the API and the ticket record."""
+        return asdict(self)
+
+
+class Triage:
+    """A loaded model directory plus the triage config; cheap to call, load once per process."""
+
+    def __init__(self, classifier: TriageClassifier, sentiment: Sentiment, config: TriageConfig) -> None:
+        self.classifier = classifier
+        self.sentiment = sentiment
+        self.config = config
+
+    @classmethod
+    def load(cls, model_dir: Path | None = None, config_dir: Path | None = None) -> Triage:
+        """Load a trained model directory (default models/triage) and data/triage's categories and urgency."""
+        settings = get_settings()
+        model_dir = Path(model_dir or settings.models_dir / "triage")
+        classifier = load_artifact(model_dir, "classifier")
+        sentiment = load_artifact(model_dir, "sentiment")
+        return cls(classifier, sentiment, load_config(Path(config_dir or settings.data_dir / "triage")))
+
+    def assess(
+        self,
+        text: str,
+        language: str = "zh",
+        customer_tier: str = "standard",
+        repeat_contacts_7d: int = 0,
+        waited_minutes: float = 0.0,
+    ) -> Assessment:
+        """Classify ``text`` and score its urgency; bad input raises InvalidInput naming the problem."""
+        text = checked_text(text)
+        if language not in LANGUAGES:
+            raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
+        prediction = self.classifier.predict([text])[0]
+        category = self.config.category(prediction.label)
+        negativity = round(self.sentiment.negativity(text, language), 4)
+        urgency = score_urgency(
+            UrgencyInputs(category.severity, negativity, text, customer_tier, repeat_contacts_7d, waited_minutes),
+            self.config.urgency,
+        )
+        return Assessment(
+            category=category.name,
+            confidence=prediction.confidence,
+            needs_review=prediction.needs_review,
+            terms=prediction.terms,
+            team=category.team,
+            negativity=negativity,
+            cues=urgency.cues,
+            urgency_score=urgency.score,
+            urgency_factors=urgency.factors,
+            priority=urgency.band.priority,
+            first_response_minutes=urgency.band.first_response_minutes,
+            resolution_minutes=urgency.band.resolution_minutes,
+        )
