@@ -1,0 +1,48 @@
+"""``create_app()``: the kefu web app (``uvicorn router.web.app:create_app --factory``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import RedirectResponse
+
+from router.bootstrap import Kefu, bootstrap
+from router.web import auth, health
+from router.web.error_handlers import install_error_handlers
+from router.web.templating import STATIC_DIR
+
+SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
+
+
+def create_app(kefu: Kefu | None = None) -> FastAPI:
+    """The web app on ``kefu`` (default: bootstrapped from the environment); other routers mount here."""
+    kefu = kefu or bootstrap()
+    app = FastAPI(
+        title="kefu 客服",
+        description="Agent console, supervisor view and the JSON API for integrations. "
+        "Authenticate with a session cookie (plus the `X-CSRF-Token` header) "
+        "or a bearer token from `POST /api/tokens`.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.kefu = kefu
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=kefu.settings.secret_key,
+        session_cookie="kefu_session",
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=kefu.settings.web_url.startswith("https://"),
+    )
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(auth.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/console", status_code=303)
+
+    return app

@@ -1,0 +1,147 @@
+"""Browser-test fixtures: the kefu web app under uvicorn on a free port, and a Playwright page on Debian chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.bootstrap import bootstrap
+from router.crm import migrate
+from router.crm.seed import seed_demo
+from router.settings import Settings
+
+ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_PATH = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEMO_PASSWORD = "kefu-demo"
+
+
+@dataclass(frozen=True)
+class WebServer:
+    """A running web app: where to reach it and which database it serves."""
+
+    base_url: str
+    database_url: str
+    settings: Settings
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"web app exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"web app not healthy within 60 s:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[WebServer]:
+    """uvicorn serving ``create_app`` on a free port over a fresh migrated, demo-seeded SQLite CRM; stopped after."""
+    database_url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", secret_key="e2e-" + tmp_path.name)
+    kefu = bootstrap(settings)
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        seed_demo(uow.session, settings.data_dir)
+        uow.commit()
+    kefu.dispose()
+    port = free_port()
+    env = {
+        **os.environ,
+        "KEFU_DATABASE_URL": database_url,
+        "KEFU_VAR_DIR": str(settings.var_dir),
+        "KEFU_SECRET_KEY": settings.secret_key,
+        "KEFU_WEB_PORT": str(port),
+        "KEFU_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    log_path = tmp_path / "uvicorn.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "router.web.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base_url, server, log_path)
+        yield WebServer(base_url=base_url, database_url=database_url, settings=settings)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def browser_page(request: pytest.FixtureRequest) -> Iterator:
+    """A fresh Playwright page in headless Debian chromium; a screenshot is saved under test-artifacts/ at the end."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM_PATH).exists():
+        pytest.skip(f"no chromium at {CHROMIUM_PATH}")
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        try:
+            yield page
+        finally:
+            name = re.sub(r"[^\w.-]+", "_", request.node.name)
+            page.screenshot(path=str(ARTIFACTS_DIR / f"{name}-final.png"), full_page=True)
+            context.close()
+            browser.close()
+
+
+def log_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Log ``username`` into the console through the login form, the way a person does."""
+    page.goto(f"{base_url}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/console.*"))
