@@ -27,7 +27,7 @@ def detect_language(text: str) -> str | None:
     han_characters = len(HAN.findall(text))
     latin_words = len(LATIN_WORD.findall(text))
     # Mixed messages ("我的order 12345 还没到") come from Chinese speakers who borrow English product words.
-    if han_characters and han_characters * 2 >= latin_words:
+    if han_characters and han_characters >= latin_words:
         return "zh"
     if latin_words or han_characters:
         return "en" if latin_words else "zh"
