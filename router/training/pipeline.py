@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,10 +11,14 @@ from pathlib import Path
 from router.bootstrap import Kefu
 from router.crm.models import ModelStatus, utcnow
 from router.training import registry
-from router.training.export import export_training_data
+from router.training.export import REVIEWED_COMPLAINTS, export_training_data
 from router.training.gate import DEFAULT_TOLERANCE, GateReport, judge
+from router.training.inbox import normalise
 from router.training.rasa_runner import LogSink, Prediction, evaluate_models, train_rasa_model
 from router.training.staging import StagedProject, stage_project
+from router.triage.datasets import read_texts
+from router.triage.store import load_artifact
+from router.triage.training import train_model_dir, train_sentiment
 
 ProgressSink = Callable[[float, str], None]
 
@@ -42,17 +46,37 @@ class TrainingSources:
     evaluation_data_dir: Path
 
 
-def _train_triage(models_dir: Path, data_dir: Path, version: str, log: LogSink) -> Path | None:
-    # The complaint model comes from router.triage; a checkout without it still retrains the assistant.
-    if importlib.util.find_spec("router.triage") is None:
-        log("router.triage is not installed: the complaint model is not retrained")
-        return None
-    from router.triage import train_default_model
+def _complaint_examples(data_dir: Path) -> tuple[list[str], list[str]]:
+    """The shipped complaints plus the agents' corrections, a correction winning over the same text."""
+    by_text: dict[str, tuple[str, str]] = {}
+    for path in (data_dir / "triage" / "complaints.csv", data_dir / REVIEWED_COMPLAINTS):
+        if path.exists() and path.stat().st_size:
+            texts, labels = read_texts(path, "text", "category")
+            by_text.update((normalise(text), (text, label)) for text, label in zip(texts, labels, strict=True))
+    return [text for text, _ in by_text.values()], [label for _, label in by_text.values()]
 
-    out_dir = models_dir / registry.TRIAGE / version
-    train_default_model(out_dir, data_dir)
-    log(f"complaint model written to {out_dir}")
-    return out_dir
+
+def _plain(value: object) -> object:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _train_triage(kefu: Kefu, data_dir: Path, version: str, log: LogSink) -> tuple[Path, dict] | None:
+    texts, labels = _complaint_examples(data_dir)
+    if not texts:
+        log(f"no complaint data in {data_dir / 'triage'}: the complaint model is not retrained")
+        return None
+    with kefu.uow() as uow:
+        active = registry.active_model(uow.session, registry.TRIAGE)
+    # Sentiment does not depend on the labels reviewed here: reuse the active model's instead of a minute of training.
+    if active is not None and Path(active.path).exists():
+        sentiment = load_artifact(Path(active.path), "sentiment")
+    else:
+        sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
+    out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
+    # numpy numbers in the trainer's figures become plain JSON for the registry row.
+    metrics = json.loads(json.dumps(train_model_dir(texts, labels, out_dir, sentiment), default=_plain))
+    log(f"complaint model trained on {len(texts)} examples, written to {out_dir}")
+    return out_dir, metrics
 
 
 def _previous_nlu_model(kefu: Kefu) -> Path | None:
@@ -100,9 +124,15 @@ def retrain(
     )
     log(f"{len(evaluation.heldout_examples)} held-back sentences for the gate; data hash {staged.data_hash}")
     progress(0.1, "training the assistant (Rasa)")
-    nlu_model = train_rasa_model(staged, settings.project_dir, settings.models_dir / registry.NLU, version, log)
+    nlu_model = train_rasa_model(
+        staged,
+        settings.project_dir,
+        registry.version_path(settings.models_dir, registry.NLU, version).parent,
+        version,
+        log,
+    )
     progress(0.6, "training the complaint model")
-    triage_model = _train_triage(settings.models_dir, sources.data_dir, version, log)
+    triage = _train_triage(kefu, sources.data_dir, version, log)
     progress(0.7, "evaluating the new and the active model on the held-back sentences")
     report = _gate(kefu, nlu_model, evaluation, work_dir / "evaluation-results", tolerance)
     log("gate: " + ("passed" if report.passed else "refused") + " — " + "; ".join(report.reasons))
@@ -111,9 +141,10 @@ def retrain(
     metrics = {"gate": report.as_dict(), "heldout_examples": len(evaluation.heldout_examples)}
     with kefu.uow() as uow:
         registry.register(uow.session, registry.NLU, version, nlu_model, staged.data_hash, metrics, status, user_id)
-        if triage_model is not None:
+        if triage is not None:
+            triage_dir, triage_metrics = triage
             registry.register(
-                uow.session, registry.TRIAGE, version, triage_model, staged.data_hash, {}, status, user_id
+                uow.session, registry.TRIAGE, version, triage_dir, staged.data_hash, triage_metrics, status, user_id
             )
         uow.commit()
     promoted = report.passed and auto_promote

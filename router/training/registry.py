@@ -1,7 +1,8 @@
 """The model registry: versions in ``model_versions``, promotion with hot reload, rollback to any earlier version.
 
-Layout under ``settings.models_dir``: ``nlu/<version>.tar.gz`` and ``triage/<version>/``, with the stable paths
-``nlu/active.tar.gz`` and ``triage/active`` (symlinks) for processes that start before they can ask the CRM.
+Layout under ``settings.models_dir``: ``nlu/<version>.tar.gz`` and ``triage-versions/<version>/``, with the stable
+paths ``nlu/active.tar.gz`` and ``triage`` (symlinks, ``triage`` being where ``Triage.load()`` looks by default) for
+processes that start before they can ask the CRM.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from router.errors import Conflict, InvalidInput, NotFound
 
 NLU = "nlu"
 TRIAGE = "triage"
-ACTIVE_LINKS = {NLU: Path(NLU) / "active.tar.gz", TRIAGE: Path(TRIAGE) / "active"}
+ACTIVE_LINKS = {NLU: Path(NLU) / "active.tar.gz", TRIAGE: Path(TRIAGE)}
 RASA_RELOAD_TIMEOUT_SECONDS = 300
 MAX_REASON_CHARS = 1000
 
@@ -32,6 +33,11 @@ class Promotion:
     version: str
     rasa_reloaded: bool
     rasa_message: str
+
+
+def version_path(models_dir: Path, kind: str, version: str) -> Path:
+    """Where a trained version of ``kind`` is kept."""
+    return models_dir / NLU / f"{version}.tar.gz" if kind == NLU else models_dir / "triage-versions" / version
 
 
 def active_link(models_dir: Path, kind: str) -> Path:

@@ -1,0 +1,168 @@
+"""Terminal commands: ``kefu train``, ``kefu data export``, ``kefu model list|promote|rollback``."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from router.bootstrap import Kefu, bootstrap
+from router.crm.models import User
+from router.errors import KefuError
+from router.training import registry
+from router.training.export import export_training_data
+from router.training.gate import DEFAULT_TOLERANCE
+from router.training.jobs import JobReporter, enqueue_retrain, run_job
+from router.training.pipeline import needs_training
+
+console = Console()
+data_app = typer.Typer(help="Training data: export reviewed labels for the trainers.", no_args_is_help=True)
+model_app = typer.Typer(help="Model registry: list, promote, roll back.", no_args_is_help=True)
+
+
+class TerminalReporter(JobReporter):
+    """The job's progress on its row and, at the same time, as a rich progress bar in the terminal."""
+
+    def __init__(self, kefu: Kefu, job_id: int, bar: Progress, task: TaskID, verbose: bool) -> None:
+        super().__init__(kefu, job_id)
+        self._bar, self._task, self._verbose = bar, task, verbose
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Move the bar and record the step on the job row."""
+        self._bar.update(self._task, completed=fraction * 100, description=message)
+        super().progress(fraction, message)
+
+    def log(self, line: str) -> None:
+        """Show Rasa's output only with ``--verbose``; it is always kept on the job row."""
+        if self._verbose:
+            self._bar.console.print(line, markup=False, highlight=False)
+        super().log(line)
+
+
+def _user_id(kefu: Kefu, username: str | None) -> int | None:
+    if not username:
+        return None
+    with kefu.uow() as uow:
+        user_id = uow.session.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
+    if user_id is None:
+        raise KefuError(f"no user {username!r}")
+    return user_id
+
+
+def _fail(error: KefuError) -> typer.Exit:
+    console.print(f"[red]{error}[/red]")
+    return typer.Exit(1)
+
+
+def train(
+    if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when an active model exists."),
+    tolerance: float = typer.Option(DEFAULT_TOLERANCE, help="How much worse than the active model still passes."),
+    user: str = typer.Option("", help="Username the new version is recorded under."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the trainers' output."),
+) -> None:
+    """Retrain the assistant and the complaint model, gate the result and promote it if it is not worse."""
+    kefu = bootstrap()
+    try:
+        if if_missing and not needs_training(kefu):
+            console.print("An active model exists; nothing to train.")
+            return
+        with kefu.uow() as uow:
+            job = enqueue_retrain(uow.session, _user_id(kefu, user), tolerance)
+            uow.commit()
+        columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")]
+        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("queued", total=100)
+            result = run_job(kefu, job.id, TerminalReporter(kefu, job.id, bar, task, verbose))
+    except KefuError as error:
+        raise _fail(error) from error
+    finally:
+        kefu.dispose()
+    if result is None:
+        raise _fail(KefuError(f"job {job.id} was taken by another process"))
+    for reason in result.report.reasons:
+        console.print(f"gate: {reason}")
+    outcome = "promoted" if result.promoted else "refused by the gate" if not result.report.passed else "not promoted"
+    console.print(f"[bold]{result.version}[/bold] {outcome} in {result.seconds:.0f}s")
+    if not result.report.passed:
+        console.print(f"Promote it anyway with: kefu model promote {result.version} --reason '...'")
+
+
+@data_app.command("export")
+def export() -> None:
+    """Write reviewed labels to data/reviewed/ (Rasa YAML) and data/triage/reviewed.csv."""
+    kefu = bootstrap()
+    try:
+        with kefu.uow() as uow:
+            summary = export_training_data(uow.session, kefu.settings.data_dir, kefu.settings.project_dir)
+    finally:
+        kefu.dispose()
+    console.print(
+        f"{summary.intent_examples} intent examples, {summary.new_intents} new intents, "
+        f"{summary.complaint_examples} complaint examples"
+    )
+    for path in summary.files:
+        console.print(f"  {path}")
+
+
+@model_app.command("list")
+def list_models() -> None:
+    """Every registered model version with its status and gate figures."""
+    kefu = bootstrap()
+    try:
+        with kefu.uow() as uow:
+            rows = registry.list_versions(uow.session)
+    finally:
+        kefu.dispose()
+    table = Table("version", "kind", "status", "accuracy", "macro-F1", "data hash", "created", "promoted")
+    for row in rows:
+        scores = row.metrics.get("gate", {}).get("candidate") or {}
+        table.add_row(
+            row.version,
+            row.kind,
+            row.status.value,
+            f"{scores['accuracy']:.3f}" if "accuracy" in scores else "",
+            f"{scores['macro_f1']:.3f}" if "macro_f1" in scores else "",
+            row.data_hash,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.promoted_at:%Y-%m-%d %H:%M}" if row.promoted_at else "",
+        )
+    console.print(table)
+
+
+def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
+    kefu = bootstrap()
+    try:
+        settings = kefu.settings
+        with kefu.uow() as uow:
+            switch = registry.rollback if rollback else registry.promote
+            promotion = switch(
+                uow.session, version, settings.models_dir, settings.rasa_url, _user_id(kefu, user), reason
+            )
+            uow.commit()
+    except KefuError as error:
+        raise _fail(error) from error
+    finally:
+        kefu.dispose()
+    console.print(f"{promotion.version} is active. {promotion.rasa_message}")
+
+
+@model_app.command("promote")
+def promote(
+    version: str,
+    reason: str = typer.Option("", help="Required to promote a version the gate refused (audited)."),
+    user: str = typer.Option("", help="Username recorded in the audit trail."),
+) -> None:
+    """Make a version active and hot-reload the running Rasa server."""
+    _switch(version, reason, user, rollback=False)
+
+
+@model_app.command("rollback")
+def rollback(
+    version: str,
+    reason: str = typer.Option("", help="Why (audited); required if the gate had refused that version."),
+    user: str = typer.Option("", help="Username recorded in the audit trail."),
+) -> None:
+    """Go back to an earlier version and hot-reload the running Rasa server."""
+    _switch(version, reason, user, rollback=True)
