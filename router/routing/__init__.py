@@ -1,0 +1,1 @@
+"""Ticket routing: team queues, fair assignment, presence, SLA escalation and the ticket workflow."""

@@ -1,0 +1,234 @@
+"""What agents do to a ticket: reply, transfer, resolve, note, merge; each checked, versioned and audited."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from router.crm.models import (
+    Agent,
+    Conversation,
+    Interaction,
+    Role,
+    Speaker,
+    Team,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+    User,
+    agent_teams,
+    utcnow,
+)
+from router.crm.redaction import redact
+from router.errors import Conflict, InvalidInput, NotFound
+from router.routing.assignment import assign_in_team
+from router.routing.events import record
+from router.routing.policy import MAX_NOTE_CHARS, MAX_REPLY_CHARS
+from router.routing.visibility import ensure_can_see
+
+_FINISHED = (TicketStatus.closed, TicketStatus.merged)
+_HOLDING_CAPACITY = (TicketStatus.assigned, TicketStatus.in_progress)
+
+
+def _checked_text(text: str, limit: int, what: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput(f"the {what} is empty")
+    if len(text) > limit:
+        raise InvalidInput(f"the {what} has {len(text)} characters; the limit is {limit}")
+    return text.strip()
+
+
+def _ticket_for(session: Session, ticket_id: int, actor: User, expected_version: int | None = None) -> Ticket:
+    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    ensure_can_see(actor, ticket)
+    if expected_version is not None and ticket.version != expected_version:
+        raise Conflict(f"ticket {ticket.number} changed since you opened it (version {ticket.version}); reload it")
+    return ticket
+
+
+def _save(session: Session, ticket: Ticket) -> None:
+    # version_id_col: a concurrent writer bumped the version between our read and write.
+    try:
+        session.flush()
+    except StaleDataError as error:
+        raise Conflict(f"ticket {ticket.number} was changed by someone else; reload it") from error
+
+
+def _release(session: Session, ticket: Ticket) -> int | None:
+    """Free the assignee's slot if the ticket was holding one; returns the agent freed."""
+    if ticket.assignee_id is None or ticket.status not in _HOLDING_CAPACITY:
+        return None
+    agent = session.get(Agent, ticket.assignee_id, with_for_update=True)
+    agent.open_tickets = max(0, agent.open_tickets - 1)
+    return agent.id
+
+
+def _refill(session: Session, agent_id: int | None) -> None:
+    # A freed slot is filled from the agent's teams' queues at once, not at the next worker sweep.
+    if agent_id is None:
+        return
+    team_ids = session.execute(select(agent_teams.c.team_id).where(agent_teams.c.agent_id == agent_id)).scalars()
+    for team_id in sorted(team_ids):
+        assign_in_team(session, team_id)
+
+
+def reply(
+    session: Session, *, ticket_id: int, actor: User, text: str, expected_version: int | None = None
+) -> Interaction:
+    """Record an agent's answer to the customer (the web layer delivers it); starts the ticket if unanswered."""
+    body = _checked_text(text, MAX_REPLY_CHARS, "reply")
+    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    if ticket.status in _FINISHED:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; it takes no replies")
+    if ticket.conversation_id is None:
+        raise Conflict(f"ticket {ticket.number} has no conversation to reply in")
+    agent = session.get(Agent, actor.agent.id, with_for_update=True) if actor.agent is not None else None
+    now = utcnow()
+    if ticket.status is TicketStatus.queued and agent is not None:
+        # Answering a waiting ticket takes it: the customer now has a person.
+        ticket.assignee_id = agent.id
+        agent.open_tickets += 1
+        agent.last_assigned_at = now
+        record(session, ticket, TicketEventKind.assigned, actor=actor, agent_id=agent.id, data={"by": "reply"})
+    if ticket.assignee_id is not None and ticket.status in (TicketStatus.queued, TicketStatus.assigned):
+        ticket.status = TicketStatus.in_progress
+    if ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+    interaction = Interaction(
+        conversation_id=ticket.conversation_id,
+        customer_id=ticket.customer_id,
+        ticket_id=ticket.id,
+        agent_id=agent.id if agent is not None else None,
+        speaker=Speaker.agent,
+        channel=ticket.channel,
+        text=redact(body),
+        language=ticket.language,
+        delivery="pending",
+        created_at=now,
+    )
+    session.add(interaction)
+    session.get(Conversation, ticket.conversation_id).last_activity_at = now
+    _save(session, ticket)
+    first_response_s = (ticket.first_responded_at - ticket.created_at).total_seconds()
+    record(
+        session,
+        ticket,
+        TicketEventKind.replied,
+        actor=actor,
+        agent_id=interaction.agent_id,
+        data={"interaction_id": interaction.id, "first_response_s": first_response_s},
+    )
+    return interaction
+
+
+def resolve(
+    session: Session, *, ticket_id: int, actor: User, expected_version: int | None = None, summary: str = ""
+) -> Ticket:
+    """Close the case for now: frees the agent's slot and lets the bot talk to the customer again (CSAT next)."""
+    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
+        raise Conflict(f"ticket {ticket.number} is already {ticket.status.value}")
+    freed = _release(session, ticket)
+    ticket.status = TicketStatus.resolved
+    ticket.resolved_at = utcnow()
+    if ticket.conversation_id is not None:
+        session.get(Conversation, ticket.conversation_id).bot_paused = False
+    _save(session, ticket)
+    record(
+        session, ticket, TicketEventKind.resolved, actor=actor, agent_id=ticket.assignee_id, data={"summary": summary}
+    )
+    _refill(session, freed)
+    return ticket
+
+
+def _target_agent(session: Session, agent_id: int, team_id: int, actor: User) -> Agent:
+    agent = session.get(Agent, agent_id, with_for_update=True)
+    if agent is None:
+        raise NotFound(f"agent {agent_id} does not exist")
+    if team_id not in {team.id for team in agent.teams}:
+        raise InvalidInput(f"agent {agent_id} is not in the ticket's team")
+    if agent.open_tickets >= agent.capacity and actor.role is Role.agent:
+        raise Conflict(f"agent {agent_id} is at capacity ({agent.capacity}); ask a supervisor")
+    return agent
+
+
+def transfer(
+    session: Session,
+    *,
+    ticket_id: int,
+    actor: User,
+    to_team: int | None = None,
+    to_agent: int | None = None,
+    expected_version: int | None = None,
+) -> Ticket:
+    """Move a ticket to another team's queue and/or straight to an agent (who must be in that team)."""
+    if to_team is None and to_agent is None:
+        raise InvalidInput("transfer to a team, an agent, or both")
+    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
+        raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; only open tickets transfer")
+    team_id = ticket.team_id if to_team is None else to_team
+    if session.get(Team, team_id) is None:
+        raise NotFound(f"team {team_id} does not exist")
+    agent = _target_agent(session, to_agent, team_id, actor) if to_agent is not None else None
+    data = {"from_team": ticket.team_id, "to_team": team_id, "from_agent": ticket.assignee_id, "to_agent": to_agent}
+    freed = _release(session, ticket)
+    ticket.team_id = team_id
+    ticket.transfer_count += 1
+    if agent is None:
+        ticket.status, ticket.assignee_id = TicketStatus.queued, None
+    else:
+        started = ticket.first_responded_at is not None
+        ticket.status = TicketStatus.in_progress if started else TicketStatus.assigned
+        ticket.assignee_id = agent.id
+        agent.open_tickets += 1
+        agent.last_assigned_at = utcnow()
+    _save(session, ticket)
+    record(session, ticket, TicketEventKind.transferred, actor=actor, agent_id=to_agent, data=data)
+    if agent is not None:
+        record(session, ticket, TicketEventKind.assigned, actor=actor, agent_id=agent.id, data={"by": "transfer"})
+    else:
+        assign_in_team(session, team_id)
+    _refill(session, freed)
+    session.refresh(ticket)
+    return ticket
+
+
+def add_note(session: Session, *, ticket_id: int, actor: User, text: str) -> TicketEvent:
+    """An internal note for colleagues; never shown to the customer."""
+    body = _checked_text(text, MAX_NOTE_CHARS, "note")
+    ticket = _ticket_for(session, ticket_id, actor)
+    event = record(session, ticket, TicketEventKind.note, actor=actor, data={"text": body})
+    session.flush()
+    return event
+
+
+def merge(session: Session, *, source_ticket_id: int, target_ticket_id: int, actor: User) -> Ticket:
+    """Fold a duplicate ticket of the same customer into another; its transcript moves, its slot is freed."""
+    if source_ticket_id == target_ticket_id:
+        raise InvalidInput("a ticket cannot be merged into itself")
+    first, second = sorted((source_ticket_id, target_ticket_id))  # one lock order for every merge: no deadlocks
+    locked = {ticket_id: _ticket_for(session, ticket_id, actor) for ticket_id in (first, second)}
+    source, target = locked[source_ticket_id], locked[target_ticket_id]
+    if source.customer_id != target.customer_id:
+        raise InvalidInput("only tickets of the same customer can be merged")
+    for ticket in (source, target):
+        if ticket.status in _FINISHED:
+            raise Conflict(f"ticket {ticket.number} is {ticket.status.value}")
+    freed = _release(session, source)
+    source.status = TicketStatus.merged
+    source.merged_into_id = target.id
+    target.priority = min(target.priority, source.priority)
+    session.execute(
+        update(Interaction).where(Interaction.ticket_id == source.id).values(ticket_id=target.id),
+        execution_options={"synchronize_session": False},
+    )
+    _save(session, source)
+    record(session, source, TicketEventKind.merged, actor=actor, data={"into": target.id})
+    record(session, target, TicketEventKind.merged, actor=actor, data={"from": source.id})
+    _refill(session, freed)
+    return target

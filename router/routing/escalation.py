@@ -1,0 +1,92 @@
+"""SLA escalation: a ticket about to breach gets a higher priority, a supervisor alert and another agent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+from sqlalchemy.orm import Session
+
+from router.crm.models import Agent, Ticket, TicketEventKind, TicketStatus, utcnow
+from router.routing.assignment import assign_in_team
+from router.routing.events import record
+from router.routing.queue import OPEN_STATUSES
+from router.routing.sla import first_response_at_risk, resolution_at_risk
+
+# Level 1: first response about to be late. Level 2: resolution about to be late. Each fires once per ticket.
+FIRST_RESPONSE_LEVEL = 1
+RESOLUTION_LEVEL = 2
+
+
+def _stage(ticket: Ticket | Row, now: datetime) -> tuple[int, str] | None:
+    if ticket.escalation_level < FIRST_RESPONSE_LEVEL and first_response_at_risk(ticket, now):
+        return FIRST_RESPONSE_LEVEL, "first_response"
+    if ticket.escalation_level < RESOLUTION_LEVEL and resolution_at_risk(ticket, now):
+        return RESOLUTION_LEVEL, "resolution"
+    return None
+
+
+def _hand_to_someone_else(session: Session, ticket: Ticket) -> None:
+    # An agent who has not answered in time gives the ticket back; someone else (if anyone fits) takes it.
+    previous = session.get(Agent, ticket.assignee_id, with_for_update=True)
+    ticket.status = TicketStatus.queued
+    ticket.assignee_id = None
+    previous.open_tickets = max(0, previous.open_tickets - 1)
+    record(session, ticket, TicketEventKind.requeued, agent_id=previous.id, data={"reason": "escalation"})
+    session.flush()
+    assign_in_team(session, ticket.team_id, exclude_agent_id=previous.id)
+    session.refresh(ticket)
+
+
+def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> None:
+    """Raise the priority, alert the supervisors (an ``escalated`` event the console shows) and reassign."""
+    ticket.escalation_level = level
+    due = ticket.first_response_due_at if deadline == "first_response" else ticket.resolution_due_at
+    record(
+        session,
+        ticket,
+        TicketEventKind.escalated,
+        agent_id=ticket.assignee_id,
+        data={"level": level, "deadline": deadline, "due_at": due.isoformat(), "notify": "supervisor"},
+    )
+    if ticket.priority > 1:
+        record(
+            session,
+            ticket,
+            TicketEventKind.priority_changed,
+            data={"from": ticket.priority, "to": ticket.priority - 1, "reason": "escalation"},
+        )
+        ticket.priority -= 1
+    if ticket.status is TicketStatus.assigned and ticket.assignee_id is not None:
+        _hand_to_someone_else(session, ticket)
+
+
+def escalate_due(session: Session, now: datetime | None = None) -> list[Ticket]:
+    """Escalate every open ticket whose SLA is about to be breached; returns the tickets escalated."""
+    now = now or utcnow()
+    # The "near" test depends on each ticket's own window, which SQL cannot compare portably: screen the few
+    # columns in Python, then lock only the tickets at risk (skipping any another worker is escalating).
+    screened = session.execute(
+        select(
+            Ticket.id,
+            Ticket.created_at,
+            Ticket.first_response_due_at,
+            Ticket.resolution_due_at,
+            Ticket.first_responded_at,
+            Ticket.escalation_level,
+        ).where(Ticket.status.in_(OPEN_STATUSES), Ticket.escalation_level < RESOLUTION_LEVEL)
+    )
+    at_risk = [row.id for row in screened if _stage(row, now) is not None]
+    if not at_risk:
+        return []
+    tickets = session.execute(
+        select(Ticket).where(Ticket.id.in_(at_risk)).order_by(Ticket.id).with_for_update(skip_locked=True)
+    ).scalars()
+    escalated = []
+    for ticket in tickets:
+        stage = _stage(ticket, now)
+        if stage is not None and ticket.status in OPEN_STATUSES:
+            escalate(session, ticket, *stage)
+            escalated.append(ticket)
+    return escalated

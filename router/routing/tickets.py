@@ -1,0 +1,161 @@
+"""Opening and finding tickets, and bringing resolved ones back when the customer writes again."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from router.crm.models import Conversation, Customer, Team, Ticket, TicketEventKind, TicketStatus, User, utcnow
+from router.errors import Conflict, InvalidInput, NotFound
+from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
+from router.routing.assignment import assign_in_team
+from router.routing.events import record
+from router.routing.policy import REOPEN_WITHIN
+from router.routing.queue import queue_position
+from router.routing.sla import due_times
+
+# The workflow's whole surface in one import for the actions and the web layer.
+__all__ = [
+    "add_note",
+    "find_ticket",
+    "latest_ticket_for_customer",
+    "merge",
+    "open_ticket",
+    "queue_position",
+    "reopen",
+    "reopen_if_recent",
+    "reply",
+    "resolve",
+    "transfer",
+]
+
+_TICKET_NUMBER = re.compile(r"^\s*[Tt]?0*(\d{1,12})\s*$")
+SUBJECT_CHARS = 80
+
+
+class Assessment(Protocol):
+    """What triage tells the router about a complaint (``router.triage.triage.Assessment`` or any look-alike)."""
+
+    category: str
+    confidence: float
+    terms: list[str]
+    needs_review: bool
+    team: str
+    urgency_score: float
+    urgency_factors: dict[str, float]
+    priority: int
+    first_response_minutes: int
+    resolution_minutes: int
+
+
+def _team(session: Session, name: str) -> Team:
+    team = session.execute(select(Team).where(Team.name == name)).scalar_one_or_none()
+    if team is None:
+        # A category mapped to a team nobody created yet: keep the ticket in a queue rather than lose it.
+        team = Team(name=name, display_name=name)
+        session.add(team)
+        session.flush()
+    return team
+
+
+def _subject(text: str) -> str:
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return first_line if len(first_line) <= SUBJECT_CHARS else first_line[: SUBJECT_CHARS - 1] + "…"
+
+
+def open_ticket(
+    session: Session, *, conversation: Conversation, text: str, order_number: str | None, assessment: Any
+) -> Ticket:
+    """Create the ticket triage describes, put it in its team's queue and assign it at once if someone fits."""
+    if not text or not text.strip():
+        raise InvalidInput("a ticket needs the customer's description")
+    if not 1 <= int(assessment.priority) <= 4:
+        raise InvalidInput(f"priority must be 1..4, not {assessment.priority!r}")
+    customer = session.get(Customer, conversation.customer_id)
+    now = utcnow()
+    first_response_due, resolution_due = due_times(
+        now, int(assessment.first_response_minutes), int(assessment.resolution_minutes)
+    )
+    ticket = Ticket(
+        customer_id=conversation.customer_id,
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        language=conversation.language or customer.language,
+        subject=_subject(text),
+        description=text,
+        order_number=order_number,
+        category=assessment.category,
+        category_confidence=assessment.confidence,
+        classifier_terms=list(assessment.terms),
+        needs_review=bool(assessment.needs_review),
+        urgency_score=float(assessment.urgency_score),
+        urgency_factors=dict(assessment.urgency_factors),
+        priority=int(assessment.priority),
+        status=TicketStatus.queued,
+        team_id=_team(session, assessment.team).id,
+        first_response_due_at=first_response_due,
+        resolution_due_at=resolution_due,
+        created_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    record(session, ticket, TicketEventKind.created, data={"category": ticket.category, "priority": ticket.priority})
+    assign_in_team(session, ticket.team_id)
+    session.refresh(ticket)
+    return ticket
+
+
+def find_ticket(session: Session, number_or_id: str | int) -> Ticket | None:
+    """The ticket a customer or agent quotes ("T000123", "t123", "123"), or None for anything else."""
+    match = _TICKET_NUMBER.match(str(number_or_id))
+    return session.get(Ticket, int(match.group(1))) if match else None
+
+
+def latest_ticket_for_customer(session: Session, customer_id: int) -> Ticket | None:
+    """The customer's most recent ticket, what "where is my complaint?" is about."""
+    return session.execute(
+        select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def reopen(session: Session, *, ticket_id: int, actor: User | None = None, reason: str = "") -> Ticket:
+    """Send a resolved ticket back to its team's queue (an agent's decision or the customer writing again)."""
+    ticket = session.get(Ticket, ticket_id, with_for_update=True)
+    if ticket is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    if ticket.status is not TicketStatus.resolved:
+        raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; only resolved tickets reopen")
+    ticket.status = TicketStatus.queued
+    ticket.assignee_id = None
+    ticket.resolved_at = None
+    ticket.reopen_count += 1
+    record(session, ticket, TicketEventKind.reopened, actor=actor, data={"reason": reason or "reopened"})
+    if ticket.conversation_id is not None:
+        # The customer is talking to a person again: the bot stays quiet until the ticket is resolved anew.
+        session.get(Conversation, ticket.conversation_id).bot_paused = True
+    session.flush()
+    assign_in_team(session, ticket.team_id)
+    session.refresh(ticket)
+    return ticket
+
+
+def reopen_if_recent(session: Session, conversation: Conversation, now: datetime | None = None) -> Ticket | None:
+    """Reopen the customer's ticket resolved within ``REOPEN_WITHIN``, when they write again; else None."""
+    since = (now or utcnow()) - REOPEN_WITHIN
+    ticket = session.execute(
+        select(Ticket)
+        .where(
+            Ticket.customer_id == conversation.customer_id,
+            Ticket.status == TicketStatus.resolved,
+            Ticket.resolved_at >= since,
+        )
+        .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if ticket is None:
+        return None
+    return reopen(session, ticket_id=ticket.id, reason="customer wrote again")

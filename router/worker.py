@@ -1,0 +1,60 @@
+"""``kefu worker``: the background loop that keeps queues moving and SLAs watched."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from router.bootstrap import Kefu
+from router.crm.models import utcnow
+from router.routing.assignment import assign_waiting
+from router.routing.escalation import escalate_due
+from router.routing.presence import requeue_stale_agents
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep did, for logs and tests."""
+
+    requeued_agents: int
+    escalated: int
+    assigned: int
+
+
+def sweep(kefu: Kefu) -> SweepResult:
+    """One pass: requeue absent agents' tickets, escalate near-breaches, assign what waits; one transaction each."""
+    now = utcnow()
+    with kefu.uow() as uow:
+        stale = requeue_stale_agents(uow.session, now)
+        uow.commit()
+    with kefu.uow() as uow:
+        escalated = escalate_due(uow.session, now)
+        uow.commit()
+    with kefu.uow() as uow:
+        assigned = assign_waiting(uow.session)
+        uow.commit()
+    return SweepResult(requeued_agents=len(stale), escalated=len(escalated), assigned=assigned)
+
+
+def run_worker(kefu: Kefu, *, interval_s: float, once: bool = False, stop: threading.Event | None = None) -> None:
+    """Sweep every ``interval_s`` seconds until SIGTERM/SIGINT (or ``stop``); ``once`` does a single sweep."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    while True:
+        try:
+            result = sweep(kefu)
+            if result.requeued_agents or result.escalated or result.assigned:
+                log.info("sweep: %s", result)
+        except Exception:
+            # A database hiccup must not kill the loop; the next sweep retries from the database's state.
+            log.exception("worker sweep failed")
+            if once:
+                raise
+        if once or stop.wait(interval_s):
+            return
