@@ -63,7 +63,8 @@ def tickets(session: Session, period: Period) -> pd.DataFrame:
     )
     statement = (
         select(
-            Ticket.id, Ticket.customer_id, Ticket.channel, Ticket.language, Ticket.category, Ticket.priority,
+            Ticket.id, Ticket.customer_id, Ticket.conversation_id, Ticket.channel, Ticket.language, Ticket.category,
+            Ticket.priority,
             Team.name, Ticket.status, Ticket.created_at, Ticket.first_responded_at, Ticket.resolved_at,
             Ticket.first_response_due_at, Ticket.resolution_due_at, Ticket.reopen_count, Ticket.transfer_count,
             Ticket.description, csat.c.csat,
@@ -73,7 +74,8 @@ def tickets(session: Session, period: Period) -> pd.DataFrame:
         .where(Ticket.created_at >= period.start, Ticket.created_at < period.end)
         .order_by(Ticket.id)
     )  # fmt: skip
-    columns = ["id", "customer_id", "channel", "language", "category", "priority", "team", "status", "created_at",
+    columns = ["id", "customer_id", "conversation_id", "channel", "language", "category", "priority", "team", "status",
+               "created_at",
                "first_responded_at", "resolved_at", "first_response_due_at", "resolution_due_at", "reopen_count",
                "transfer_count", "description", "csat"]  # fmt: skip
     frame = _frame(session, statement, columns)
