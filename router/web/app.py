@@ -8,7 +8,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse
 
 from router.bootstrap import Kefu, bootstrap
-from router.web import auth, health
+from router.web import auth, console, health, live, ticket_actions
 from router.web.error_handlers import install_error_handlers
 from router.web.templating import STATIC_DIR
 
@@ -40,6 +40,9 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(console.router)
+    app.include_router(live.router)
+    app.include_router(ticket_actions.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -1,0 +1,119 @@
+"""The agent console's pages: my queue, team queue, the ticket page, and the presence toggle with its heartbeat."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Form, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from router.crm.models import Agent, Presence, Ticket, TicketStatus, User, utcnow
+from router.crm.unit_of_work import UnitOfWork
+from router.errors import Forbidden
+from router.routing.presence import heartbeat, set_presence
+from router.routing.visibility import visible_tickets
+from router.web.security import CurrentUser, current_user, get_uow, verify_csrf
+from router.web.templating import render
+from router.web.views import (
+    OPEN_STATUSES,
+    acting_user,
+    customer_profile,
+    ticket_page,
+    ticket_summary,
+    visible_ticket,
+    with_display_relations,
+)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+QUEUE_TABS = ("mine", "team", "resolved")
+
+
+def queue_rows(session: Session, user: User, agent_id: int | None, tab: str) -> list[dict]:
+    """The rows of one console tab, in queue order (priority, then SLA due time)."""
+    if tab == "mine":
+        if agent_id is None:
+            return []
+        tickets = visible_tickets(session, user, statuses=OPEN_STATUSES, assignee_id=agent_id)
+    elif tab == "resolved":
+        tickets = visible_tickets(session, user, statuses=(TicketStatus.resolved, TicketStatus.closed), limit=100)
+    else:
+        tickets = visible_tickets(session, user, statuses=OPEN_STATUSES)
+    now = utcnow()
+    # One batch load of teams, customers and assignees instead of a lazy query per row.
+    session.scalars(with_display_relations(select(Ticket).where(Ticket.id.in_([t.id for t in tickets])))).all()
+    return [ticket_summary(ticket, now) for ticket in tickets]
+
+
+@router.get("")
+def queues(
+    request: Request, tab: str = "", user: CurrentUser = Depends(current_user), uow: UnitOfWork = Depends(get_uow)
+) -> Response:
+    """My queue / team queue / recently resolved, live-updated over ``/console/stream``."""
+    tab = tab if tab in QUEUE_TABS else ("mine" if user.agent_id else "team")
+    me = acting_user(uow.session, user)
+    agent = uow.session.get(Agent, user.agent_id) if user.agent_id else None
+    return render(
+        request,
+        "console.html",
+        {
+            "tab": tab,
+            "rows": queue_rows(uow.session, me, user.agent_id, tab),
+            "presence": agent.presence.value if agent else None,
+            "agent_load": (agent.open_tickets, agent.capacity) if agent else None,
+        },
+    )
+
+
+@router.get("/tickets/{ticket_id}")
+def ticket_detail(
+    request: Request,
+    ticket_id: int,
+    notice: str = "",
+    user: CurrentUser = Depends(current_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> Response:
+    """The ticket page: transcript, customer, notes, audit trail and every action an agent can take."""
+    me = acting_user(uow.session, user)
+    ticket = visible_ticket(uow.session, me, ticket_id)
+    return render(
+        request,
+        "ticket.html",
+        {
+            "ticket": ticket,
+            "summary": ticket_summary(ticket),
+            "page": ticket_page(uow.session, ticket),
+            "customer": customer_profile(uow.session, ticket.customer_id),
+            "notice": notice[:200],
+            "is_open": ticket.status in OPEN_STATUSES,
+        },
+    )
+
+
+def _own_agent_id(user: CurrentUser) -> int:
+    if user.agent_id is None:
+        raise Forbidden("only agents have a presence")
+    return user.agent_id
+
+
+@router.post("/presence", dependencies=[Depends(verify_csrf)])
+def change_presence(
+    request: Request,
+    presence: str = Form(...),
+    user: CurrentUser = Depends(current_user),
+    uow: UnitOfWork = Depends(get_uow),
+) -> Response:
+    """Go online / away / offline (online pulls waiting tickets, offline hands unstarted ones back)."""
+    agent = set_presence(uow.session, _own_agent_id(user), presence)
+    uow.commit()
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"presence": agent.presence.value})
+    return RedirectResponse("/console", status_code=303)
+
+
+@router.post("/heartbeat", dependencies=[Depends(verify_csrf)])
+def console_heartbeat(user: CurrentUser = Depends(current_user), uow: UnitOfWork = Depends(get_uow)) -> JSONResponse:
+    """The open console says it is still there every 30 s, so the worker does not requeue this agent's tickets."""
+    agent = heartbeat(uow.session, _own_agent_id(user))
+    uow.commit()
+    return JSONResponse({"presence": Presence(agent.presence).value, "at": agent.last_heartbeat_at.isoformat()})
