@@ -239,7 +239,7 @@ def start_channels_stack(database_url: str, work_dir: Path, telegram_api_url: st
                     )
                 )
         _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
-        model_loaded = lambda r: bool(r.json().get("fingerprint"))  # noqa: E731
+        model_loaded = lambda r: bool(r.json().get("model_id"))  # noqa: E731
         _wait_healthy(stack, f"{stack.rasa_url}/status", stack.processes[1], model_loaded)
     except BaseException:
         stack.stop()
