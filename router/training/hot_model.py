@@ -46,8 +46,9 @@ class HotModel(Generic[Model]):
     def _wanted_path(self) -> Path | None:
         with self._kefu.uow() as uow:
             active = registry.active_model(uow.session, self._kind)
-        if active is not None:
-            return Path(active.path)
+            active_path = Path(active.path) if active is not None else None
+        if active_path is not None:
+            return active_path
         fallback = registry.active_link(self._kefu.settings.models_dir, self._kind)
         return fallback.resolve() if fallback.exists() else None
 

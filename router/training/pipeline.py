@@ -48,12 +48,22 @@ class TrainingSources:
 
 def _complaint_examples(data_dir: Path) -> tuple[list[str], list[str]]:
     """The shipped complaints plus the agents' corrections, a correction winning over the same text."""
+    shipped, reviewed = data_dir / "triage" / "complaints.csv", data_dir / REVIEWED_COMPLAINTS
+    if not shipped.exists():
+        return [], []
     by_text: dict[str, tuple[str, str]] = {}
-    for path in (data_dir / "triage" / "complaints.csv", data_dir / REVIEWED_COMPLAINTS):
-        if path.exists() and path.stat().st_size:
-            texts, labels = read_texts(path, "text", "category")
-            by_text.update((normalise(text), (text, label)) for text, label in zip(texts, labels, strict=True))
+    # The export always writes the header; a file with nothing under it has no corrections yet.
+    has_corrections = reviewed.exists() and len(reviewed.read_text(encoding="utf-8").splitlines()) > 1
+    for path in (shipped, reviewed) if has_corrections else (shipped,):
+        texts, labels = read_texts(path, "text", "category")
+        by_text.update((normalise(text), (text, label)) for text, label in zip(texts, labels, strict=True))
     return [text for text, _ in by_text.values()], [label for _, label in by_text.values()]
+
+
+def _active_path(kefu: Kefu, kind: str) -> Path | None:
+    with kefu.uow() as uow:
+        active = registry.active_model(uow.session, kind)
+        return Path(active.path) if active is not None else None
 
 
 def _plain(value: object) -> object:
@@ -65,11 +75,10 @@ def _train_triage(kefu: Kefu, data_dir: Path, version: str, log: LogSink) -> tup
     if not texts:
         log(f"no complaint data in {data_dir / 'triage'}: the complaint model is not retrained")
         return None
-    with kefu.uow() as uow:
-        active = registry.active_model(uow.session, registry.TRIAGE)
+    active = _active_path(kefu, registry.TRIAGE)
     # Sentiment does not depend on the labels reviewed here: reuse the active model's instead of a minute of training.
-    if active is not None and Path(active.path).exists():
-        sentiment = load_artifact(Path(active.path), "sentiment")
+    if active is not None and active.exists():
+        sentiment = load_artifact(active, "sentiment")
     else:
         sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
     out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
@@ -80,9 +89,8 @@ def _train_triage(kefu: Kefu, data_dir: Path, version: str, log: LogSink) -> tup
 
 
 def _previous_nlu_model(kefu: Kefu) -> Path | None:
-    with kefu.uow() as uow:
-        active = registry.active_model(uow.session, registry.NLU)
-    return Path(active.path) if active is not None and Path(active.path).exists() else None
+    path = _active_path(kefu, registry.NLU)
+    return path if path is not None and path.exists() else None
 
 
 def _gate(kefu: Kefu, candidate: Path, evaluation: StagedProject, work_dir: Path, tolerance: float) -> GateReport:

@@ -148,7 +148,7 @@ def promote(
     audit: dict[str, Any] = {"version": version, "rasa_reloaded": reloaded}
     if refused:
         audit["override_reason"] = override_reason
-        audit["gate"] = [row.metrics.get("gate", {}).get("reasons", []) for row in refused]
+        audit["gate_reasons"] = [reason for row in refused for reason in row.metrics.get("gate", {}).get("reasons", [])]
     session.add(
         AuditEntry(
             actor_user_id=actor_user_id,

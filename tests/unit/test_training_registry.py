@@ -1,0 +1,123 @@
+"""Registry: promotion moves the stable links and the CRM row, refusals need an audited reason, rollback works;
+long-running processes follow the active version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from router.bootstrap import Kefu
+from router.crm.models import AuditEntry, ModelStatus
+from router.errors import Conflict, NotFound
+from router.training import registry
+from router.training.hot_model import HotModel
+from router.training.rasa_runner import rasa_environment
+from tests.rasa_stack import free_port
+
+
+def _register(kefu: Kefu, version: str, status: ModelStatus = ModelStatus.candidate) -> None:
+    models_dir = kefu.settings.models_dir
+    nlu = registry.version_path(models_dir, registry.NLU, version)
+    triage = registry.version_path(models_dir, registry.TRIAGE, version)
+    nlu.parent.mkdir(parents=True, exist_ok=True)
+    triage.mkdir(parents=True)
+    nlu.write_bytes(b"rasa model " + version.encode())
+    (triage / "model.txt").write_text(f"triage {version}", encoding="utf-8")
+    with kefu.uow() as uow:
+        gate = {"gate": {"reasons": ["accuracy fell"]}} if status is ModelStatus.refused else {}
+        registry.register(uow.session, registry.NLU, version, nlu, "hash", gate, status, None)
+        registry.register(uow.session, registry.TRIAGE, version, triage, "hash", {}, status, None)
+        uow.commit()
+
+
+@pytest.fixture
+def models_kefu(kefu_any_db: Kefu, tmp_path: Path) -> Kefu:
+    kefu_any_db.settings.models_dir = tmp_path / "models"
+    # Nothing listens here: promotion must still succeed and say the server will load the model on start.
+    kefu_any_db.settings.rasa_url = f"http://127.0.0.1:{free_port()}"
+    return kefu_any_db
+
+
+def _promote(kefu: Kefu, version: str, reason: str = "", rollback: bool = False) -> registry.Promotion:
+    settings = kefu.settings
+    with kefu.uow() as uow:
+        switch = registry.rollback if rollback else registry.promote
+        promotion = switch(uow.session, version, settings.models_dir, settings.rasa_url, None, reason)
+        uow.commit()
+    return promotion
+
+
+def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> None:
+    models_dir = models_kefu.settings.models_dir
+    _register(models_kefu, "v1")
+    _register(models_kefu, "v2")
+
+    first = _promote(models_kefu, "v1")
+    assert not first.rasa_reloaded and "not reachable" in first.rasa_message
+    _promote(models_kefu, "v2")
+    assert registry.active_link(models_dir, registry.NLU).read_bytes() == b"rasa model v2"
+    assert (registry.active_link(models_dir, registry.TRIAGE) / "model.txt").read_text() == "triage v2"
+
+    _promote(models_kefu, "v1", rollback=True)
+    with models_kefu.uow() as uow:
+        statuses = {(row.version, row.kind): row.status for row in registry.list_versions(uow.session)}
+        actions = uow.session.execute(select(AuditEntry.action).order_by(AuditEntry.id)).scalars().all()
+        assert registry.active_model(uow.session, registry.TRIAGE).version == "v1"
+    assert (
+        statuses[("v1", registry.NLU)] is ModelStatus.active and statuses[("v2", registry.NLU)] is ModelStatus.retired
+    )
+    assert registry.active_link(models_dir, registry.NLU).read_bytes() == b"rasa model v1"
+    assert actions == ["model.promote", "model.promote", "model.rollback"]
+    with pytest.raises(Conflict, match="already the active"):
+        _promote(models_kefu, "v1", rollback=True)
+    with pytest.raises(NotFound):
+        _promote(models_kefu, "v9")
+
+
+def test_refused_version_needs_a_reason_which_is_audited(models_kefu: Kefu) -> None:
+    _register(models_kefu, "bad", ModelStatus.refused)
+    with pytest.raises(Conflict, match="needs a reason"):
+        _promote(models_kefu, "bad")
+    with pytest.raises(Conflict, match="needs a reason"):
+        _promote(models_kefu, "bad", reason="   ")
+    _promote(models_kefu, "bad", reason="customers asked for the new intent today")
+    with models_kefu.uow() as uow:
+        entry = uow.session.execute(select(AuditEntry)).scalar_one()
+        assert entry.action == "model.override"
+        assert entry.data["override_reason"] == "customers asked for the new intent today"
+        assert entry.data["gate_reasons"] == ["accuracy fell"]
+
+
+def test_missing_model_files_block_promotion(models_kefu: Kefu) -> None:
+    _register(models_kefu, "v1")
+    registry.version_path(models_kefu.settings.models_dir, registry.NLU, "v1").unlink()
+    with pytest.raises(Conflict, match="gone"):
+        _promote(models_kefu, "v1")
+    with models_kefu.uow() as uow:
+        assert registry.active_model(uow.session, registry.NLU) is None
+
+
+def test_hot_model_follows_the_active_version(models_kefu: Kefu) -> None:
+    _register(models_kefu, "v1")
+    _register(models_kefu, "v2")
+    loads: list[Path] = []
+
+    def load(path: Path) -> str:
+        loads.append(path)
+        return (path / "model.txt").read_text(encoding="utf-8")
+
+    triage = HotModel(models_kefu, registry.TRIAGE, load, check_seconds=0)
+    assert triage.get() is None, "nothing trained yet"
+    _promote(models_kefu, "v1")
+    assert triage.get() == "triage v1"
+    assert triage.get() == "triage v1" and len(loads) == 1, "an unchanged version is not reloaded"
+    _promote(models_kefu, "v2")
+    assert triage.get() == "triage v2"
+
+
+def test_rasa_environment_makes_project_components_importable(tmp_path: Path) -> None:
+    env = rasa_environment(tmp_path)
+    assert env["RASA_TELEMETRY_ENABLED"] == "false"
+    assert env["PYTHONPATH"].split(":")[0] == str(tmp_path)
