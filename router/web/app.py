@@ -8,7 +8,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse
 
 from router.bootstrap import Kefu, bootstrap
-from router.web import auth, console, health, live, ticket_actions
+from router.web import api, auth, console, health, live, supervisor, ticket_actions
 from router.web.error_handlers import install_error_handlers
 from router.web.templating import STATIC_DIR
 
@@ -43,6 +43,8 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(live.router)
     app.include_router(ticket_actions.router)
+    app.include_router(supervisor.router)
+    app.include_router(api.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
