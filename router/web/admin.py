@@ -1,0 +1,164 @@
+"""Admin pages: review inbox and labelling, retrain with a live progress bar, the gate's report, the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
+from starlette.responses import HTMLResponse, RedirectResponse
+
+from router.bootstrap import Kefu
+from router.crm.models import Role
+from router.crm.unit_of_work import UnitOfWork
+from router.errors import InvalidInput
+from router.training import jobs, registry
+from router.training.inbox import review_inbox
+from router.training.labels import Response, define_intent, known_intents, label_turns
+from router.web.security import CurrentUser, get_kefu, get_uow, require_role, verify_csrf
+from router.web.templating import render
+
+router = APIRouter(
+    prefix="/admin",
+    include_in_schema=False,
+    dependencies=[Depends(require_role(Role.admin.value)), Depends(verify_csrf)],
+)
+admin_user = require_role(Role.admin.value)
+MAX_TURN_IDS_FIELD_CHARS = 20_000
+
+
+def _redirect(path: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?notice={quote(notice)}", status_code=303)
+
+
+def _turn_ids(field: str) -> list[int]:
+    if len(field) > MAX_TURN_IDS_FIELD_CHARS:
+        raise InvalidInput("too many turns in one label")
+    parts = [part.strip() for part in field.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise InvalidInput("choose the turns to label")
+    return [int(part) for part in parts]
+
+
+@router.get("", response_class=HTMLResponse)
+def admin_home() -> RedirectResponse:
+    """The admin area starts at the inbox."""
+    return RedirectResponse("/admin/inbox", status_code=303)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+def inbox_page(request: Request, notice: str = "", uow: UnitOfWork = Depends(get_uow)) -> HTMLResponse:
+    """Misunderstood customer turns, grouped, with a label form per group."""
+    kefu: Kefu = request.app.state.kefu
+    groups = review_inbox(uow.session, kefu.settings.nlu_fallback_threshold)
+    intents = known_intents(uow.session, kefu.settings.project_dir)
+    return render(request, "admin_inbox.html", {"groups": groups, "intents": intents, "notice": notice})
+
+
+@router.post("/inbox/label")
+def label_group(
+    turn_ids: str = Form(""),
+    intent: str = Form(""),
+    new_intent: str = Form(""),
+    response_en: str = Form(""),
+    response_zh: str = Form(""),
+    user: CurrentUser = Depends(admin_user),
+    kefu: Kefu = Depends(get_kefu),
+) -> RedirectResponse:
+    """Label a group with an existing intent, a new one (created with its responses), or out of scope."""
+    ids = _turn_ids(turn_ids)
+    project_dir = kefu.settings.project_dir
+    with kefu.uow() as uow:
+        if new_intent.strip():
+            responses = [Response("en", response_en), Response("zh", response_zh)]
+            intent = define_intent(uow.session, new_intent, responses, project_dir, user.id).name
+        if not intent:
+            raise InvalidInput("pick an intent, name a new one, or choose out of scope")
+        examples = label_turns(uow.session, ids, intent, project_dir, user.id)
+        uow.commit()
+    return _redirect("/admin/inbox", f"{len(examples)} 条已标注为 labelled as {intent}")
+
+
+def _job_json(job: Any) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "progress": job.progress,
+        "message": job.message,
+        "log": job.log[-6000:],
+        "version": job.params.get("version"),
+    }
+
+
+def _latest_report(versions: list[Any]) -> dict[str, Any] | None:
+    nlu = next((row for row in versions if row.kind == registry.NLU and row.metrics.get("gate")), None)
+    return {"version": nlu.version, "status": nlu.status.value, **nlu.metrics["gate"]} if nlu else None
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(
+    request: Request, notice: str = "", job: int | None = None, uow: UnitOfWork = Depends(get_uow)
+) -> HTMLResponse:
+    """Retrain button and progress, the gate's side-by-side report, and the registry with promote/rollback."""
+    versions = registry.list_versions(uow.session)
+    current = jobs.unfinished_job(uow.session)
+    shown = jobs.get_job(uow.session, job) if job else current or next(iter(jobs.recent_jobs(uow.session, 1)), None)
+    context = {
+        "notice": notice,
+        "versions": versions,
+        "report": _latest_report(versions),
+        "job": _job_json(shown) if shown else None,
+        "busy": current is not None,
+    }
+    return render(request, "admin_models.html", context)
+
+
+@router.get("/jobs/{job_id}")
+def job_status(job_id: int, uow: UnitOfWork = Depends(get_uow)) -> dict[str, Any]:
+    """Progress of one job, polled by the page's progress bar."""
+    return _job_json(jobs.get_job(uow.session, job_id))
+
+
+def _run_in_background(kefu: Kefu, job_id: int) -> None:
+    # Failures are already written to the job row (status, message, log) for the page to show.
+    try:
+        jobs.run_job(kefu, job_id)
+    except Exception:
+        return
+
+
+@router.post("/retrain")
+def retrain_button(
+    background: BackgroundTasks, user: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
+) -> RedirectResponse:
+    """Queue a retraining and run it in this process after the response (or ``kefu worker`` claims it first)."""
+    with kefu.uow() as uow:
+        job = jobs.enqueue_retrain(uow.session, user.id)
+        uow.commit()
+    background.add_task(_run_in_background, kefu, job.id)
+    return RedirectResponse(f"/admin/models?job={job.id}", status_code=303)
+
+
+@router.post("/models/{version}/promote")
+def promote_version(
+    version: str, reason: str = Form(""), user: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
+) -> RedirectResponse:
+    """Promote a version (a refused one only with a reason, audited) and hot-reload Rasa."""
+    return _switch(kefu, version, reason, user, rollback=False)
+
+
+@router.post("/models/{version}/rollback")
+def rollback_version(
+    version: str, reason: str = Form(""), user: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
+) -> RedirectResponse:
+    """Go back to an earlier version in one click."""
+    return _switch(kefu, version, reason, user, rollback=True)
+
+
+def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: bool) -> RedirectResponse:
+    settings = kefu.settings
+    switch = registry.rollback if rollback else registry.promote
+    with kefu.uow() as uow:
+        promotion = switch(uow.session, version, settings.models_dir, settings.rasa_url, user.id, reason)
+        uow.commit()
+    return _redirect("/admin/models", f"{promotion.version} 已启用 is active. {promotion.rasa_message}")
