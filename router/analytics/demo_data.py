@@ -96,7 +96,8 @@ class _HistoryWriter:
         """A time inside ``span`` of the history, at an hour of day weighted like real traffic."""
         day = int(self.rng.uniform(*span) * (self.days - 1))
         hour = int(self.rng.choice(24, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()))
-        return self.start + timedelta(days=day, hours=hour, minutes=float(self.rng.uniform(0, 59)))
+        midnight = self.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight + timedelta(days=day, hours=hour, minutes=float(self.rng.uniform(0, 59)))
 
     def conversation(
         self,
