@@ -74,6 +74,7 @@ def escalate_due(session: Session, now: datetime | None = None) -> list[Ticket]:
             Ticket.first_response_due_at,
             Ticket.resolution_due_at,
             Ticket.first_responded_at,
+            Ticket.resolved_at,
             Ticket.escalation_level,
         ).where(Ticket.status.in_(OPEN_STATUSES), Ticket.escalation_level < RESOLUTION_LEVEL)
     )
