@@ -11,11 +11,12 @@ from sqlalchemy import select
 from router.bootstrap import Kefu, bootstrap
 from router.crm.models import User
 from router.errors import KefuError
+from router.settings import Settings, get_settings
 from router.training import registry
 from router.training.export import export_training_data
 from router.training.gate import DEFAULT_TOLERANCE
 from router.training.jobs import JobReporter, enqueue_retrain, run_job
-from router.training.pipeline import needs_training
+from router.training.pipeline import RetrainResult, needs_training
 
 console = Console()
 data_app = typer.Typer(help="Training data: export reviewed labels for the trainers.", no_args_is_help=True)
@@ -56,6 +57,42 @@ def _fail(error: KefuError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _run_retrain(kefu: Kefu, tolerance: float, user_id: int | None, verbose: bool, shown: Console) -> RetrainResult:
+    with kefu.uow() as uow:
+        job = enqueue_retrain(uow.session, user_id, tolerance)
+        uow.commit()
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")]
+    with Progress(*columns, TimeElapsedColumn(), console=shown) as bar:
+        task = bar.add_task("queued", total=100)
+        result = run_job(kefu, job.id, TerminalReporter(kefu, job.id, bar, task, verbose))
+    if result is None:
+        raise KefuError(f"job {job.id} was taken by another process")
+    return result
+
+
+def _show(result: RetrainResult, shown: Console) -> None:
+    for reason in result.report.reasons:
+        shown.print(f"gate: {reason}")
+    outcome = "promoted" if result.promoted else "refused by the gate" if not result.report.passed else "not promoted"
+    shown.print(f"[bold]{result.version}[/bold] {outcome} in {result.seconds:.0f}s")
+    if not result.report.passed:
+        shown.print(f"Promote it anyway with: kefu model promote {result.version} --reason '...'")
+
+
+def train_missing(settings: Settings, shown: Console = console) -> bool:
+    """For ``kefu run``/``make run``: train and promote a first model when none is active; True if it trained."""
+    kefu = bootstrap(settings)
+    try:
+        if not needs_training(kefu):
+            shown.print("[green]✓[/] trained models present")
+            return False
+        shown.print("Training the assistant and the complaint model (first run: about a minute)")
+        _show(_run_retrain(kefu, DEFAULT_TOLERANCE, None, False, shown), shown)
+        return True
+    finally:
+        kefu.dispose()
+
+
 def train(
     if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when an active model exists."),
     tolerance: float = typer.Option(DEFAULT_TOLERANCE, help="How much worse than the active model still passes."),
@@ -63,30 +100,17 @@ def train(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the trainers' output."),
 ) -> None:
     """Retrain the assistant and the complaint model, gate the result and promote it if it is not worse."""
-    kefu = bootstrap()
     try:
-        if if_missing and not needs_training(kefu):
-            console.print("An active model exists; nothing to train.")
+        if if_missing:
+            train_missing(get_settings())
             return
-        with kefu.uow() as uow:
-            job = enqueue_retrain(uow.session, _user_id(kefu, user), tolerance)
-            uow.commit()
-        columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%")]
-        with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
-            task = bar.add_task("queued", total=100)
-            result = run_job(kefu, job.id, TerminalReporter(kefu, job.id, bar, task, verbose))
+        kefu = bootstrap()
+        try:
+            _show(_run_retrain(kefu, tolerance, _user_id(kefu, user), verbose, console), console)
+        finally:
+            kefu.dispose()
     except KefuError as error:
         raise _fail(error) from error
-    finally:
-        kefu.dispose()
-    if result is None:
-        raise _fail(KefuError(f"job {job.id} was taken by another process"))
-    for reason in result.report.reasons:
-        console.print(f"gate: {reason}")
-    outcome = "promoted" if result.promoted else "refused by the gate" if not result.report.passed else "not promoted"
-    console.print(f"[bold]{result.version}[/bold] {outcome} in {result.seconds:.0f}s")
-    if not result.report.passed:
-        console.print(f"Promote it anyway with: kefu model promote {result.version} --reason '...'")
 
 
 @data_app.command("export")
