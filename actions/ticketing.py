@@ -29,11 +29,11 @@ def load_triage(kefu: Kefu) -> Any:
     """The triage models of this process, loaded once (they take seconds to load, milliseconds to use)."""
     from router.triage import Triage
 
-    directory = kefu.settings.data_dir / "triage"
+    model_dir = kefu.settings.models_dir / "triage"
     with _triage_lock:
-        if str(directory) not in _triage_by_directory:
-            _triage_by_directory[str(directory)] = Triage.load(directory)
-        return _triage_by_directory[str(directory)]
+        if str(model_dir) not in _triage_by_directory:
+            _triage_by_directory[str(model_dir)] = Triage.load(model_dir, kefu.settings.data_dir / "triage")
+        return _triage_by_directory[str(model_dir)]
 
 
 @dataclass(frozen=True)
