@@ -17,7 +17,10 @@ class RasaUnavailable(KefuError):
 
 
 class RasaApi:
-    """Talks to one Rasa server (``--enable-api``); one instance per process, closed on shutdown."""
+    """Talks to one Rasa server (``--enable-api``); one instance per process, closed on shutdown.
+
+    Sender ids keep their ``:`` unescaped: Rasa's ``<conversation_id:path>`` routes do not unquote ``%3A``.
+    """
 
     def __init__(self, base_url: str, timeout_seconds: float = 30.0, token: str = "") -> None:
         params = {"token": token} if token else None
@@ -34,7 +37,7 @@ class RasaApi:
 
     def resume(self, sender_id: str) -> None:
         """Let the bot speak again in a conversation an agent took over (a no-op when it was not paused)."""
-        self._post(f"/conversations/{quote(sender_id, safe='')}/tracker/events", json={"event": "resume"})
+        self._post(f"/conversations/{quote(sender_id, safe=':')}/tracker/events", json={"event": "resume"})
 
     def trigger_intent(self, sender_id: str, intent: str, entities: dict[str, Any] | None = None) -> list[dict]:
         """Make the bot act as if the customer had said ``intent``, replying on the customer's latest channel.
@@ -43,7 +46,7 @@ class RasaApi:
         them from the CRM, where the event broker logs them.
         """
         body = self._post(
-            f"/conversations/{quote(sender_id, safe='')}/trigger_intent",
+            f"/conversations/{quote(sender_id, safe=':')}/trigger_intent",
             params={"output_channel": "latest", "include_events": "NONE"},
             json={"name": intent, "entities": entities or {}},
         )
