@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from router import preflight, runner
+from router.analytics.cli import app as analytics_app
+from router.analytics.cli import demo_data
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import demo_logins, seed_demo
@@ -21,6 +23,8 @@ app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ti
 db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(telegram_app, name="telegram")
+app.add_typer(analytics_app, name="analytics")
+app.command("demo-data")(demo_data)
 
 
 def _fail(message: str) -> None:

@@ -83,8 +83,13 @@ def topics_chart(report: TopicReport) -> bytes:
     labels = [topic.label for topic in report.topics][::-1]
     positions = range(len(labels))
     axes.barh([p + 0.2 for p in positions], [t.share for t in report.topics][::-1], 0.4, label="this period")
-    axes.barh([p - 0.2 for p in positions], [t.previous_share for t in report.topics][::-1], 0.4,
-              label="previous period", color="#bdbdbd")  # fmt: skip
+    axes.barh(
+        [p - 0.2 for p in positions],
+        [t.previous_share for t in report.topics][::-1],
+        0.4,
+        label="previous period",
+        color="#bdbdbd",
+    )
     axes.set_yticks(list(positions), labels)
     axes.set_xlabel("share of complaints")
     axes.set_title(f"Complaint topics (LDA), {report.period.label}")
@@ -115,8 +120,13 @@ def segments_chart(report: SegmentReport | None) -> bytes:
     customers = report.customers
     for profile in report.segments:
         members = customers[customers["segment"] == profile.number]
-        axes.scatter(members["conversations"], members["complaint_rate"], s=14, alpha=0.6,
-                     label=f"segment {profile.number} ({profile.customers})")  # fmt: skip
+        axes.scatter(
+            members["conversations"],
+            members["complaint_rate"],
+            s=14,
+            alpha=0.6,
+            label=f"segment {profile.number} ({profile.customers})",
+        )
     odd = customers[customers["anomaly"]]
     axes.scatter(odd["conversations"], odd["complaint_rate"], marker="x", color="black", s=40, label="anomaly")
     axes.set_xscale("log")

@@ -80,11 +80,17 @@ def fit_ols(matrix: pd.DataFrame, target: pd.Series, confidence: float = 0.95) -
     p_values = 2 * stats.t.sf(np.abs(beta / std_errors), dof)
     r_squared = 1 - residuals @ residuals / np.sum((y - y.mean()) ** 2)
     drivers = [
-        Driver(name, FACTORS.get(name, name.replace("channel_", "channel: ") + " (vs web)"), round(float(b), 4),
-               round(float(se), 4), round(float(b - critical * se), 4), round(float(b + critical * se), 4),
-               float(p))
+        Driver(
+            name,
+            FACTORS.get(name, name.replace("channel_", "channel: ") + " (vs web)"),
+            round(float(b), 4),
+            round(float(se), 4),
+            round(float(b - critical * se), 4),
+            round(float(b + critical * se), 4),
+            float(p),
+        )
         for name, b, se, p in zip(matrix.columns, beta[1:], std_errors[1:], p_values[1:], strict=True)
-    ]  # fmt: skip
+    ]
     return drivers, float(beta[0]), float(r_squared)
 
 

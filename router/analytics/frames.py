@@ -63,21 +63,50 @@ def tickets(session: Session, period: Period) -> pd.DataFrame:
     )
     statement = (
         select(
-            Ticket.id, Ticket.customer_id, Ticket.conversation_id, Ticket.channel, Ticket.language, Ticket.category,
+            Ticket.id,
+            Ticket.customer_id,
+            Ticket.conversation_id,
+            Ticket.channel,
+            Ticket.language,
+            Ticket.category,
             Ticket.priority,
-            Team.name, Ticket.status, Ticket.created_at, Ticket.first_responded_at, Ticket.resolved_at,
-            Ticket.first_response_due_at, Ticket.resolution_due_at, Ticket.reopen_count, Ticket.transfer_count,
-            Ticket.description, csat.c.csat,
+            Team.name,
+            Ticket.status,
+            Ticket.created_at,
+            Ticket.first_responded_at,
+            Ticket.resolved_at,
+            Ticket.first_response_due_at,
+            Ticket.resolution_due_at,
+            Ticket.reopen_count,
+            Ticket.transfer_count,
+            Ticket.description,
+            csat.c.csat,
         )
         .outerjoin(Team, Team.id == Ticket.team_id)
         .outerjoin(csat, csat.c.ticket_id == Ticket.id)
         .where(Ticket.created_at >= period.start, Ticket.created_at < period.end)
         .order_by(Ticket.id)
-    )  # fmt: skip
-    columns = ["id", "customer_id", "conversation_id", "channel", "language", "category", "priority", "team", "status",
-               "created_at",
-               "first_responded_at", "resolved_at", "first_response_due_at", "resolution_due_at", "reopen_count",
-               "transfer_count", "description", "csat"]  # fmt: skip
+    )
+    columns = [
+        "id",
+        "customer_id",
+        "conversation_id",
+        "channel",
+        "language",
+        "category",
+        "priority",
+        "team",
+        "status",
+        "created_at",
+        "first_responded_at",
+        "resolved_at",
+        "first_response_due_at",
+        "resolution_due_at",
+        "reopen_count",
+        "transfer_count",
+        "description",
+        "csat",
+    ]
     frame = _frame(session, statement, columns)
     for column in ("created_at", "first_responded_at", "resolved_at", "first_response_due_at", "resolution_due_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -99,13 +128,19 @@ def conversations(session: Session, period: Period) -> pd.DataFrame:
         .subquery()
     )
     statement = (
-        select(Conversation.id, Conversation.customer_id, Conversation.channel, Conversation.started_at,
-               first_ticket.c.ticket_id, Team.name)
+        select(
+            Conversation.id,
+            Conversation.customer_id,
+            Conversation.channel,
+            Conversation.started_at,
+            first_ticket.c.ticket_id,
+            Team.name,
+        )
         .outerjoin(first_ticket, first_ticket.c.conversation_id == Conversation.id)
         .outerjoin(Ticket, Ticket.id == first_ticket.c.ticket_id)
         .outerjoin(Team, Team.id == Ticket.team_id)
         .where(Conversation.started_at >= period.start, Conversation.started_at < period.end)
-    )  # fmt: skip
+    )
     frame = _frame(session, statement, ["id", "customer_id", "channel", "started_at", "ticket_id", "team"])
     frame["channel"] = frame["channel"].map(lambda value: getattr(value, "value", value))
     frame["team"] = frame["team"].fillna("bot")

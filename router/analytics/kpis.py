@@ -80,8 +80,12 @@ def compute_kpis(session: Session, period: Period, group_by: str = "team") -> Kp
         .sort_values("mean")
     )
     intent_rows = [
-        {"intent": row.intent, "turns": int(row.count), "mean_confidence": round(float(row.mean), 3),
-         "min_confidence": round(float(row.min), 3)}
+        {
+            "intent": row.intent,
+            "turns": int(row.count),
+            "mean_confidence": round(float(row.mean), 3),
+            "min_confidence": round(float(row.min), 3),
+        }
         for row in confidence.itertuples()
-    ]  # fmt: skip
+    ]
     return KpiReport(period, overall, rows, distribution, intent_rows)

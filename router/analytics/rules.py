@@ -85,12 +85,17 @@ def mine_rules(transactions: list[list[str]], min_support: float = 0.02, min_con
         return []
     table = association_rules(itemsets, metric="confidence", min_threshold=min_confidence)
     rules = [
-        Rule(tuple(sorted(row.antecedents)), tuple(sorted(row.consequents)), round(float(row.support), 4),
-             round(float(row.confidence), 4), round(float(row.lift), 3))
+        Rule(
+            tuple(sorted(row.antecedents)),
+            tuple(sorted(row.consequents)),
+            round(float(row.support), 4),
+            round(float(row.confidence), 4),
+            round(float(row.lift), 3),
+        )
         for row in table.itertuples()
         if all(item.startswith(CONSEQUENT_PREFIXES) for item in row.consequents)
         and not any(item.startswith(CONSEQUENT_PREFIXES) for item in row.antecedents)
-    ]  # fmt: skip
+    ]
     rules.sort(key=lambda rule: (rule.lift, rule.confidence), reverse=True)
     return [rule for rule in rules if rule.lift > 1.0][:MAX_RULES]
 

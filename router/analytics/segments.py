@@ -74,8 +74,10 @@ def _describe(means: dict[str, float], overall: dict[str, float]) -> str:
             level("complaint_rate", "rarely complains", "often complains"),
             level("csat", "less satisfied", "satisfied"),
         ]
-    ) + (f" (avg {means['conversations']:.1f} contacts, last {means['recency_days']:.0f} days ago, "
-         f"{means['complaint_rate']:.0%} complaints, CSAT {means['csat']:.1f})")  # fmt: skip
+    ) + (
+        f" (avg {means['conversations']:.1f} contacts, last {means['recency_days']:.0f} days ago, "
+        f"{means['complaint_rate']:.0%} complaints, CSAT {means['csat']:.1f})"
+    )
 
 
 def segment_customers(features: pd.DataFrame, seed: int = 0) -> tuple[int, dict[int, float], np.ndarray, np.ndarray]:

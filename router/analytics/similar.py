@@ -82,7 +82,14 @@ def similar_tickets(session: Session, ticket_id: int, k: int = 5) -> list[Simila
     ranked = [i for i in scores.argsort()[::-1][:k] if scores[i] >= MIN_SIMILARITY]
     resolutions = _resolutions(session, [candidates[i].id for i in ranked])
     return [
-        SimilarTicket(candidates[i].id, candidates[i].number, candidates[i].subject, candidates[i].category,
-                      round(float(scores[i]), 4), resolutions[candidates[i].id], candidates[i].resolved_at)
+        SimilarTicket(
+            candidates[i].id,
+            candidates[i].number,
+            candidates[i].subject,
+            candidates[i].category,
+            round(float(scores[i]), 4),
+            resolutions[candidates[i].id],
+            candidates[i].resolved_at,
+        )
         for i in ranked
-    ]  # fmt: skip
+    ]

@@ -77,15 +77,24 @@ def plan_team(team: str, forecast: np.ndarray, targets: StaffingTargets) -> Team
             "required_agents": round(float(required[hour]), 2),
             "forecast_tickets": round(float(forecast[hour]), 2),
             "shadow_price": round(float(-relaxed.ineqlin.marginals[hour]), 3),
-            "why": (f"{forecast[hour]:.1f} tickets × {targets.handle_minutes:g} min ÷ 60 ÷ {targets.occupancy:.0%} "
-                    f"occupancy = {required[hour]:.2f} agents; each extra agent needed here costs "
-                    f"{-relaxed.ineqlin.marginals[hour]:.2f} more agent-shifts"),
+            "why": (
+                f"{forecast[hour]:.1f} tickets × {targets.handle_minutes:g} min ÷ 60 ÷ {targets.occupancy:.0%} "
+                f"occupancy = {required[hour]:.2f} agents; each extra agent needed here costs "
+                f"{-relaxed.ineqlin.marginals[hour]:.2f} more agent-shifts"
+            ),
         }
         for hour in range(HOURS)
         if -relaxed.ineqlin.marginals[hour] > 1e-9
-    ]  # fmt: skip
-    return TeamPlan(team, [round(float(v), 3) for v in forecast], [round(float(v), 3) for v in required],
-                    starts.tolist(), on_duty.tolist(), int(starts.sum()), binding)  # fmt: skip
+    ]
+    return TeamPlan(
+        team,
+        [round(float(v), 3) for v in forecast],
+        [round(float(v), 3) for v in required],
+        starts.tolist(),
+        on_duty.tolist(),
+        int(starts.sum()),
+        binding,
+    )
 
 
 def hourly_forecast(session: Session, period: Period, growth: float = 1.0) -> dict[str, np.ndarray]:

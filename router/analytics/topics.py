@@ -118,15 +118,27 @@ def lda_topics(texts: list[str], previous_texts: list[str], num_topics: int = 6,
     corpus = [dictionary.doc2bow(document) for document in documents]
     if len(dictionary) < num_topics or sum(1 for bow in corpus if bow) < num_topics:
         return []
-    model = LdaModel(corpus, id2word=dictionary, num_topics=num_topics, passes=LDA_PASSES,
-                     iterations=LDA_ITERATIONS, random_state=seed, alpha="auto", eta="auto")  # fmt: skip
+    model = LdaModel(
+        corpus,
+        id2word=dictionary,
+        num_topics=num_topics,
+        passes=LDA_PASSES,
+        iterations=LDA_ITERATIONS,
+        random_state=seed,
+        alpha="auto",
+        eta="auto",
+    )
     previous = [dictionary.doc2bow(topic_tokens(text)) for text in previous_texts[:MAX_DOCUMENTS]]
     shares, previous_shares = _topic_shares(model, corpus, num_topics), _topic_shares(model, previous, num_topics)
     topics = [
-        Topic(number, [(word, round(float(weight), 4)) for word, weight in model.show_topic(number, topn=10)],
-              round(float(shares[number]), 4), round(float(previous_shares[number]), 4))
+        Topic(
+            number,
+            [(word, round(float(weight), 4)) for word, weight in model.show_topic(number, topn=10)],
+            round(float(shares[number]), 4),
+            round(float(previous_shares[number]), 4),
+        )
         for number in range(num_topics)
-    ]  # fmt: skip
+    ]
     return sorted(topics, key=lambda topic: topic.share, reverse=True)
 
 
@@ -148,8 +160,14 @@ def emerging_terms(texts: list[str], previous_texts: list[str], top: int = 10, m
             continue
         share_now = (count + 1) / (len(texts) + 2)
         share_before = (before.get(term, 0) + 1) / (len(previous_texts) + 2)
-        rows.append({"term": term, "documents": count, "previous_documents": before.get(term, 0),
-                     "growth": round(share_now / share_before, 2)})  # fmt: skip
+        rows.append(
+            {
+                "term": term,
+                "documents": count,
+                "previous_documents": before.get(term, 0),
+                "growth": round(share_now / share_before, 2),
+            }
+        )
     rows.sort(key=lambda row: (row["growth"], row["documents"]), reverse=True)
     return [row for row in rows if row["growth"] > 1.5][:top]
 
