@@ -9,15 +9,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from router.bootstrap import bootstrap
+from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
+from router.crm.conversations import current_conversation
+from router.crm.models import Interaction, Speaker
 from router.crm.seed import seed_demo
+from router.routing.tickets import open_ticket
 from router.settings import Settings
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -145,3 +148,44 @@ def log_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) ->
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/console.*"))
+
+
+@dataclass(frozen=True)
+class DemoAssessment:
+    """A triage result for tests: the routing service takes any object with these fields."""
+
+    category: str = "delivery"
+    team: str = "logistics"
+    confidence: float = 0.9
+    terms: tuple[str, ...] = ("快递", "delayed")
+    needs_review: bool = False
+    urgency_score: float = 0.7
+    urgency_factors: dict = field(default_factory=lambda: {"severity": 0.45, "negativity": 0.8})
+    priority: int = 2
+    first_response_minutes: int = 30
+    resolution_minutes: int = 480
+
+
+def open_demo_ticket(kefu: Kefu, sender_id: str, text: str, **assessment: object) -> int:
+    """Open a ticket the way the bot does (customer turn logged, routing service called); returns its id."""
+    with kefu.uow() as uow:
+        conversation = current_conversation(uow.session, sender_id, language="zh")
+        uow.session.add(
+            Interaction(
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                speaker=Speaker.customer,
+                channel=conversation.channel,
+                text=text,
+                language="zh",
+            )
+        )
+        ticket = open_ticket(
+            uow.session,
+            conversation=conversation,
+            text=text,
+            order_number=None,
+            assessment=DemoAssessment(**assessment),
+        )
+        uow.commit()
+        return ticket.id

@@ -1,0 +1,195 @@
+"""The console over real HTTP on a real CRM (SQLite and PostgreSQL): login, visibility, escaping and bad input."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from router.bootstrap import Kefu
+from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketStatus
+from router.crm.seed import seed_demo
+from router.web.app import create_app
+from tests.conftest import make_kefu
+from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _dead_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+    """A demo-seeded CRM whose Rasa URL points nowhere (resolve must not talk to anyone else's Rasa)."""
+    kefu = make_kefu(database_url, tmp_path, rasa_url=f"http://127.0.0.1:{_dead_port()}")
+    with kefu.uow() as uow:
+        seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    yield kefu
+    kefu.dispose()
+
+
+def login(kefu: Kefu, username: str) -> tuple[TestClient, str]:
+    """A client logged in as ``username`` through the form, and its session's CSRF token."""
+    client = TestClient(create_app(kefu))
+    token = CSRF_FIELD.search(client.get("/login").text).group(1)
+    response = client.post(
+        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/console")
+    return client, CSRF_FIELD.search(page.text).group(1)
+
+
+def _counts(kefu: Kefu, ticket_id: int) -> tuple[str, int, int, int]:
+    with kefu.uow() as uow:
+        ticket = uow.session.get(Ticket, ticket_id)
+        turns = uow.session.scalar(select(func.count(Interaction.id)).where(Interaction.ticket_id == ticket_id))
+        events = uow.session.scalar(select(func.count(TicketEvent.id)).where(TicketEvent.ticket_id == ticket_id))
+        return ticket.status.value, ticket.version, turns, events
+
+
+def test_login_rejects_wrong_password_and_forged_csrf_then_accepts_the_right_one(seeded: Kefu) -> None:
+    client = TestClient(create_app(seeded))
+    assert client.get("/console", follow_redirects=False).headers["location"].startswith("/login")
+    token = CSRF_FIELD.search(client.get("/login").text).group(1)
+    wrong = client.post("/login", data={"username": "lina", "password": "nope", "csrf_token": token})
+    assert wrong.status_code == 401 and "Wrong username or password" in wrong.text
+    forged = client.post("/login", data={"username": "lina", "password": DEMO_PASSWORD, "csrf_token": "forged"})
+    assert forged.status_code == 403
+    ok = client.post("/login", data={"username": "lina", "password": DEMO_PASSWORD, "csrf_token": token})
+    assert ok.status_code == 200 and "李娜 Li Na" in ok.text
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+
+
+def test_agent_sees_own_team_tickets_and_gets_403_for_another_teams_ticket_by_url(seeded: Kefu) -> None:
+    logistics = open_demo_ticket(seeded, "web:vis-1", "快递三天没动了")
+    billing = open_demo_ticket(seeded, "web:vis-2", "重复扣款了", category="payment_billing", team="billing")
+    lina, _ = login(seeded, "lina")  # logistics + after_sales
+    team_page = lina.get("/console?tab=team").text
+    assert f"/console/tickets/{logistics}" in team_page and f"/console/tickets/{billing}" not in team_page
+    assert lina.get(f"/console/tickets/{logistics}").status_code == 200
+    assert lina.get(f"/console/tickets/{billing}").status_code == 403
+    supervisor, _ = login(seeded, "supervisor")
+    assert supervisor.get(f"/console/tickets/{billing}").status_code == 200
+
+
+def test_customer_script_is_shown_as_text_on_the_queue_and_ticket_page(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:xss", "<script>alert('x')</script> 快递丢了")
+    lina, _ = login(seeded, "lina")
+    for page in (lina.get("/console?tab=team").text, lina.get(f"/console/tickets/{ticket_id}").text):
+        assert "<script>alert" not in page
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+
+
+def test_reply_form_delivers_to_web_chat_and_records_the_turn(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:reply-ok", "快递三天没动了")
+    lina, csrf = login(seeded, "lina")
+    response = lina.post(f"/console/tickets/{ticket_id}/reply", data={"text": "马上为您查询", "csrf_token": csrf})
+    assert response.status_code == 200 and "Reply sent" in response.text and "马上为您查询" in response.text
+    with seeded.uow() as uow:
+        turn = uow.session.scalars(select(Interaction).where(Interaction.speaker == Speaker.agent)).one()
+        assert (turn.ticket_id, turn.text, turn.delivery) == (ticket_id, "马上为您查询", "sent")
+        assert uow.session.get(Ticket, ticket_id).status is TicketStatus.in_progress
+
+
+def test_forged_csrf_on_a_ticket_form_is_403_and_changes_nothing(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:csrf", "快递三天没动了")
+    lina, _ = login(seeded, "lina")
+    before = _counts(seeded, ticket_id)
+    for action, data in [("reply", {"text": "hi"}), ("resolve", {}), ("notes", {"text": "n"})]:
+        forged = lina.post(f"/console/tickets/{ticket_id}/{action}", data={**data, "csrf_token": "forged"})
+        assert forged.status_code == 403
+        missing = lina.post(f"/console/tickets/{ticket_id}/{action}", data=data)
+        assert missing.status_code == 403
+    assert _counts(seeded, ticket_id) == before
+
+
+def test_unknown_ticket_is_404_as_page_and_json(seeded: Kefu) -> None:
+    lina, csrf = login(seeded, "lina")
+    assert lina.get("/console/tickets/999999").status_code == 404
+    response = lina.post("/console/tickets/999999/reply", data={"text": "hi", "csrf_token": csrf})
+    assert response.status_code == 404 and "does not exist" in response.text
+    assert lina.get("/api/tickets/999999").json()["status"] == 404
+
+
+def test_oversized_and_empty_replies_are_422_and_store_nothing(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:big", "快递三天没动了")
+    lina, csrf = login(seeded, "lina")
+    before = _counts(seeded, ticket_id)
+    for text in ["字" * 4001, "   "]:
+        response = lina.post(f"/console/tickets/{ticket_id}/reply", data={"text": text, "csrf_token": csrf})
+        assert response.status_code == 422
+    assert _counts(seeded, ticket_id) == before
+
+
+def test_reply_to_a_merged_ticket_is_409_and_stores_nothing(seeded: Kefu) -> None:
+    duplicate = open_demo_ticket(seeded, "web:closed", "快递三天没动了")
+    kept = open_demo_ticket(seeded, "web:closed", "快递还是没到")
+    lina, csrf = login(seeded, "lina")
+    merged = lina.post(f"/console/tickets/{duplicate}/merge", data={"into": f"T{kept:06d}", "csrf_token": csrf})
+    assert merged.status_code == 200 and f"Merged into T{kept:06d}" in merged.text
+    before = _counts(seeded, duplicate)
+    response = lina.post(f"/console/tickets/{duplicate}/reply", data={"text": "still there?", "csrf_token": csrf})
+    assert response.status_code == 409 and "takes no replies" in response.text
+    assert _counts(seeded, duplicate) == before
+    unknown = lina.post(f"/console/tickets/{kept}/merge", data={"into": "T999999", "csrf_token": csrf})
+    assert unknown.status_code == 404
+
+
+def test_two_agents_resolving_the_same_version_second_gets_409(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:race", "快递三天没动了")
+    lina, lina_csrf = login(seeded, "lina")
+    alice, alice_csrf = login(seeded, "alice")
+    version = _counts(seeded, ticket_id)[1]
+    first = lina.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": lina_csrf, "version": version})
+    assert first.status_code == 200
+    after_first = _counts(seeded, ticket_id)
+    second = alice.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": alice_csrf, "version": version})
+    assert second.status_code == 409
+    assert _counts(seeded, ticket_id) == after_first
+
+
+def test_notes_transfer_and_reopen_from_the_ticket_page(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:flow", "快递三天没动了")
+    supervisor, csrf = login(seeded, "supervisor")
+    note = supervisor.post(f"/console/tickets/{ticket_id}/notes", data={"text": "<b>VIP</b> 客户", "csrf_token": csrf})
+    assert note.status_code == 200 and "&lt;b&gt;VIP&lt;/b&gt; 客户" in note.text
+    billing_id = re.search(r'<option value="(\d+)">[^<]*Billing</option>', note.text).group(1)
+    moved = supervisor.post(f"/console/tickets/{ticket_id}/transfer", data={"team_id": billing_id, "csrf_token": csrf})
+    assert moved.status_code == 200 and "Transferred" in moved.text
+    lina, _ = login(seeded, "lina")  # not in billing any more: the ticket left her sight
+    assert lina.get(f"/console/tickets/{ticket_id}").status_code == 403
+    supervisor.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": csrf})
+    reopened = supervisor.post(f"/console/tickets/{ticket_id}/reopen", data={"csrf_token": csrf})
+    assert reopened.status_code == 200 and "Reopened" in reopened.text
+    assert _counts(seeded, ticket_id)[0] == "queued"
+
+
+def test_supervisor_view_is_for_supervisors_only(seeded: Kefu) -> None:
+    open_demo_ticket(seeded, "web:sup", "快递三天没动了")
+    lina, _ = login(seeded, "lina")
+    assert lina.get("/supervisor").status_code == 403
+    supervisor, _ = login(seeded, "supervisor")
+    page = supervisor.get("/supervisor")
+    assert page.status_code == 200 and "Logistics" in page.text and "Alice Chen" in page.text
+
+
+def test_presence_toggle_and_heartbeat(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:presence", "快递三天没动了")
+    lina, csrf = login(seeded, "lina")
+    assert lina.post("/console/presence", data={"presence": "online", "csrf_token": csrf}).status_code == 200
+    with seeded.uow() as uow:
+        assert uow.session.get(Ticket, ticket_id).status is TicketStatus.assigned  # going online pulled it
+    beat = lina.post("/console/heartbeat", headers={"X-CSRF-Token": csrf})
+    assert beat.status_code == 200 and beat.json()["presence"] == "online"
+    assert lina.post("/console/presence", data={"presence": "asleep", "csrf_token": csrf}).status_code == 422
