@@ -14,8 +14,8 @@ from router.crm.unit_of_work import UnitOfWork
 from router.errors import InvalidInput
 from router.training import jobs, registry
 from router.training.inbox import review_inbox
-from router.training.labels import Response, define_intent, known_intents, label_turns
-from router.web.security import CurrentUser, get_kefu, get_uow, require_role, verify_csrf
+from router.training.labels import Response, correct_ticket_category, define_intent, known_intents, label_turns
+from router.web.security import CurrentUser, current_user, get_kefu, get_uow, require_role, verify_csrf
 from router.web.templating import render
 
 router = APIRouter(
@@ -24,6 +24,10 @@ router = APIRouter(
     dependencies=[Depends(require_role(Role.admin.value)), Depends(verify_csrf)],
 )
 admin_user = require_role(Role.admin.value)
+# Agents correct a ticket's complaint category from the console; the correction becomes a training example.
+category_router = APIRouter(
+    prefix="/console/tickets/{ticket_id}", include_in_schema=False, dependencies=[Depends(verify_csrf)]
+)
 MAX_TURN_IDS_FIELD_CHARS = 20_000
 
 
@@ -162,3 +166,17 @@ def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: 
         promotion = switch(uow.session, version, settings.models_dir, settings.rasa_url, user.id, reason)
         uow.commit()
     return _redirect("/admin/models", f"{promotion.version} 已启用 is active. {promotion.rasa_message}")
+
+
+@category_router.post("/category")
+def correct_category(
+    ticket_id: int,
+    category: str = Form(""),
+    user: CurrentUser = Depends(current_user),
+    kefu: Kefu = Depends(get_kefu),
+) -> RedirectResponse:
+    """Fix the ticket's complaint category; the next retrain learns from it."""
+    with kefu.uow() as uow:
+        correct_ticket_category(uow.session, ticket_id, category, kefu.settings.data_dir, user.id)
+        uow.commit()
+    return _redirect(f"/console/tickets/{ticket_id}", f"分类已更正 Category corrected to {category}")

@@ -46,6 +46,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.include_router(supervisor.router)
     app.include_router(api.router)
     app.include_router(admin.router)
+    app.include_router(admin.category_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
