@@ -96,15 +96,16 @@ class ActionSubmitComplaint(UsesKefu, Action):
                 order_number=None if order_number in (None, NO_ORDER) else order_number,
             )
             uow.commit()
-        due_in_minutes = ((ticket.first_response_due_at or utcnow()) - ticket.created_at).total_seconds() / 60
+            number, priority = ticket.number, ticket.priority
+            due_in_minutes = ((ticket.first_response_due_at or utcnow()) - ticket.created_at).total_seconds() / 60
         dispatcher.utter_message(
             response="utter_ticket_created",
-            ticket_number=ticket.number,
-            priority=priority_label(ticket.priority),
+            ticket_number=number,
+            priority=priority_label(priority),
             response_time=duration_label(due_in_minutes, language),
         )
         return [
-            SlotSet("ticket_number", ticket.number),
+            SlotSet("ticket_number", number),
             SlotSet("order_number", None),
             SlotSet("complaint_description", None),
         ]

@@ -49,5 +49,6 @@ class ActionHandoff(UsesKefu, Action):
                 text=recent_customer_text(tracker, language),
             )
             uow.commit()
+            number = handoff.ticket.number
         dispatcher.utter_message(response="utter_queue_position", position=handoff.position)
-        return [SlotSet("ticket_number", handoff.ticket.number), ConversationPaused()]
+        return [SlotSet("ticket_number", number), ConversationPaused()]

@@ -1,15 +1,10 @@
-"""The ticket use cases the bot drives — file a complaint, hand off to a human, look a ticket up — over router services.
-
-The routing and triage packages land separately from the actions, and the action server must start (and answer FAQ,
-CSAT and fallback) without them, so they are imported where they are used.
-"""
+"""The ticket use cases the bot drives (file a complaint, hand off, look a ticket up) over router services."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,23 +12,30 @@ from sqlalchemy.orm import Session
 from router.bootstrap import Kefu
 from router.crm.conversations import current_conversation
 from router.crm.models import Conversation, Customer, Ticket, TicketStatus, utcnow
+from router.errors import KefuError
+from router.routing.tickets import find_ticket, latest_ticket_for_customer, open_ticket, queue_position
+from router.training.hot_model import HotModel
+from router.triage import Triage
 
 OPEN_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 MAX_DESCRIPTION_CHARS = 4000
 
-_triage_by_directory: dict[str, Any] = {}
+# One hot-reloading triage model per kefu (the action server has one; tests make several).
+_triage_models: dict[int, HotModel[Triage]] = {}
 _triage_lock = threading.Lock()
 
 
-def load_triage(kefu: Kefu) -> Any:
-    """The triage models of this process, loaded once (they take seconds to load, milliseconds to use)."""
-    from router.triage import Triage
-
-    model_dir = kefu.settings.models_dir / "triage"
+def load_triage(kefu: Kefu) -> Triage:
+    """The registry's active triage model, reloaded when an admin promotes another; KefuError before any exists."""
     with _triage_lock:
-        if str(model_dir) not in _triage_by_directory:
-            _triage_by_directory[str(model_dir)] = Triage.load(model_dir, kefu.settings.data_dir / "triage")
-        return _triage_by_directory[str(model_dir)]
+        if id(kefu) not in _triage_models:
+            config_dir = kefu.settings.data_dir / "triage"
+            _triage_models[id(kefu)] = HotModel(kefu, "triage", lambda path: Triage.load(path, config_dir))
+        hot_model = _triage_models[id(kefu)]
+    triage = hot_model.get()
+    if triage is None:
+        raise KefuError("no triage model is trained yet: run `kefu train`")
+    return triage
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,7 @@ def _repeat_contacts_7d(session: Session, customer_id: int) -> int:
     ).scalar_one()
 
 
-def _open(session: Session, triage: Any, conversation: Conversation, text: str, order_number: str | None) -> Ticket:
-    from router.routing.tickets import open_ticket
-
+def _open(session: Session, triage: Triage, conversation: Conversation, text: str, order_number: str | None) -> Ticket:
     customer = session.get(Customer, conversation.customer_id)
     description = text.strip()[:MAX_DESCRIPTION_CHARS]
     assessment = triage.assess(
@@ -70,17 +70,15 @@ def _open(session: Session, triage: Any, conversation: Conversation, text: str, 
 
 
 def file_complaint(
-    session: Session, triage: Any, *, sender_id: str, language: str, text: str, order_number: str | None
+    session: Session, triage: Triage, *, sender_id: str, language: str, text: str, order_number: str | None
 ) -> Ticket:
     """Triage the complaint and open its ticket on the customer's current conversation."""
     conversation = current_conversation(session, sender_id, language)
     return _open(session, triage, conversation, text, order_number)
 
 
-def hand_off(session: Session, triage: Any, *, sender_id: str, language: str, text: str) -> Handoff:
+def hand_off(session: Session, triage: Triage, *, sender_id: str, language: str, text: str) -> Handoff:
     """Join the conversation's open ticket or open one, and pause the bot until an agent resolves it."""
-    from router.routing.tickets import queue_position
-
     conversation = current_conversation(session, sender_id, language)
     ticket = session.execute(
         select(Ticket)
@@ -93,15 +91,15 @@ def hand_off(session: Session, triage: Any, *, sender_id: str, language: str, te
         ticket = _open(session, triage, conversation, text, order_number=None)
     conversation.bot_paused = True
     session.flush()
-    return Handoff(ticket=ticket, position=queue_position(session, ticket), joined_existing=joined_existing)
+    # An assigned ticket has left the queue (position 0): its agent is next, so the customer is first in line.
+    position = max(queue_position(session, ticket), 1)
+    return Handoff(ticket=ticket, position=position, joined_existing=joined_existing)
 
 
 def ticket_for_status(
     session: Session, *, sender_id: str, ticket_number: str | None, order_number: str | None
 ) -> Ticket | None:
     """The ticket a status question is about: by ticket number, by order number, else the customer's latest."""
-    from router.routing.tickets import find_ticket, latest_ticket_for_customer
-
     if ticket_number:
         return find_ticket(session, ticket_number)
     conversation = current_conversation(session, sender_id)

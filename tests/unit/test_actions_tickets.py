@@ -1,0 +1,178 @@
+"""Actions that open and read tickets (complaint, status, handoff) over a real CRM and a real triage model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from actions.complaint import ActionSubmitComplaint
+from actions.handoff import ActionHandoff
+from actions.status import ActionCheckStatus
+from router.bootstrap import Kefu
+from router.crm.conversations import current_conversation
+from router.crm.models import Conversation, ModelStatus, Ticket, TicketStatus
+from router.crm.seed import seed_demo
+from router.training import registry
+from router.triage.sentiment import Sentiment
+from router.triage.text import normalise
+from router.triage.training import train_model_dir
+from tests.conftest import make_kefu
+from tests.unit.test_actions import make_tracker, run, user_event
+
+# A small but real labelled set: enough for the triage classifier to tell these categories apart.
+COMPLAINTS = {
+    "delivery": [
+        "快递三天了还没到",
+        "物流一直不更新，包裹到底在哪",
+        "配送太慢了，说好次日达",
+        "my parcel has not arrived after a week",
+        "the delivery is late and tracking never updates",
+        "courier lost my package",
+    ],
+    "refund_return": [
+        "退款申请一周了还没到账",
+        "退货寄回去了钱还没退",
+        "我要退款，商家不处理",
+        "my refund has not come back to my card",
+        "I returned the item but got no refund",
+        "the return request was rejected for no reason",
+    ],
+    "product_quality": [
+        "吹风机用一次就坏了",
+        "收到的杯子是裂的，质量太差",
+        "衣服洗一次就掉色",
+        "the blender arrived broken",
+        "the phone screen stopped working after two days",
+        "the shoes fell apart after one wear",
+    ],
+}
+SENTIMENT = [("太差了，气死了", 1), ("垃圾，再也不买", 1), ("很满意，谢谢", 0), ("质量不错，好评", 0)] * 3
+
+
+def train_small_triage(out_dir: Path) -> Path:
+    """Train the router's real triage model on the set above into ``out_dir``."""
+    texts = [text for examples in COMPLAINTS.values() for text in examples]
+    labels = [label for label, examples in COMPLAINTS.items() for _ in examples]
+    sentiment = Sentiment.train([normalise(t) for t, _ in SENTIMENT], [n for _, n in SENTIMENT], source="test set")
+    train_model_dir(texts, labels, out_dir, sentiment)
+    return out_dir
+
+
+def activate_triage(kefu: Kefu, model_dir: Path) -> None:
+    """Make ``model_dir`` the registry's active triage model, as a promotion does."""
+    with kefu.uow() as uow:
+        registry.register(uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None)
+        uow.commit()
+
+
+@pytest.fixture(scope="module")
+def triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_small_triage(tmp_path_factory.mktemp("triage") / "model")
+
+
+@pytest.fixture
+def crm(tmp_path: Path, triage_model_dir: Path) -> Kefu:
+    """A demo-seeded SQLite CRM with the small triage model active."""
+    kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path, models_dir=tmp_path / "models")
+    with kefu.uow() as uow:
+        seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    activate_triage(kefu, triage_model_dir)
+    yield kefu
+    kefu.dispose()
+
+
+def tickets(kefu: Kefu) -> list[Ticket]:
+    """Every ticket, oldest first, detached so its attributes stay readable."""
+    with kefu.uow() as uow:
+        rows = list(uow.session.execute(select(Ticket).order_by(Ticket.id)).scalars())
+        uow.session.expunge_all()
+        return rows
+
+
+def submit(kefu: Kefu, sender_id: str, description: str, order_number: str | None, language: str = "zh"):
+    tracker = make_tracker(
+        [user_event(description, "complain")],
+        slots={"language": language, "order_number": order_number, "complaint_description": description},
+        sender_id=sender_id,
+    )
+    return run(ActionSubmitComplaint(kefu), tracker)
+
+
+def test_a_complaint_opens_a_triaged_ticket_and_tells_number_priority_and_wait(crm: Kefu) -> None:
+    events, messages = submit(crm, "web:c1", "快递三天了还没到，物流一直不更新", "88812345")
+    [ticket] = tickets(crm)
+    assert (ticket.category, ticket.order_number, ticket.language) == ("delivery", "88812345", "zh")
+    with crm.uow() as uow:
+        assert uow.session.get(Conversation, ticket.conversation_id).sender_id == "web:c1"
+    [message] = messages
+    assert message["response"] == "utter_ticket_created"
+    assert message["ticket_number"] == ticket.number
+    assert message["priority"] == f"P{ticket.priority}"
+    assert message["response_time"].endswith(("分钟", "小时", "天"))
+    assert {"event": "slot", "name": "ticket_number", "value": ticket.number, "timestamp": None} in events
+    assert {"event": "slot", "name": "complaint_description", "value": None, "timestamp": None} in events
+
+
+def test_a_complaint_without_an_order_is_opened_in_english(crm: Kefu) -> None:
+    _, messages = submit(crm, "c2", "the blender arrived broken and smells burnt", "none", language="en")
+    [ticket] = tickets(crm)
+    assert ticket.order_number is None
+    assert ticket.category == "product_quality"
+    assert messages[0]["response_time"].split()[1] in {"minute", "minutes", "hour", "hours", "day", "days"}
+
+
+def test_without_a_trained_triage_model_the_customer_gets_an_apology(tmp_path: Path) -> None:
+    kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path, models_dir=tmp_path / "no-models")
+    _, messages = submit(kefu, "c3", "快递三天了还没到", "none")
+    kefu.dispose()
+    assert "稍后再试" in messages[0]["text"]
+
+
+def test_status_by_ticket_number_by_order_number_and_latest(crm: Kefu) -> None:
+    submit(crm, "web:s1", "退款申请一周了还没到账", "555001")
+    submit(crm, "web:s1", "吹风机用一次就坏了", "555002")
+    first, second = tickets(crm)
+    by_number = make_tracker(
+        [
+            user_event(
+                f"{first.number}怎么样了", "check_status", entities=[{"entity": "ticket_number", "value": first.number}]
+            )
+        ],
+        sender_id="web:s1",
+    )
+    by_order = make_tracker(
+        [user_event("订单555002呢", "check_status", entities=[{"entity": "order_number", "value": "555002"}])],
+        sender_id="web:s1",
+    )
+    latest = make_tracker([user_event("my complaint?", "check_status")], slots={"language": "en"}, sender_id="web:s1")
+    answers = [run(ActionCheckStatus(crm), tracker)[1][0] for tracker in (by_number, by_order, latest)]
+    assert [answer["ticket_number"] for answer in answers] == [first.number, second.number, second.number]
+    assert answers[0]["status"] in {"排队等待客服处理", "已分配给客服"}
+    assert answers[2]["status"] in {"waiting for an agent", "assigned to an agent"}
+
+
+def test_status_without_any_ticket_says_none_found(crm: Kefu) -> None:
+    _, messages = run(ActionCheckStatus(crm), make_tracker([user_event("我的投诉呢", "check_status")], sender_id="x"))
+    assert messages[0]["response"] == "utter_no_ticket"
+
+
+def test_handoff_opens_a_ticket_pauses_the_bot_and_tells_the_queue_position(crm: Kefu) -> None:
+    events_before = [user_event("快递三天了还没到", "check_status"), user_event("转人工", "request_human")]
+    events, messages = run(ActionHandoff(crm), make_tracker(events_before, sender_id="web:h1"))
+    assert {"event": "pause", "timestamp": None} in events
+    assert messages[0]["response"] == "utter_queue_position"
+    assert messages[0]["position"] >= 1
+    [ticket] = tickets(crm)
+    assert ticket.description == "快递三天了还没到\n转人工"
+    assert ticket.status in (TicketStatus.queued, TicketStatus.assigned)
+    with crm.uow() as uow:
+        assert current_conversation(uow.session, "web:h1").bot_paused
+
+
+def test_handoff_after_a_complaint_joins_its_ticket(crm: Kefu) -> None:
+    submit(crm, "web:h2", "衣服洗一次就掉色", "none")
+    run(ActionHandoff(crm), make_tracker([user_event("人工客服", "request_human")], sender_id="web:h2"))
+    assert len(tickets(crm)) == 1
