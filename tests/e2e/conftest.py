@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from router.crm.models import Interaction, Speaker
 from router.crm.seed import seed_demo
 from router.routing.tickets import open_ticket
 from router.settings import Settings
+from tests.conftest import make_kefu
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_PATH = "/usr/bin/chromium"
@@ -164,6 +166,19 @@ class DemoAssessment:
     priority: int = 2
     first_response_minutes: int = 30
     resolution_minutes: int = 480
+
+
+@contextmanager
+def seeded_kefu(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+    """A demo-seeded CRM whose Rasa URL points at a closed port: resolving never talks to anyone else's Rasa."""
+    kefu = make_kefu(database_url, tmp_path, rasa_url=f"http://127.0.0.1:{free_port()}")
+    with kefu.uow() as uow:
+        seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    try:
+        yield kefu
+    finally:
+        kefu.dispose()
 
 
 def open_demo_ticket(kefu: Kefu, sender_id: str, text: str, **assessment: object) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,29 +12,17 @@ from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
 from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketStatus
-from router.crm.seed import seed_demo
 from router.web.app import create_app
-from tests.conftest import make_kefu
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
+from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _dead_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM whose Rasa URL points nowhere (resolve must not talk to anyone else's Rasa)."""
-    kefu = make_kefu(database_url, tmp_path, rasa_url=f"http://127.0.0.1:{_dead_port()}")
-    with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
-        uow.commit()
-    yield kefu
-    kefu.dispose()
+    """A demo-seeded CRM, once on SQLite and once on PostgreSQL."""
+    with seeded_kefu(database_url, tmp_path) as kefu:
+        yield kefu
 
 
 def login(kefu: Kefu, username: str) -> tuple[TestClient, str]:
