@@ -54,7 +54,8 @@ CHINESE_STOP_WORDS = frozenset(
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | CHINESE_STOP_WORDS | {"s", "t", "don", "didn", "won"}
 # Bounds that keep a page responsive on 2 shared cores with thousands of complaints.
-LDA_PASSES = 5
+# Passes over the corpus: small corpora get more (LDA needs them to settle), large ones fewer, so work stays bounded.
+LDA_MIN_PASSES, LDA_MAX_PASSES, LDA_DOCUMENT_PASSES_BUDGET = 3, 20, 6000
 LDA_ITERATIONS = 50
 MAX_DOCUMENTS = 3000
 
@@ -122,7 +123,7 @@ def lda_topics(texts: list[str], previous_texts: list[str], num_topics: int = 6,
         corpus,
         id2word=dictionary,
         num_topics=num_topics,
-        passes=LDA_PASSES,
+        passes=_passes(len(corpus)),
         iterations=LDA_ITERATIONS,
         random_state=seed,
         alpha="auto",
@@ -140,6 +141,10 @@ def lda_topics(texts: list[str], previous_texts: list[str], num_topics: int = 6,
         for number in range(num_topics)
     ]
     return sorted(topics, key=lambda topic: topic.share, reverse=True)
+
+
+def _passes(documents: int) -> int:
+    return max(LDA_MIN_PASSES, min(LDA_MAX_PASSES, LDA_DOCUMENT_PASSES_BUDGET // max(documents, 1)))
 
 
 def _topic_shares(model: LdaModel, corpus: list, num_topics: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse
 
 from router.bootstrap import Kefu, bootstrap
-from router.web import admin, api, auth, console, health, live, supervisor, ticket_actions, webchat
+from router.web import admin, analytics, api, auth, console, health, live, supervisor, ticket_actions, webchat
 from router.web.error_handlers import install_error_handlers
 from router.web.templating import STATIC_DIR
 
@@ -46,8 +46,10 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.include_router(supervisor.router)
     app.include_router(api.router)
     app.include_router(admin.router)
-    app.include_router(webchat.router)
     app.include_router(admin.category_router)
+    app.include_router(webchat.router)
+    app.include_router(analytics.router)
+    app.include_router(analytics.api_router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
