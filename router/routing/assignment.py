@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -80,23 +80,24 @@ def choose(tickets: Iterable[QueuedTicket], candidates: list[Candidate], now: da
 def _write(
     session: Session, team_id: int, pairs: list[tuple[int, int]], candidates: list[Candidate], now: datetime
 ) -> None:
+    # One statement per table however big the batch (CASE maps each row to its value): round trips dominate here.
+    agent_of_ticket = dict(pairs)
     session.execute(
         update(_tickets)
-        .where(_tickets.c.id == bindparam("ticket"))
+        .where(_tickets.c.id.in_(list(agent_of_ticket)))
         .values(
             status=TicketStatus.assigned,
-            assignee_id=bindparam("agent"),
+            assignee_id=case(agent_of_ticket, value=_tickets.c.id),
             version=_tickets.c.version + 1,
             updated_at=now,
-        ),
-        [{"ticket": ticket_id, "agent": agent_id} for ticket_id, agent_id in pairs],
+        )
     )
-    chosen = {agent_id for _, agent_id in pairs}
+    chosen = set(agent_of_ticket.values())
+    load_of_agent = {candidate.id: candidate.load for candidate in candidates if candidate.id in chosen}
     session.execute(
         update(_agents)
-        .where(_agents.c.id == bindparam("agent"))
-        .values(open_tickets=bindparam("load"), last_assigned_at=now),
-        [{"agent": c.id, "load": c.load} for c in candidates if c.id in chosen],
+        .where(_agents.c.id.in_(list(load_of_agent)))
+        .values(open_tickets=case(load_of_agent, value=_agents.c.id), last_assigned_at=now)
     )
     session.execute(
         insert(TicketEvent.__table__),
