@@ -1,0 +1,75 @@
+"""Browser tests of the agent console: Debian chromium through Playwright against uvicorn on a real SQLite CRM."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from router.bootstrap import bootstrap
+from router.crm.models import Ticket, TicketStatus
+from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in, open_demo_ticket
+
+pytestmark = pytest.mark.browser
+
+
+def test_agent_sees_a_new_ticket_live_replies_and_the_customer_web_chat_shows_it(
+    web_server: WebServer, browser_page
+) -> None:
+    page = browser_page
+    customer = page.context.browser.new_context(locale="zh-CN").new_page()
+    customer.goto(f"{web_server.base_url}/chat")
+    session = customer.locator("#webchat").get_attribute("data-session")
+    assert session
+
+    log_in(page, web_server.base_url, "lina")
+    page.goto(f"{web_server.base_url}/console?tab=team")
+    page.wait_for_selector("#live-status:has-text('●')")  # the event stream is connected
+    assert page.locator("#queue tbody tr").count() == 0
+
+    kefu = bootstrap(web_server.settings)
+    try:
+        ticket_id = open_demo_ticket(kefu, f"web:{session}", "<b>快递</b>三天没有更新了，订单 123")
+        row = page.locator(f"#queue tr[data-ticket-id='{ticket_id}']")
+        row.wait_for(timeout=10_000)  # arrived over SSE: the page was never reloaded
+        assert "<b>快递</b>三天没有更新了" in row.inner_text()  # customer markup shown as text
+        assert row.locator(".prio").inner_text() == "P2"
+        assert re.search(r"\d+h \d{2}m \d{2}s", row.locator("td.sla").inner_text())
+        page.screenshot(path=str(ARTIFACTS_DIR / "console-live-ticket.png"), full_page=True)
+
+        row.get_by_role("link").click()
+        page.wait_for_url(re.compile(rf".*/console/tickets/{ticket_id}$"))
+        page.fill("#reply-text", "您好，已为您催促快递 — Li Na")
+        page.click("#send-reply")
+        page.wait_for_selector(".notice:has-text('Reply sent')")
+        assert page.locator(".turn.agent").last.inner_text().endswith("您好，已为您催促快递 — Li Na")
+        page.screenshot(path=str(ARTIFACTS_DIR / "console-ticket-replied.png"), full_page=True)
+
+        customer.locator(".webchat-turn.agent:has-text('已为您催促快递')").wait_for(timeout=15_000)
+        customer.screenshot(path=str(ARTIFACTS_DIR / "webchat-shows-agent-reply.png"))
+        with kefu.uow() as uow:
+            ticket = uow.session.get(Ticket, ticket_id)
+            assert ticket.status is TicketStatus.in_progress and ticket.first_responded_at is not None
+    finally:
+        kefu.dispose()
+        customer.context.close()
+
+
+def test_supervisor_transfers_a_ticket_to_another_team(web_server: WebServer, browser_page) -> None:
+    page = browser_page
+    kefu = bootstrap(web_server.settings)
+    try:
+        ticket_id = open_demo_ticket(kefu, "web:6f1c1f0e-1d7c-4a55-9a57-0c8f7b1c2d3e", "I was charged twice")
+        log_in(page, web_server.base_url, "supervisor")
+        page.goto(f"{web_server.base_url}/supervisor")
+        assert "Logistics" in page.locator("#team-queues").inner_text()
+        page.goto(f"{web_server.base_url}/console/tickets/{ticket_id}")
+        page.select_option("#transfer-team", label="账务组 Billing")
+        page.click("#transfer")
+        page.wait_for_selector(".notice:has-text('Transferred to 账务组 Billing')")
+        page.screenshot(path=str(ARTIFACTS_DIR / "supervisor-transferred.png"), full_page=True)
+        with kefu.uow() as uow:
+            ticket = uow.session.get(Ticket, ticket_id)
+            assert ticket.team.name == "billing" and ticket.transfer_count == 1
+    finally:
+        kefu.dispose()
