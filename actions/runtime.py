@@ -62,14 +62,16 @@ def latest_text(tracker: Tracker) -> str:
 
 
 def apologise_when_unavailable(run: ActionRun) -> ActionRun:
-    """Turn a CRM outage or a service error inside an action into a polite reply instead of a silent failure."""
+    """Turn a CRM outage, a service error or a bug inside an action into a polite reply instead of silence."""
 
     @functools.wraps(run)
     def guarded(self: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict) -> list[dict[str, Any]]:
         try:
             return run(self, dispatcher, tracker, domain)
-        except (SQLAlchemyError, KefuError):
-            logger.exception("%s failed for %s", self.name(), tracker.sender_id)
+        except Exception as error:
+            # CRM down, a service refusing (KefuError) or a bug: the customer still gets an answer, the log the cause.
+            expected = isinstance(error, SQLAlchemyError | KefuError)
+            logger.exception("%s %s for %s", self.name(), "failed" if expected else "crashed", tracker.sender_id)
             dispatcher.utter_message(text=_SERVICE_UNAVAILABLE[customer_language(tracker)])
             return []
 
