@@ -6,15 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from scipy.optimize import minimize_scalar
+from scipy.sparse import csr_matrix, hstack
+from scipy.special import log_softmax, softmax
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
 from router.errors import InvalidInput
-from router.triage.text import normalise, word_tokens
+from router.triage.features import CompiledFeatures, char_vectorizer, word_vectorizer
+from router.triage.text import normalise
 
 OUT_OF_SCOPE = "out_of_scope"
 # Labels data sets use for "none of the above"; all become OUT_OF_SCOPE.
@@ -31,15 +31,6 @@ class Prediction:
     confidence: float
     needs_review: bool
     terms: list[str]
-
-
-def build_features(word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (1, 4)) -> FeatureUnion:
-    """Word n-grams (jieba for Chinese) plus character n-grams, which catch typos and unsegmented Chinese."""
-    words = TfidfVectorizer(
-        tokenizer=word_tokens, token_pattern=None, lowercase=False, ngram_range=word_ngrams, sublinear_tf=True
-    )
-    chars = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=char_ngrams, sublinear_tf=True, min_df=2)
-    return FeatureUnion([("word", words), ("char", chars)])
 
 
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray) -> float:
@@ -67,18 +58,37 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, out_of_scope: 
     return best
 
 
+def fit_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
+    """Temperature scaling: the one divisor of the SVM scores whose softmax best predicts held-out labels.
+
+    One parameter cannot overfit small data and keeps the SVM's ranking, so accuracy is unchanged.
+    """
+
+    def loss(log_temperature: float) -> float:
+        log_probabilities = log_softmax(scores / np.exp(log_temperature), axis=1)
+        return -float(log_probabilities[np.arange(len(truth)), truth].mean())
+
+    return float(np.exp(minimize_scalar(loss, bounds=(-6.0, 4.0), method="bounded").x))
+
+
+def _class_scores(decisions: np.ndarray) -> np.ndarray:
+    """One column per class; a binary SVM gives one signed margin, i.e. the two classes' scores are ∓ it."""
+    return np.column_stack([-decisions, decisions]) if decisions.ndim == 1 else decisions
+
+
 class TriageClassifier:
     """Trains on labelled texts and predicts label, probability, review flag and the words that decided it."""
 
     def __init__(self, c: float = 0.5, folds: int = 3, char_ngrams: tuple[int, int] = (1, 4)) -> None:
         self.c = c
         self.folds = folds
-        self.features = build_features(char_ngrams=char_ngrams)
+        self.char_ngrams = char_ngrams
         self.svm = LinearSVC(C=c)
-        self.calibrator = LogisticRegression(C=1.0, max_iter=1000)
+        self.temperature = 1.0
         self.threshold = 0.0
         self.labels: list[str] = []
-        self._feature_names: np.ndarray | None = None
+        self.features: CompiledFeatures | None = None
+        self._word_columns = 0
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
         """Fit features, SVM and probability calibration; returns out-of-fold accuracy and the threshold."""
@@ -88,52 +98,56 @@ class TriageClassifier:
             raise InvalidInput("training data needs at least two different labels")
         if counts.min() < 2:
             raise InvalidInput(f"label {names[counts.argmin()]!r} has only one example; every label needs two")
-        matrix = self.features.fit_transform([normalise(text) for text in texts])
+        normalised = [normalise(text) for text in texts]
+        vectorizers = [word_vectorizer(), char_vectorizer(self.char_ngrams)]
+        matrix = hstack([vectorizer.fit_transform(normalised) for vectorizer in vectorizers]).tocsr()
         target = np.asarray(labels)
         folds = StratifiedKFold(n_splits=min(self.folds, int(counts.min())), shuffle=True, random_state=13)
         decisions = cross_val_predict(LinearSVC(C=self.c), matrix, target, cv=folds, method="decision_function")
-        decisions = self._as_2d(decisions)
-        self.calibrator.fit(decisions, target)
-        oof = self.calibrator.predict_proba(decisions)
-        predicted = self.calibrator.classes_[oof.argmax(axis=1)]
-        is_oos = target == OUT_OF_SCOPE
-        self.threshold = choose_threshold(oof.max(axis=1), predicted == target, is_oos)
+        scores = _class_scores(decisions)
+        self.temperature = fit_temperature(scores, np.searchsorted(names, target))
+        out_of_fold = softmax(scores / self.temperature, axis=1)
+        predicted = names[out_of_fold.argmax(axis=1)]
+        correct = predicted == target
+        self.threshold = choose_threshold(out_of_fold.max(axis=1), correct, target == OUT_OF_SCOPE)
         self.svm.fit(matrix, target)
         self.labels = [str(label) for label in self.svm.classes_]
-        self._feature_names = None
-        return {"cv_accuracy": float((predicted == target).mean()), "threshold": self.threshold}
+        self.features = CompiledFeatures(vectorizers)
+        self._word_columns = len(vectorizers[0].vocabulary_)
+        return {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold}
 
     def predict(self, texts: Sequence[str], explain: int = 5) -> list[Prediction]:
         """Predictions for a batch; ``explain`` top terms each (0 skips the explanation, for speed)."""
+        if self.features is None:
+            raise InvalidInput("the classifier has not been trained")
         matrix = self.features.transform([normalise(text) for text in texts])
-        probabilities = self.calibrator.predict_proba(self._as_2d(self.svm.decision_function(matrix)))
-        best = probabilities.argmax(axis=1)
+        decisions = matrix @ self.svm.coef_.T + self.svm.intercept_
+        probabilities = softmax(
+            _class_scores(decisions.ravel() if decisions.shape[1] == 1 else decisions) / self.temperature, axis=1
+        )
         results = []
-        for row, column in enumerate(best):
-            label = str(self.calibrator.classes_[column])
+        for row, column in enumerate(probabilities.argmax(axis=1)):
+            label = self.labels[column]
             confidence = float(probabilities[row, column])
-            terms = self._terms(matrix[row], label, explain) if explain else []
-            needs_review = confidence < self.threshold or label == OUT_OF_SCOPE
+            message = matrix[row]
+            # A message with no word we have seen (another language, gibberish) is a guess however peaked.
+            unknown_words = not (message.indices < self._word_columns).any()
+            needs_review = confidence < self.threshold or label == OUT_OF_SCOPE or unknown_words
+            terms = self._terms(message, column, explain) if explain else []
             results.append(Prediction(label, round(confidence, 4), needs_review, terms))
         return results
 
-    def _as_2d(self, decisions: np.ndarray) -> np.ndarray:
-        return decisions.reshape(-1, 1) if decisions.ndim == 1 else decisions
-
-    def _terms(self, row: csr_matrix, label: str, limit: int) -> list[str]:
-        """Features of this message that pushed hardest towards ``label`` (word n-grams read best, so first)."""
-        if self._feature_names is None:
-            self._feature_names = self.features.get_feature_names_out()
-        index = self.labels.index(label)
-        weights = self.svm.coef_[0] * (1 if index == 1 else -1) if len(self.labels) == 2 else self.svm.coef_[index]
-        columns = row.indices
-        contributions = row.data * weights[columns]
-        pairs = zip(contributions, columns, strict=True)
-        ranked = [(value, self._feature_names[column]) for value, column in pairs if value > 0]
-        ranked.sort(key=lambda pair: (not pair[1].startswith("word__"), -pair[0]))
+    def _terms(self, row: csr_matrix, index: int, limit: int) -> list[str]:
+        """Features of this message that pushed hardest towards the class (word n-grams read best, so first)."""
+        coef = self.svm.coef_
+        weights = coef[0] * (1 if index == 1 else -1) if len(self.labels) == 2 else coef[index]
+        contributions = row.data * weights[row.indices]
+        pairs = zip(contributions, row.indices, strict=True)
+        ranked = [(value, column) for value, column in pairs if value > 0]
+        ranked.sort(key=lambda pair: (pair[1] >= self._word_columns, -pair[0]))
         terms: list[str] = []
-        for _, name in ranked:
-            term = name.split("__", 1)[1].strip()
+        for _, column in ranked:
+            term = str(self.features.names[column]).strip()  # type: ignore[union-attr]
             if term and not any(term in kept for kept in terms):
                 terms.append(term)
             if len(terms) == limit:

@@ -10,20 +10,31 @@ from typing import Any
 from router.settings import get_settings
 from router.triage.classifier import TriageClassifier
 from router.triage.datasets import read_texts
-from router.triage.sentiment import Sentiment, load_own_sentiment, load_zh_shopping
+from router.triage.sentiment import OWN_EXAMPLE_WEIGHT, Sentiment, read_own_sentiment, read_zh_shopping
 from router.triage.store import save_model_dir
 
 ZH_SHOPPING = Path("zh_shopping") / "dev.csv"
 
 
 def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
-    """Chinese sentiment from the zh_shopping reviews when present, else from our own small hand-written set."""
+    """Chinese sentiment from the zh_shopping reviews (when present) plus our own hand-written set.
+
+    Our set adds what shop reviews lack: neutral customer-service questions ("other" complaints) as not negative.
+    """
+    texts, negative = read_own_sentiment(Path(triage_data_dir) / "sentiment_zh.csv")
+    neutral, _ = read_texts(Path(triage_data_dir) / "complaints.csv", "text", "category")
+    categories = read_texts(Path(triage_data_dir) / "complaints.csv", "category")[0]
+    neutral = [text for text, category in zip(neutral, categories, strict=True) if category == "other"]
+    texts, negative = texts + neutral, negative + [0] * len(neutral)
+    weights = [OWN_EXAMPLE_WEIGHT] * len(texts)
+    source = f"kefu sentiment_zh.csv + neutral complaints ({len(texts)} texts)"
     reviews = Path(shared_data_dir) / ZH_SHOPPING
     if reviews.is_file():
-        texts, negative = load_zh_shopping(reviews)
-        return Sentiment.train(texts, negative, source=f"zh_shopping ({len(texts)} reviews)")
-    texts, negative = load_own_sentiment(Path(triage_data_dir) / "sentiment_zh.csv")
-    return Sentiment.train(texts, negative, source=f"kefu sentiment_zh.csv ({len(texts)} texts)")
+        review_texts, review_negative = read_zh_shopping(reviews)
+        texts, negative = texts + review_texts, negative + review_negative
+        weights += [1.0] * len(review_texts)
+        source = f"zh_shopping ({len(review_texts)} reviews) + {source}"
+    return Sentiment.train(texts, negative, weights, source)
 
 
 def train_model_dir(
