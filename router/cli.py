@@ -17,6 +17,7 @@ from router.crm import migrate
 from router.crm.seed import demo_logins, seed_demo
 from router.delivery.cli import app as telegram_app
 from router.settings import Settings, get_settings
+from router.triage import cli as triage_cli
 
 console = Console()
 app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ticket router.", no_args_is_help=True)
@@ -24,6 +25,7 @@ db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_hel
 app.add_typer(db_app, name="db")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(analytics_app, name="analytics")
+app.add_typer(triage_cli.app, name="triage")
 app.command("demo-data")(demo_data)
 
 
