@@ -59,7 +59,6 @@ def queues(
         {
             "tab": tab,
             "rows": queue_rows(uow.session, me, user.agent_id, tab),
-            "presence": agent.presence.value if agent else None,
             "agent_load": (agent.open_tickets, agent.capacity) if agent else None,
         },
     )

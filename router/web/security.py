@@ -44,6 +44,7 @@ class CurrentUser:
     role: Role
     agent_id: int | None
     team_ids: frozenset[int]
+    presence: str | None = None
     via_token: bool = False
 
     @property
@@ -86,6 +87,7 @@ def load_current_user(session: Session, user_id: int, via_token: bool = False) -
         role=Role(user.role),
         agent_id=agent.id if agent else None,
         team_ids=frozenset(team.id for team in agent.teams) if agent else frozenset(),
+        presence=agent.presence.value if agent else None,
         via_token=via_token,
     )
 

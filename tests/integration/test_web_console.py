@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
-from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketStatus
+from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TicketStatus
 from router.web.app import create_app
 from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
 
@@ -180,3 +182,34 @@ def test_presence_toggle_and_heartbeat(seeded: Kefu) -> None:
     beat = lina.post("/console/heartbeat", headers={"X-CSRF-Token": csrf})
     assert beat.status_code == 200 and beat.json()["presence"] == "online"
     assert lina.post("/console/presence", data={"presence": "asleep", "csrf_token": csrf}).status_code == 422
+
+
+def test_two_agents_resolving_at_the_same_moment_exactly_one_wins(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:race-live", "快递三天没动了")
+    agents = [login(seeded, "lina"), login(seeded, "alice")]
+    barrier = threading.Barrier(len(agents))
+
+    def resolve(client: TestClient, csrf: str) -> int:
+        barrier.wait()
+        return client.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": csrf}).status_code
+
+    with ThreadPoolExecutor(max_workers=len(agents)) as pool:
+        statuses = sorted(pool.map(lambda agent: resolve(*agent), agents))
+    assert statuses == [200, 409]
+    with seeded.uow() as uow:
+        resolved_events = uow.session.scalar(
+            select(func.count(TicketEvent.id)).where(
+                TicketEvent.ticket_id == ticket_id, TicketEvent.kind == TicketEventKind.resolved
+            )
+        )
+        assert resolved_events == 1
+
+
+def test_resolve_says_when_the_bot_could_not_ask_for_a_rating(seeded: Kefu) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:csat", "快递三天没动了")
+    lina, csrf = login(seeded, "lina")
+    page = lina.get(f"/console/tickets/{ticket_id}").text
+    assert 'id="presence"' in page  # the presence toggle (and its heartbeat) is on every console page
+    resolved = lina.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": csrf})
+    assert resolved.status_code == 200 and "the bot could not ask for a rating" in resolved.text
+    assert _counts(seeded, ticket_id)[0] == "resolved"  # the ticket is resolved even though Rasa is down

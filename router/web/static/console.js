@@ -66,8 +66,12 @@
   }
 
   // Heartbeat while the console is open, so the worker keeps this agent's tickets with them.
-  if (document.getElementById("presence")) {
-    const beat = () => fetch("/console/heartbeat", { method: "POST", headers: { "X-CSRF-Token": csrf } });
+  const presence = document.getElementById("presence");
+  if (presence) {
+    const beat = () => fetch("/console/heartbeat", { method: "POST", headers: { "X-CSRF-Token": csrf } })
+      .then((response) => response.ok ? response.json() : null)
+      .then((body) => { if (body) presence.value = body.presence; })  // the worker may have set us offline
+      .catch(() => {});
     beat();
     setInterval(beat, 30000);
   }
