@@ -20,10 +20,17 @@
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  let session = localStorage.getItem(SESSION_KEY);
+  // Storage can be refused (privacy settings, some embedding contexts): the chat then works for this page view.
+  let storage = null;
+  try {
+    storage = window.localStorage;
+  } catch (error) {
+    storage = null;
+  }
+  let session = storage && storage.getItem(SESSION_KEY);
   if (!session) {
     session = newSessionId();
-    localStorage.setItem(SESSION_KEY, session);
+    if (storage) storage.setItem(SESSION_KEY, session);
   }
   root.dataset.session = session;
 

@@ -1,0 +1,227 @@
+"""Web chat in a real browser: Debian chromium → kefu web app page → Rasa's webchat channel → CRM → SSE back."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page
+from sqlalchemy import select
+
+from router.bootstrap import Kefu, bootstrap
+from router.crm import migrate
+from router.crm.models import Conversation, Interaction, Speaker, Ticket
+from router.crm.seed import seed_demo
+from router.delivery.service import deliver
+from router.delivery.telegram import Button
+from router.settings import Settings
+from tests.e2e.conftest import ARTIFACTS_DIR, _wait_until_healthy, free_port
+from tests.fake_telegram import start_channels_stack
+from tests.rasa_stack import RasaStack
+
+pytestmark = [pytest.mark.rasa, pytest.mark.browser]
+REPLY_TIMEOUT_MS = 60_000
+
+
+@dataclass(frozen=True)
+class ChatSite:
+    """The running pieces a web chat test drives."""
+
+    base_url: str
+    rasa: RasaStack
+    kefu: Kefu
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
+    work_dir = tmp_path_factory.mktemp("webchat")
+    database_url = f"sqlite:///{work_dir / 'kefu.db'}"
+    settings = Settings(database_url=database_url, var_dir=work_dir / "var")
+    kefu = bootstrap(settings)
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        seed_demo(uow.session, settings.data_dir)
+        uow.commit()
+    rasa = start_channels_stack(database_url, work_dir, "http://127.0.0.1:9/bot")
+    port = free_port()
+    env = {**os.environ, "KEFU_DATABASE_URL": database_url, "KEFU_RASA_URL": rasa.rasa_url, "KEFU_WEB_PORT": str(port)}
+    log_path = work_dir / "web.log"
+    with log_path.open("w") as log:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "router.web.app:create_app", "--factory", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(base_url, web, log_path)
+        yield ChatSite(base_url, rasa, kefu)
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
+        rasa.stop()
+        kefu.dispose()
+
+
+def turns(page: Page, speaker: str) -> Locator:
+    return page.locator(f"#webchat-log li[data-speaker={speaker}]")
+
+
+def say(page: Page, text: str) -> None:
+    """Type and press Enter, then wait for the bot's answer to this message."""
+    bots_before = turns(page, "bot").count()
+    page.fill("#webchat-input", text)
+    page.press("#webchat-input", "Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#webchat-log li[data-speaker=bot]').length > n",
+        arg=bots_before,
+        timeout=REPLY_TIMEOUT_MS,
+    )
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS_DIR / f"webchat-{name}.png"))
+
+
+def conversation_of(kefu: Kefu, session: str) -> tuple[int, int]:
+    """Id and customer id of the browser session's latest conversation, once the event broker has logged it."""
+    query = select(Conversation).where(Conversation.sender_id == f"web:{session}").order_by(Conversation.id.desc())
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with kefu.uow() as uow:
+            conversation = uow.session.execute(query).scalars().first()
+            if conversation is not None:
+                return conversation.id, conversation.customer_id
+        time.sleep(0.2)
+    raise AssertionError(f"no CRM conversation for web:{session}")
+
+
+def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_gets_an_agent_reply(
+    site: ChatSite, browser_page
+) -> None:
+    page = browser_page
+    page.goto(f"{site.base_url}/chat")
+    page.wait_for_selector("#webchat[data-state=online]")
+    say(page, "你好")
+    assert re.search(r"[\u4e00-\u9fff]", turns(page, "bot").last.inner_text())
+    say(page, "hello")
+    assert re.search(r"[A-Za-z]{3}", turns(page, "bot").last.inner_text())
+    say(page, "我要投诉，快递一个星期了还没到，太慢了")
+    say(page, "订单号 202311150001")
+    shot(page, "1-complaint")
+    session = page.evaluate("localStorage.getItem('kefu.webchat.session')")
+    conversation_id, customer_id = conversation_of(site.kefu, session)
+    with site.kefu.uow() as uow:
+        ticket = uow.session.execute(select(Ticket).where(Ticket.customer_id == customer_id)).first()
+    assert ticket is not None, "the complaint did not open a ticket"
+    shown_before_reload = page.locator("#webchat-log li").all_inner_texts()
+
+    page.reload()
+    page.wait_for_selector("#webchat[data-state=online]")
+    assert page.evaluate("localStorage.getItem('kefu.webchat.session')") == session
+    page.wait_for_function("n => document.querySelectorAll('#webchat-log li').length >= n", arg=8)
+    history = page.locator("#webchat-log li").all_inner_texts()
+    assert "你好" in history and "hello" in history
+    assert [t for t in history if "投诉" in t]
+    assert len(history) >= len(shown_before_reload) - 1  # the CRM log may merge a bot turn split in two
+    shot(page, "2-after-reload")
+
+    result = deliver(site.kefu, conversation_id, "您好，我是客服小李，已为您催促快递。<b>不是HTML</b>")
+    assert result.ok
+    agent = turns(page, "agent").last
+    agent.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert "<b>不是HTML</b>" in agent.inner_text()
+    assert page.locator("#webchat-log b").count() == 0
+    shot(page, "3-agent-reply")
+
+
+def test_quick_reply_buttons_ime_enter_and_escaping(site: ChatSite, browser_page) -> None:
+    page = browser_page
+    page.goto(f"{site.base_url}/chat")
+    page.wait_for_selector("#webchat[data-state=online]")
+    # Enter while an input method is composing must not send.
+    page.fill("#webchat-input", "nihao")
+    page.dispatch_event("#webchat-input", "keydown", {"key": "Enter", "isComposing": True})
+    assert turns(page, "customer").count() == 0
+    assert page.input_value("#webchat-input") == "nihao"
+
+    say(page, "<img src=x onerror=\"document.title='pwned'\"> hello")
+    assert page.locator("#webchat-log img").count() == 0
+    assert page.title() != "pwned"
+    assert "<img" in turns(page, "customer").last.inner_text()
+
+    session = page.evaluate("localStorage.getItem('kefu.webchat.session')")
+    conversation_id, _ = conversation_of(site.kefu, session)
+    deliver(
+        site.kefu,
+        conversation_id,
+        "Was this helpful?",
+        [Button("Yes", "/affirm"), Button("No", "/deny")],
+    )
+    yes = page.get_by_role("button", name="Yes")
+    yes.wait_for(timeout=REPLY_TIMEOUT_MS)
+    customer_turns = turns(page, "customer").count()
+    yes.click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#webchat-log li[data-speaker=customer]').length > n", arg=customer_turns
+    )
+    assert turns(page, "customer").last.inner_text() == "Yes"
+    assert yes.is_disabled()
+    shot(page, "4-buttons")
+
+
+def test_connecting_state_and_reconnection(site: ChatSite, browser_page) -> None:
+    page = browser_page
+    page.route("**/webchat/events*", lambda route: route.abort())
+    page.goto(f"{site.base_url}/chat")
+    status = page.locator("#webchat-status")
+    assert "Connecting" in status.inner_text() or "Reconnecting" in status.inner_text()
+    assert status.is_visible()
+    shot(page, "5-connecting")
+    page.unroute("**/webchat/events*")
+    page.wait_for_selector("#webchat[data-state=online]", timeout=30_000)
+
+
+def test_script_tag_widget_on_another_site(site: ChatSite, browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    (tmp_path / "shop.html").write_text(
+        f'<!doctype html><html><body><h1>Some shop</h1><script src="{site.base_url}/static/webchat-widget.js">'
+        "</script></body></html>",
+        encoding="utf-8",
+    )
+    # The shop is another origin (its own port), as on a customer's real site.
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    shop = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=shop.serve_forever, daemon=True).start()
+    try:
+        page.goto(f"http://127.0.0.1:{shop.server_address[1]}/shop.html")
+        page.click("#kefu-webchat-launcher")
+        frame = page.frame_locator("#kefu-webchat-frame")
+        frame.locator("#webchat[data-state=online]").wait_for(timeout=30_000)
+        frame.locator("#webchat-input").fill("你好")
+        frame.locator("#webchat-input").press("Enter")
+        frame.locator("#webchat-log li[data-speaker=bot]").first.wait_for(timeout=REPLY_TIMEOUT_MS)
+        shot(page, "6-widget")
+    finally:
+        shop.shutdown()
+        shop.server_close()
+
+
+def test_agent_turns_are_logged_once_for_the_stream(site: ChatSite) -> None:
+    with site.kefu.uow() as uow:
+        agent_turns = uow.session.execute(select(Interaction).where(Interaction.speaker == Speaker.agent)).scalars()
+        keys = [turn.event_key for turn in agent_turns]
+    assert len(keys) == len(set(keys))
