@@ -9,6 +9,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.sparse import csr_matrix, hstack
 from scipy.special import log_softmax, softmax
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 
@@ -21,6 +22,8 @@ OUT_OF_SCOPE = "out_of_scope"
 OUT_OF_SCOPE_ALIASES = frozenset({"oos", "out_of_scope", "out-of-scope", "outofscope"})
 # Below this share of confident answers being right, a message goes to a person instead.
 TARGET_PRECISION = 0.9
+# From this many texts sklearn's vectorised transform beats the per-message one.
+BATCH_SIZE_FOR_SKLEARN = 64
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class TriageClassifier:
         self.temperature = 1.0
         self.threshold = 0.0
         self.labels: list[str] = []
+        self.vectorizers: list[TfidfVectorizer] = []
         self.features: CompiledFeatures | None = None
         self._word_columns = 0
 
@@ -112,6 +116,7 @@ class TriageClassifier:
         self.threshold = choose_threshold(out_of_fold.max(axis=1), correct, target == OUT_OF_SCOPE)
         self.svm.fit(matrix, target)
         self.labels = [str(label) for label in self.svm.classes_]
+        self.vectorizers = vectorizers
         self.features = CompiledFeatures(vectorizers)
         self._word_columns = len(vectorizers[0].vocabulary_)
         return {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold}
@@ -120,20 +125,23 @@ class TriageClassifier:
         """Predictions for a batch; ``explain`` top terms each (0 skips the explanation, for speed)."""
         if self.features is None:
             raise InvalidInput("the classifier has not been trained")
-        matrix = self.features.transform([normalise(text) for text in texts])
+        normalised = [normalise(text) for text in texts]
+        if len(texts) >= BATCH_SIZE_FOR_SKLEARN:
+            matrix = hstack([vectorizer.transform(normalised) for vectorizer in self.vectorizers]).tocsr()
+        else:
+            matrix = self.features.transform(normalised)
         decisions = matrix @ self.svm.coef_.T + self.svm.intercept_
         probabilities = softmax(
             _class_scores(decisions.ravel() if decisions.shape[1] == 1 else decisions) / self.temperature, axis=1
         )
+        # A message with no word we have seen (another language, gibberish) is a guess however peaked.
+        known_words = matrix[:, : self._word_columns].getnnz(axis=1) > 0
         results = []
         for row, column in enumerate(probabilities.argmax(axis=1)):
             label = self.labels[column]
             confidence = float(probabilities[row, column])
-            message = matrix[row]
-            # A message with no word we have seen (another language, gibberish) is a guess however peaked.
-            unknown_words = not (message.indices < self._word_columns).any()
-            needs_review = confidence < self.threshold or label == OUT_OF_SCOPE or unknown_words
-            terms = self._terms(message, column, explain) if explain else []
+            needs_review = bool(confidence < self.threshold or label == OUT_OF_SCOPE or not known_words[row])
+            terms = self._terms(matrix[row], column, explain) if explain else []
             results.append(Prediction(label, round(confidence, 4), needs_review, terms))
         return results
 

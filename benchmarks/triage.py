@@ -1,0 +1,198 @@
+"""Triage classifier benchmark on the shared dev sets: seeds' TF-IDF+RandomForest vs plain TF-IDF+LinearSVC vs ours.
+
+Run: ``python -m benchmarks.triage [--datasets banking77,clinc150,zh_shopping] [--max-train N] [--skip-rf]``.
+Splits are fixed (seed 13): Banking77 and zh_shopping 80/20 stratified; CLINC150 its own train / val parts.
+Rasa DIET is not run: training it on these sets takes far longer than this benchmark's 10-minute budget on a
+shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import pickle
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import LinearSVC
+
+from router.settings import get_settings
+from router.triage.classifier import OUT_OF_SCOPE, OUT_OF_SCOPE_ALIASES, TriageClassifier
+from router.triage.text import word_tokens
+
+SEED = 13
+
+
+@dataclass
+class Task:
+    """One labelled train/test split."""
+
+    name: str
+    train_texts: list[str]
+    train_labels: list[str]
+    test_texts: list[str]
+    test_labels: list[str]
+    chinese: bool = False
+
+
+def _split(name: str, texts: list[str], labels: list[str], chinese: bool = False) -> Task:
+    a, b, ya, yb = train_test_split(texts, labels, test_size=0.2, random_state=SEED, stratify=labels)
+    return Task(name, a, ya, b, yb, chinese)
+
+
+def load_tasks(data_dir: Path, names: Sequence[str]) -> list[Task]:
+    """The benchmark tasks whose data files exist, in a fixed order."""
+    tasks: list[Task] = []
+    if "banking77" in names and (data_dir / "banking77" / "train.csv").is_file():
+        with (data_dir / "banking77" / "train.csv").open(encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        tasks.append(_split("banking77", [r["text"] for r in rows], [r["category"] for r in rows]))
+    if "clinc150" in names and (data_dir / "clinc150" / "train_val.json").is_file():
+        data = json.loads((data_dir / "clinc150" / "train_val.json").read_text(encoding="utf-8"))
+        train = data["train"] + data["oos_train"]
+        test = data["val"] + data["oos_val"]
+        tasks.append(
+            Task("clinc150", [t for t, _ in train], [y for _, y in train], [t for t, _ in test], [y for _, y in test])
+        )
+    if "zh_shopping" in names and (data_dir / "zh_shopping" / "dev.csv").is_file():
+        with (data_dir / "zh_shopping" / "dev.csv").open(encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r["review"].strip()]
+        reviews = [r["review"] for r in rows]
+        tasks.append(_split("zh_shopping_product_line", reviews, [r["cat"] for r in rows], chinese=True))
+        complaint = ["complaint" if r["label"] == "0" else "praise" for r in rows]
+        tasks.append(_split("zh_shopping_complaint", reviews, complaint, chinese=True))
+    return tasks
+
+
+def seeds_model(chinese: bool) -> Any:
+    """The seed projects' method: TF-IDF words into a 100-tree random forest."""
+    vectorizer = (
+        TfidfVectorizer(tokenizer=word_tokens, token_pattern=None, max_features=20000)
+        if chinese
+        else (TfidfVectorizer(max_features=20000))
+    )
+    return make_pipeline(vectorizer, RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=SEED))
+
+
+def plain_svc(chinese: bool) -> Any:
+    """The plain baseline the issue names: TF-IDF words (jieba for Chinese) into a default LinearSVC."""
+    vectorizer = TfidfVectorizer(tokenizer=word_tokens, token_pattern=None) if chinese else TfidfVectorizer()
+    return make_pipeline(vectorizer, LinearSVC())
+
+
+def _is_oos(label: str | None) -> bool:
+    return label is None or label.lower() in OUT_OF_SCOPE_ALIASES
+
+
+def score(task: Task, predicted: Sequence[str | None]) -> dict[str, float]:
+    """Accuracy and macro-F1; on CLINC150 in-scope accuracy and out-of-scope recall (a flag counts as oos)."""
+    truth = [OUT_OF_SCOPE if _is_oos(y) else y for y in task.test_labels]
+    guess = [OUT_OF_SCOPE if _is_oos(p) else p for p in predicted]
+    figures = {
+        "accuracy": round(accuracy_score(truth, guess) * 100, 2),
+        "macro_f1": round(f1_score(truth, guess, average="macro") * 100, 2),
+    }
+    oos = np.array([y == OUT_OF_SCOPE for y in truth])
+    if oos.any():
+        hits = np.array([y == p for y, p in zip(truth, guess, strict=True)])
+        figures["in_scope_accuracy"] = round(hits[~oos].mean() * 100, 2)
+        figures["oos_recall"] = round(hits[oos].mean() * 100, 2)
+    return figures
+
+
+def _time_single(predict_one: Callable[[str], object], texts: Sequence[str]) -> float:
+    samples = []
+    for text in texts:
+        started = time.perf_counter()
+        predict_one(text)
+        samples.append(time.perf_counter() - started)
+    return round(statistics.median(samples) * 1000, 3)
+
+
+def run_model(task: Task, kind: str) -> dict[str, Any]:
+    """Train one kind of model on the task and measure quality, times and size."""
+    started = time.perf_counter()
+    if kind == "ours":
+        model = TriageClassifier()
+        model.fit(task.train_texts, task.train_labels)
+    else:
+        model = (seeds_model if kind == "seeds_rf" else plain_svc)(task.chinese)
+        model.fit(task.train_texts, task.train_labels)
+    train_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    if kind == "ours":
+        predictions = model.predict(task.test_texts, explain=0)
+        # With out-of-scope training data a flag means "out of scope"; otherwise the label stands (flags reported).
+        has_oos = any(_is_oos(label) for label in task.train_labels)
+        predicted = [None if p.needs_review and has_oos else p.label for p in predictions]
+        predict_one: Callable[[str], object] = lambda text: model.predict([text])  # noqa: E731
+    else:
+        predicted = list(model.predict(task.test_texts))
+        predict_one = lambda text: model.predict([text])  # noqa: E731
+    batch_ms = (time.perf_counter() - started) / len(task.test_texts) * 1000
+    figures: dict[str, Any] = score(task, predicted)
+    if kind == "ours":
+        kept = [p.label == y for p, y in zip(predictions, task.test_labels, strict=True) if not p.needs_review]
+        figures["accuracy_of_unflagged"] = round(sum(kept) / max(len(kept), 1) * 100, 2)
+        figures["flagged_percent"] = round(sum(p.needs_review for p in predictions) / len(predictions) * 100, 2)
+        figures["threshold"] = model.threshold
+    figures.update(
+        train_seconds=round(train_seconds, 2),
+        predict_ms_batch=round(batch_ms, 4),
+        predict_ms_single=_time_single(predict_one, task.test_texts[:200]),
+        model_mb=round(len(pickle.dumps(model)) / 2**20, 1),
+    )
+    return figures
+
+
+def main() -> None:
+    """Parse flags, run every task × model, print a table and then one JSON line of all figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=get_settings().shared_data_dir)
+    parser.add_argument("--datasets", default="banking77,clinc150,zh_shopping")
+    parser.add_argument("--models", default="seeds_rf,plain_svc,ours")
+    parser.add_argument("--max-train", type=int, default=0, help="Cap training rows per task (0: all).")
+    parser.add_argument("--skip-rf", action="store_true", help="Leave out the slow random-forest baseline.")
+    parser.add_argument("--time-full-zh", action="store_true", help="Also time training ours on all 50k reviews.")
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if not (args.skip_rf and m == "seeds_rf")]
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "seed": SEED}
+    for task in load_tasks(args.data_dir, args.datasets.split(",")):
+        if args.max_train:
+            task.train_texts, task.train_labels = (
+                task.train_texts[: args.max_train],
+                task.train_labels[: args.max_train],
+            )
+        results[task.name] = {"train_rows": len(task.train_texts), "test_rows": len(task.test_texts)}
+        for kind in models:
+            figures = run_model(task, kind)
+            results[task.name][kind] = figures
+            print(f"{task.name:28s} {kind:10s} {json.dumps(figures)}", flush=True)
+    if args.time_full_zh and "zh_shopping" in args.datasets:
+        task = next(t for t in load_tasks(args.data_dir, ["zh_shopping"]))
+        texts, labels = task.train_texts + task.test_texts, task.train_labels + task.test_labels
+        started = time.perf_counter()
+        TriageClassifier().fit(texts, labels)
+        results["zh_shopping_full_train"] = {
+            "rows": len(texts),
+            "train_seconds": round(time.perf_counter() - started, 2),
+        }
+        print(f"ours on all {len(texts)} zh_shopping reviews: {results['zh_shopping_full_train']}", flush=True)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(results, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
