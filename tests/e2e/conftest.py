@@ -169,9 +169,10 @@ class DemoAssessment:
 
 
 @contextmanager
-def seeded_kefu(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+def seeded_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Iterator[Kefu]:
     """A demo-seeded CRM whose Rasa URL points at a closed port: resolving never talks to anyone else's Rasa."""
-    kefu = make_kefu(database_url, tmp_path, rasa_url=f"http://127.0.0.1:{free_port()}")
+    overrides.setdefault("rasa_url", f"http://127.0.0.1:{free_port()}")
+    kefu = make_kefu(database_url, tmp_path, **overrides)
     with kefu.uow() as uow:
         seed_demo(uow.session, kefu.settings.data_dir)
         uow.commit()
