@@ -1,0 +1,175 @@
+"""The classifier, the model directory and Triage.assess, trained in the test on kefu's own complaint data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.sparse import hstack
+
+from router.errors import InvalidInput
+from router.triage import Assessment, Triage, train_default_model
+from router.triage.classifier import TriageClassifier
+from router.triage.datasets import read_texts
+from router.triage.store import IncompatibleModel, load_artifact, read_manifest, save_model_dir
+from router.triage.text import MAX_TEXT_CHARS, normalise
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+COMPLAINTS = DATA_DIR / "triage" / "complaints.csv"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model trained from data/, with Chinese sentiment from our own set (no shared data here)."""
+    out = tmp_path_factory.mktemp("models") / "triage"
+    train_default_model(out, DATA_DIR, shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
+    return out
+
+
+@pytest.fixture(scope="module")
+def triage(model_dir: Path) -> Triage:
+    return Triage.load(model_dir, DATA_DIR / "triage")
+
+
+def test_complaint_data_covers_every_category_in_both_languages() -> None:
+    texts, categories = read_texts(COMPLAINTS, "text", "category")
+    _, languages = read_texts(COMPLAINTS, "text", "language")
+    counts: dict[tuple[str, str], int] = {}
+    for category, language in zip(categories, languages, strict=True):
+        counts[category, language] = counts.get((category, language), 0) + 1
+    configured = {"delivery", "refund_return", "product_quality", "payment_billing", "account", "fraud_security",
+                  "service_attitude", "other"}  # fmt: skip
+    assert {category for category, _ in counts} == configured
+    assert all(counts[category, language] >= 60 for category in configured for language in ("zh", "en"))
+    assert len(set(texts)) == len(texts)
+
+
+def test_compiled_features_equal_sklearn_transform() -> None:
+    texts, labels = read_texts(COMPLAINTS, "text", "category")
+    classifier = TriageClassifier()
+    classifier.fit(texts, labels)
+    sample = [normalise(text) for text in ["我的快递丢了!!", "refund me NOW", "完全没见过的词 qwzx", texts[5]]]
+    expected = hstack([vectorizer.transform(sample) for vectorizer in classifier.vectorizers]).toarray()
+    assert np.allclose(classifier.features.transform(sample).toarray(), expected)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "category", "team"),
+    [
+        ("我的信用卡被人盗刷了两千块，不是我本人操作", "zh", "fraud_security", "account"),
+        ("someone hacked my account and placed orders", "en", "fraud_security", "account"),
+        ("包裹一个星期了还没到，物流也不更新", "zh", "delivery", "logistics"),
+        ("I was charged twice for the same order", "en", "payment_billing", "billing"),
+        ("退货寄回去十天了还没退款", "zh", "refund_return", "after_sales"),
+    ],
+)
+def test_assess_classifies_clear_complaints(triage: Triage, text: str, language: str, category: str, team: str) -> None:
+    assessment = triage.assess(text, language=language)
+    assert (assessment.category, assessment.team) == (category, team)
+    assert 0.0 <= assessment.confidence <= 1.0
+    assert assessment.terms and all(isinstance(term, str) for term in assessment.terms)
+    assert any(term.replace(" ", "") in normalise(text).replace(" ", "") for term in assessment.terms)
+
+
+def test_assessment_is_explainable_and_json_serialisable(triage: Triage) -> None:
+    angry = triage.assess(
+        "我的信用卡被人盗刷了，马上处理，不然我找律师投诉到12315！",
+        "zh",
+        "vip",
+        repeat_contacts_7d=3,
+        waited_minutes=90,
+    )
+    calm = triage.assess("请问你们周末上班吗", "zh")
+    assert isinstance(angry, Assessment)
+    assert json.loads(json.dumps(angry.to_dict()))["urgency_factors"] == angry.urgency_factors
+    assert angry.urgency_score == pytest.approx(sum(angry.urgency_factors.values()), abs=0.01)
+    assert {"legal_threat", "fraud", "immediacy"} <= set(angry.cues)
+    assert angry.priority == 1 and (angry.first_response_minutes, angry.resolution_minutes) == (15, 240)
+    assert calm.priority == 4 and calm.urgency_score < angry.urgency_score
+    assert angry.negativity > calm.negativity
+
+
+def test_english_anger_raises_negativity(triage: Triage) -> None:
+    furious = triage.assess("This is RIDICULOUS, worst service ever, I am furious!!!", "en")
+    polite = triage.assess("thanks, could you tell me your opening hours?", "en")
+    assert furious.negativity > 0.5 > polite.negativity
+
+
+def test_unknown_language_or_gibberish_is_flagged_for_review(triage: Triage) -> None:
+    assert triage.assess("Где мой заказ, прошла неделя", "en").needs_review
+    assert triage.assess("qwzx vbnm plkj", "en").needs_review
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("", {}, "text is empty"),
+        ("   \n ", {}, "text is empty"),
+        (b"\xff\xfe\x00binary", {}, "not UTF-8"),
+        ("abc\x00def", {}, "NUL bytes"),
+        ("退款" * (MAX_TEXT_CHARS // 2 + 1), {}, "the limit is"),
+        (42, {}, "must be a string"),
+        ("where is my parcel", {"language": "fr"}, "language must be one of zh, en"),
+        ("where is my parcel", {"customer_tier": "platinum"}, "unknown customer tier"),
+        ("where is my parcel", {"waited_minutes": -5}, "cannot be negative"),
+    ],
+)
+def test_bad_input_gets_one_clear_error(triage: Triage, text: object, kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        triage.assess(text, **kwargs)  # type: ignore[arg-type]
+
+
+def test_out_of_scope_examples_teach_the_classifier_to_flag() -> None:
+    texts, labels = read_texts(COMPLAINTS, "text", "category")
+    noise = [
+        *["今天天气怎么样", "tell me a joke", "what's the capital of france", "帮我写首诗", "who won the football"],
+        *["推荐一部电影", "how tall is mount everest", "明天会下雨吗", "what is 2 plus 2", "讲个笑话"],
+    ] * 3
+    classifier = TriageClassifier()
+    classifier.fit([*texts, *noise], [*labels, *(["oos"] * len(noise))])
+    assert "out_of_scope" in classifier.labels
+    prediction = classifier.predict(["给我讲一个笑话吧"])[0]
+    assert prediction.needs_review
+
+
+def test_binary_labels_and_bad_training_sets() -> None:
+    classifier = TriageClassifier()
+    classifier.fit(
+        ["好评 很好", "质量很好 喜欢", "太好了", "差评 很差", "质量太差", "烂透了"], ["pos"] * 3 + ["neg"] * 3
+    )
+    assert classifier.predict(["很差很烂"])[0].label == "neg"
+    with pytest.raises(InvalidInput, match="at least two different labels"):
+        TriageClassifier().fit(["a", "b"], ["x", "x"])
+    with pytest.raises(InvalidInput, match="'y' has only one example"):
+        TriageClassifier().fit(["a", "b", "c"], ["x", "x", "y"])
+
+
+def test_model_dir_records_its_format_and_sentiment_source(model_dir: Path) -> None:
+    manifest = read_manifest(model_dir)
+    assert manifest["format_version"] == 1 and manifest["artifacts"] == ["classifier", "sentiment"]
+    assert manifest["metrics"]["sentiment_source"].startswith("kefu sentiment_zh.csv")
+
+
+def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Path) -> None:
+    other = tmp_path / "old"
+    save_model_dir(other, {"classifier": {"not": "a model"}}, {})
+    manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    (other / "manifest.json").write_text(json.dumps({**manifest, "format_version": 0}), encoding="utf-8")
+    with pytest.raises(IncompatibleModel, match="format 0, this kefu reads format 1; retrain it"):
+        Triage.load(other)
+    with pytest.raises(IncompatibleModel, match=r"no manifest\.json"):
+        Triage.load(tmp_path / "empty")
+    save_model_dir(tmp_path / "classifier-only", {"classifier": load_artifact(model_dir, "classifier")}, {})
+    with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
+        Triage.load(tmp_path / "classifier-only")
+
+
+def test_a_failed_save_leaves_the_old_model_whole(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    save_model_dir(target, {"classifier": {"version": "old"}}, {})
+    with pytest.raises(Exception, match=r"[Pp]ickl|lambda"):
+        save_model_dir(target, {"classifier": {"version": "new"}, "sentiment": lambda: None}, {})
+    assert load_artifact(target, "classifier") == {"version": "old"}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model"]
