@@ -109,7 +109,8 @@ def segment_report(session: Session, period: Period) -> SegmentReport | None:
         return None
     k, silhouettes, labels, anomalies = segment_customers(features)
     customers = features.assign(segment=labels, anomaly=anomalies)
-    overall = {feature: float(features[feature].mean()) for feature in FEATURES}
+    # Medians: a handful of extreme customers would drag a mean and make every segment look "few contacts".
+    overall = {feature: float(features[feature].median()) for feature in FEATURES}
     profiles = []
     for number in range(k):
         members = customers[customers["segment"] == number]
