@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -144,4 +145,14 @@ def deliver(
     agent_id: int | None = None,
 ) -> DeliveryResult:
     """:func:`deliver_async` for synchronous callers (worker, CLI, threadpool handlers)."""
-    return asyncio.run(deliver_async(kefu, conversation_id, text, buttons, speaker=speaker, agent_id=agent_id))
+
+    def run() -> DeliveryResult:
+        return asyncio.run(deliver_async(kefu, conversation_id, text, buttons, speaker=speaker, agent_id=agent_id))
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return run()
+    # A synchronous caller inside a running event loop (Playwright, Jupyter) cannot nest asyncio.run: use a thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
