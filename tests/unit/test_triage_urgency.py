@@ -16,7 +16,10 @@ from router.triage.urgency import UrgencyInputs, score_urgency
 TRIAGE_DIR = Path(__file__).resolve().parents[2] / "data" / "triage"
 CONFIG = load_config(TRIAGE_DIR)
 TIERS = ["standard", "gold", "vip"]
-CUE_TEXTS = ["", "快递到哪了", "马上处理", "refund now or I call my lawyer", "卡被盗刷了，我要去12315投诉", "it caught fire"]
+CUE_TEXTS = [
+    *["", "快递到哪了", "马上处理", "refund now or I call my lawyer"],
+    *["卡被盗刷了，我要去12315投诉", "it caught fire"],
+]
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 inputs = st.builds(
