@@ -10,6 +10,7 @@ run: install
 
 test: install
 	scripts/install --with-browser
+	$(KEFU) db upgrade
 	$(KEFU) train --if-missing
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .

@@ -17,6 +17,8 @@ from router.crm import migrate
 from router.crm.seed import demo_logins, seed_demo
 from router.delivery.cli import app as telegram_app
 from router.settings import Settings, get_settings
+from router.training.cli import data_app, model_app
+from router.training.cli import train as train_command
 from router.triage import cli as triage_cli
 
 console = Console()
@@ -27,6 +29,9 @@ app.add_typer(telegram_app, name="telegram")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(triage_cli.app, name="triage")
 app.command("demo-data")(demo_data)
+app.command("train")(train_command)
+app.add_typer(data_app, name="data")
+app.add_typer(model_app, name="model")
 
 
 def _fail(message: str) -> None:

@@ -56,7 +56,7 @@ def process_environment(settings: Settings) -> dict[str, str]:
             "KEFU_WEB_HOST": settings.web_host,
             "KEFU_WEB_PORT": str(settings.web_port),
             "KEFU_ENDPOINTS": str(write_endpoints(settings)),
-            "KEFU_NLU_MODEL": str(settings.models_dir / "nlu"),
+            "KEFU_NLU_MODEL": str(settings.models_dir / "nlu" / "active.tar.gz"),
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
