@@ -11,6 +11,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.metrics import silhouette_score
 from sklearn.preprocessing import StandardScaler
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from router.analytics import frames
 from router.analytics.frames import Period
@@ -82,7 +83,12 @@ def _describe(means: dict[str, float], overall: dict[str, float]) -> str:
 
 def segment_customers(features: pd.DataFrame, seed: int = 0) -> tuple[int, dict[int, float], np.ndarray, np.ndarray]:
     """k chosen by silhouette, every k's silhouette, each row's segment and whether it is an anomaly."""
-    scaled = StandardScaler().fit_transform(features[list(FEATURES)].to_numpy(float))
+    # One thread: OpenMP workers spin-waiting on a busy shared machine made this 10x slower on a few hundred rows.
+    with threadpool_limits(limits=1):
+        return _segment_scaled(StandardScaler().fit_transform(features[list(FEATURES)].to_numpy(float)), seed)
+
+
+def _segment_scaled(scaled: np.ndarray, seed: int) -> tuple[int, dict[int, float], np.ndarray, np.ndarray]:
     silhouettes: dict[int, float] = {}
     labelings: dict[int, np.ndarray] = {}
     for k in K_CHOICES:
@@ -107,7 +113,10 @@ def segment_report(session: Session, period: Period) -> SegmentReport | None:
     features = customer_features(session, period)
     if len(features) < 10:
         return None
-    k, silhouettes, labels, anomalies = segment_customers(features)
+    try:
+        k, silhouettes, labels, anomalies = segment_customers(features)
+    except ValueError:  # every customer looks the same: there is nothing to segment
+        return None
     customers = features.assign(segment=labels, anomaly=anomalies)
     # Medians: a handful of extreme customers would drag a mean and make every segment look "few contacts".
     overall = {feature: float(features[feature].median()) for feature in FEATURES}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from gensim.corpora import Dictionary
 from gensim.models import LdaModel
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 from sqlalchemy.orm import Session
+from threadpoolctl import threadpool_limits
 
 from router.analytics import frames
 from router.analytics.frames import Period
@@ -55,15 +57,22 @@ CHINESE_STOP_WORDS = frozenset(
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | CHINESE_STOP_WORDS | {"s", "t", "don", "didn", "won"}
 # Bounds that keep a page responsive on 2 shared cores with thousands of complaints.
 # Passes over the corpus: small corpora get more (LDA needs them to settle), large ones fewer, so work stays bounded.
-LDA_MIN_PASSES, LDA_MAX_PASSES, LDA_DOCUMENT_PASSES_BUDGET = 3, 20, 6000
+LDA_MIN_PASSES, LDA_MAX_PASSES, LDA_DOCUMENT_PASSES_BUDGET = 3, 20, 3000
 LDA_ITERATIONS = 50
 MAX_DOCUMENTS = 3000
 
 
 def topic_tokens(text: str) -> list[str]:
     """Content words of a complaint in either language: jieba for Chinese, minus stop words and particles."""
+    return list(_tokens(text))
+
+
+# Each report tokenises the same texts three times (TF-IDF, LDA, emerging); the result depends on the text alone,
+# so remembering it can never go stale.
+@lru_cache(maxsize=20_000)
+def _tokens(text: str) -> tuple[str, ...]:
     tokens = word_tokens(normalise(text))
-    return [token for token in tokens if token not in STOP_WORDS and len(token) > 1 and not token.isdigit()]
+    return tuple(token for token in tokens if token not in STOP_WORDS and len(token) > 1 and not token.isdigit())
 
 
 @dataclass(frozen=True)
@@ -192,10 +201,12 @@ def topic_report(session: Session, period: Period, num_topics: int = 6) -> Topic
     current: pd.DataFrame = frames.tickets(session, period)
     previous: pd.DataFrame = frames.tickets(session, period.previous())
     texts, previous_texts = current["description"].tolist(), previous["description"].tolist()
-    return TopicReport(
-        period=period,
-        key_terms=key_terms(texts, current["category"].tolist()),
-        topics=lda_topics(texts, previous_texts, num_topics),
-        emerging=emerging_terms(texts, previous_texts),
-        documents=len(texts),
-    )
+    # One thread: BLAS workers spin-waiting on a busy shared machine cost more than they gain on short texts.
+    with threadpool_limits(limits=1):
+        return TopicReport(
+            period=period,
+            key_terms=key_terms(texts, current["category"].tolist()),
+            topics=lda_topics(texts, previous_texts, num_topics),
+            emerging=emerging_terms(texts, previous_texts),
+            documents=len(texts),
+        )
