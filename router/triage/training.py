@@ -22,9 +22,8 @@ def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
     Our set adds what shop reviews lack: neutral customer-service questions ("other" complaints) as not negative.
     """
     texts, negative = read_own_sentiment(Path(triage_data_dir) / "sentiment_zh.csv")
-    neutral, _ = read_texts(Path(triage_data_dir) / "complaints.csv", "text", "category")
-    categories = read_texts(Path(triage_data_dir) / "complaints.csv", "category")[0]
-    neutral = [text for text, category in zip(neutral, categories, strict=True) if category == "other"]
+    complaints, categories = read_texts(Path(triage_data_dir) / "complaints.csv", "text", "category")
+    neutral = [text for text, category in zip(complaints, categories, strict=True) if category == "other"]
     texts, negative = texts + neutral, negative + [0] * len(neutral)
     weights = [OWN_EXAMPLE_WEIGHT] * len(texts)
     source = f"kefu sentiment_zh.csv + neutral complaints ({len(texts)} texts)"

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from router.settings import get_settings
+from router.triage.training import train_sentiment
 
 SHARED = get_settings().shared_data_dir
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data sets at {SHARED}")
@@ -95,3 +97,15 @@ def test_clinc150_out_of_scope_is_flagged(tmp_path: Path) -> None:
     ]
     assert sum(oos) / len(oos) > 0.5
     assert sum(in_scope) / len(in_scope) > 0.8
+
+
+def test_chinese_sentiment_learns_from_real_reviews(tmp_path: Path) -> None:
+    with (SHARED / "zh_shopping" / "dev.csv").open(encoding="utf-8") as handle:
+        rows = [[row["cat"], row["label"], row["review"]] for row in csv.DictReader(handle)]
+    (tmp_path / "zh_shopping").mkdir()
+    write_rows(tmp_path / "zh_shopping" / "dev.csv", ["cat", "label", "review"], rows[::8])
+    sentiment = train_sentiment(tmp_path, Path(__file__).resolve().parents[2] / "data" / "triage")
+    assert sentiment.source.startswith(f"zh_shopping ({len(rows[::8])} reviews)")
+    held_out = rows[3::50]
+    scores = [sentiment.negativity(review, "zh") for _, _, review in held_out]
+    assert roc_auc_score([label == "0" for _, label, _ in held_out], scores) > 0.85
