@@ -9,7 +9,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm.models import User
+from router.crm.models import ModelVersion, User
 from router.errors import KefuError
 from router.settings import Settings, get_settings
 from router.training import registry
@@ -113,6 +113,11 @@ def train(
         raise _fail(error) from error
 
 
+@data_app.callback()
+def data() -> None:
+    """Training data: export reviewed labels for the trainers (a group, so ``kefu data export`` keeps its name)."""
+
+
 @data_app.command("export")
 def export() -> None:
     """Write reviewed labels to data/reviewed/ (Rasa YAML) and data/triage/reviewed.csv."""
@@ -130,28 +135,31 @@ def export() -> None:
         console.print(f"  {path}")
 
 
+def _version_cells(row: ModelVersion) -> list[str]:
+    scores = row.metrics.get("gate", {}).get("candidate") or {}
+    return [
+        row.version,
+        row.kind,
+        row.status.value,
+        f"{scores['accuracy']:.3f}" if "accuracy" in scores else "",
+        f"{scores['macro_f1']:.3f}" if "macro_f1" in scores else "",
+        row.data_hash,
+        f"{row.created_at:%Y-%m-%d %H:%M}",
+        f"{row.promoted_at:%Y-%m-%d %H:%M}" if row.promoted_at else "",
+    ]
+
+
 @model_app.command("list")
 def list_models() -> None:
     """Every registered model version with its status and gate figures."""
+    table = Table("version", "kind", "status", "accuracy", "macro-F1", "data hash", "created", "promoted")
     kefu = bootstrap()
     try:
         with kefu.uow() as uow:
-            rows = registry.list_versions(uow.session)
+            for row in registry.list_versions(uow.session):
+                table.add_row(*_version_cells(row))
     finally:
         kefu.dispose()
-    table = Table("version", "kind", "status", "accuracy", "macro-F1", "data hash", "created", "promoted")
-    for row in rows:
-        scores = row.metrics.get("gate", {}).get("candidate") or {}
-        table.add_row(
-            row.version,
-            row.kind,
-            row.status.value,
-            f"{scores['accuracy']:.3f}" if "accuracy" in scores else "",
-            f"{scores['macro_f1']:.3f}" if "macro_f1" in scores else "",
-            row.data_hash,
-            f"{row.created_at:%Y-%m-%d %H:%M}",
-            f"{row.promoted_at:%Y-%m-%d %H:%M}" if row.promoted_at else "",
-        )
     console.print(table)
 
 
