@@ -137,6 +137,7 @@ def lda_topics(texts: list[str], previous_texts: list[str], num_topics: int = 6,
         random_state=seed,
         alpha="auto",
         eta="auto",
+        eval_every=None,  # the perplexity log line costs as much as the training itself
     )
     previous = [dictionary.doc2bow(topic_tokens(text)) for text in previous_texts[:MAX_DOCUMENTS]]
     shares, previous_shares = _topic_shares(model, corpus, num_topics), _topic_shares(model, previous, num_topics)
