@@ -21,7 +21,7 @@ from router.crm.seed import seed_demo
 from router.settings import PROJECT_ROOT, Settings
 from tests.e2e.conftest import WebServer, _wait_until_healthy, free_port, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.rasa]
+pytestmark = [pytest.mark.browser, pytest.mark.rasa, pytest.mark.timeout(1800)]
 
 QUESTIONS = [
     "how many loyalty points do i have",

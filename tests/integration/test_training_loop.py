@@ -30,7 +30,8 @@ from router.training.rasa_runner import rasa_environment, rasa_executable
 from tests.conftest import make_kefu
 from tests.rasa_stack import _stop, free_port
 
-pytestmark = pytest.mark.rasa
+# Three real trainings and a Rasa server: far beyond the suite default on a shared 2-core machine.
+pytestmark = [pytest.mark.rasa, pytest.mark.timeout(3600)]
 
 NEW_INTENT = "ask_loyalty_points"
 NEW_INTENT_ANSWER = "You earn one loyalty point per yuan; redeem them at checkout."
