@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from router.crm.models import Agent, Presence, Ticket, TicketEvent, TicketEventKind, TicketStatus, agent_teams, utcnow
-from router.routing.policy import ASSIGN_BATCH
+from router.routing.policy import ASSIGN_BATCH, ASSIGN_SCAN_LIMIT
 from router.routing.queue import QueuedTicket, claim_queued, teams_with_waiting_tickets
 
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
@@ -61,6 +61,13 @@ def lock_candidates(session: Session, team_id: int, *, exclude_agent_id: int | N
     if exclude_agent_id is not None:
         statement = statement.where(Agent.id != exclude_agent_id)
     return [Candidate(*row) for row in session.execute(statement)]
+
+
+def servable(candidates: list[Candidate]) -> dict[str, set[str] | None]:
+    """Languages and categories at least one candidate handles (None: someone handles all)."""
+    languages = None if any(not c.languages for c in candidates) else {lang for c in candidates for lang in c.languages}
+    categories = None if any(not c.skills for c in candidates) else {skill for c in candidates for skill in c.skills}
+    return {"languages": languages, "categories": categories}
 
 
 def choose(tickets: Iterable[QueuedTicket], candidates: list[Candidate], now: datetime) -> list[tuple[int, int]]:
@@ -127,12 +134,13 @@ def assign_in_team(
     candidates = lock_candidates(session, team_id, exclude_agent_id=exclude_agent_id)
     now = utcnow()
     assigned: list[tuple[int, int]] = []
-    cursor = None
-    while candidates and (max_tickets is None or len(assigned) < max_tickets):
+    cursor, scanned = None, 0
+    while candidates and scanned < ASSIGN_SCAN_LIMIT and (max_tickets is None or len(assigned) < max_tickets):
         limit = batch_size if max_tickets is None else min(batch_size, max_tickets - len(assigned))
-        claimed = claim_queued(session, team_id, limit=limit, after=cursor)
+        claimed = claim_queued(session, team_id, limit=limit, after=cursor, **servable(candidates))
         if not claimed:
             break
+        scanned += len(claimed)
         pairs = choose(claimed, candidates, now)
         if pairs:
             _write(session, team_id, pairs, candidates, now)

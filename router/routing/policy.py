@@ -15,3 +15,5 @@ MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 10_000
 # Tickets one assignment transaction claims: big enough to amortise the round trips, small enough to keep locks short.
 ASSIGN_BATCH = 100
+# Waiting tickets one assignment call looks through per team: bounds the cost when nobody fits the head of a long queue.
+ASSIGN_SCAN_LIMIT = 1000

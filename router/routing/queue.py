@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Collection
 from datetime import datetime
 from typing import NamedTuple
 
@@ -29,18 +31,25 @@ class QueuedTicket(NamedTuple):
         return self.priority, self.first_response_due_at, self.id
 
 
-def _after(key: tuple[int, datetime, int]):
-    # Keyset "comes after" spelled out, since row-value comparison is not portable across our databases.
+def _beyond(key: tuple[int, datetime, int], *, earlier: bool):
+    # Keyset comparison spelled out, since row-value comparison is not portable across our databases.
     priority, due, ticket_id = key
+    compare = operator.lt if earlier else operator.gt
     return or_(
-        Ticket.priority > priority,
-        and_(Ticket.priority == priority, Ticket.first_response_due_at > due),
-        and_(Ticket.priority == priority, Ticket.first_response_due_at == due, Ticket.id > ticket_id),
+        compare(Ticket.priority, priority),
+        and_(Ticket.priority == priority, compare(Ticket.first_response_due_at, due)),
+        and_(Ticket.priority == priority, Ticket.first_response_due_at == due, compare(Ticket.id, ticket_id)),
     )
 
 
 def claim_queued(
-    session: Session, team_id: int, *, limit: int, after: tuple[int, datetime, int] | None = None
+    session: Session,
+    team_id: int,
+    *,
+    limit: int,
+    after: tuple[int, datetime, int] | None = None,
+    languages: Collection[str] | None = None,
+    categories: Collection[str] | None = None,
 ) -> list[QueuedTicket]:
     """Lock up to ``limit`` of the team's waiting tickets in queue order, skipping rows other routers hold.
 
@@ -55,7 +64,12 @@ def claim_queued(
         .with_for_update(skip_locked=True)
     )
     if after is not None:
-        statement = statement.where(_after(after))
+        statement = statement.where(_beyond(after, earlier=False))
+    # Only tickets someone available could take (None = no restriction), so misfits cannot fill every batch.
+    if languages is not None:
+        statement = statement.where(Ticket.language.in_(sorted(languages)))
+    if categories is not None:
+        statement = statement.where(Ticket.category.in_(sorted(categories)))
     return [QueuedTicket(*row) for row in session.execute(statement)]
 
 
@@ -69,19 +83,10 @@ def queue_position(session: Session, ticket: Ticket) -> int:
     """Place of a waiting ticket in its team's queue (1 = next); 0 once it is no longer waiting."""
     if ticket.status is not TicketStatus.queued:
         return 0
+    key = (ticket.priority, ticket.first_response_due_at, ticket.id)
     ahead = session.execute(
         select(func.count(Ticket.id)).where(
-            Ticket.team_id == ticket.team_id,
-            Ticket.status == TicketStatus.queued,
-            or_(
-                Ticket.priority < ticket.priority,
-                and_(Ticket.priority == ticket.priority, Ticket.first_response_due_at < ticket.first_response_due_at),
-                and_(
-                    Ticket.priority == ticket.priority,
-                    Ticket.first_response_due_at == ticket.first_response_due_at,
-                    Ticket.id < ticket.id,
-                ),
-            ),
+            Ticket.team_id == ticket.team_id, Ticket.status == TicketStatus.queued, _beyond(key, earlier=True)
         )
     ).scalar_one()
     return ahead + 1

@@ -292,3 +292,28 @@ def test_the_worker_sweep_assigns_what_waits(kefu: Kefu) -> None:
             select(Ticket.status, func.count()).where(Ticket.id.in_([t.id for t in tickets])).group_by(Ticket.status)
         ).all()
     assert dict(statuses) == {TicketStatus.assigned: 3, TicketStatus.queued: 1}
+
+
+def test_a_long_run_of_tickets_nobody_fits_does_not_hide_one_that_fits(kefu: Kefu) -> None:
+    from router.routing.policy import ASSIGN_SCAN_LIMIT
+
+    with kefu.uow() as uow:
+        team = make_team(uow.session, "logistics")
+        english = [new_ticket(uow.session, priority=1, lang="en") for _ in range(3)]
+        uow.session.add_all(
+            Ticket(
+                customer_id=english[0].customer_id,
+                channel=english[0].channel,
+                language="en",
+                priority=1,
+                team_id=team.id,
+                first_response_due_at=utcnow(),
+            )
+            for _ in range(ASSIGN_SCAN_LIMIT)
+        )
+        chinese = new_ticket(uow.session, priority=4, lang="zh").id
+        agent = make_agent(uow.session, team, languages=["zh"])
+        assert assign_waiting(uow.session, [team.id]) == 1
+        uow.commit()
+    with kefu.uow() as uow:
+        assert uow.session.get(Ticket, chinese).assignee_id == agent
