@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -51,4 +51,6 @@ class ActionHandoff(UsesKefu, Action):
             uow.commit()
             number = handoff.ticket.number
         dispatcher.utter_message(response="utter_queue_position", position=handoff.position)
-        return [SlotSet("ticket_number", number), ConversationPaused()]
+        # A paused bot never predicts its own action_listen; recording one now means that when the router resumes
+        # the conversation and injects EXTERNAL_ticket_resolved, the rules see a normal listening state.
+        return [SlotSet("ticket_number", number), ConversationPaused(), ActionExecuted("action_listen")]

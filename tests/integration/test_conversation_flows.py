@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm.models import Conversation, CsatRating, Interaction, Speaker, Ticket
+from router.delivery.rasa_api import RasaApi
 from router.settings import Settings
 from router.training.registry import active_model
 from tests.rasa_stack import RasaStack
@@ -36,12 +37,6 @@ def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Kefu
 
 def texts(replies: list[dict]) -> str:
     return "\n".join(reply.get("text") or "" for reply in replies)
-
-
-def resume(stack: RasaStack, sender_id: str) -> None:
-    """What the router does when the agent resolves the ticket: un-pause the bot for this conversation."""
-    response = stack.client.post(f"{stack.rasa_url}/conversations/{sender_id}/tracker/events", json={"event": "resume"})
-    response.raise_for_status()
 
 
 def logged(kefu: Kefu, sender_id: str, expected_customer_turns: int) -> list[Interaction]:
@@ -118,10 +113,13 @@ def test_customer_complains_asks_status_asks_for_a_human_and_rates(
     assert rasa_stack.tracker(sender)["paused"]
     assert rasa_stack.send(sender, "hello?") == [], "a paused bot stays quiet while the agent has the customer"
 
-    resume(rasa_stack, sender)
-    asked_rating = rasa_stack.trigger_intent(sender, "EXTERNAL_ticket_resolved")
-    assert asked_rating["messages"], asked_rating
-    assert rasa_stack.send(sender, flow["rating"])
+    # The agent resolves the ticket: the router resumes the bot, which asks for a rating.
+    rasa_api = RasaApi(rasa_stack.rasa_url)
+    asked_rating = texts(rasa_api.ask_csat(sender, number))
+    rasa_api.close()
+    assert re.search("1.*5", asked_rating), asked_rating
+    thanked = rasa_stack.send(sender, flow["rating"])
+    assert thanked, [(e["event"], e.get("name") or e.get("text")) for e in rasa_stack.tracker(sender)["events"][-12:]]
 
     ticket = one(crm, select(Ticket).where(Ticket.order_number == flow["order_number"]))
     assert ticket.number == number
