@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import os
 import re
@@ -20,14 +21,16 @@ from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
-from router.crm.models import Conversation, Interaction, Speaker, Ticket
+from router.crm.models import Conversation, Interaction, ModelStatus, Speaker, Ticket
 from router.crm.seed import seed_demo
 from router.delivery.service import deliver
 from router.delivery.telegram import Button
 from router.settings import Settings
+from router.training.registry import register
+from router.triage.training import train_default_model
 from tests.e2e.conftest import ARTIFACTS_DIR, _wait_until_healthy, free_port
 from tests.fake_telegram import start_channels_stack
-from tests.rasa_stack import RasaStack
+from tests.rasa_stack import PROJECT_ROOT, RasaStack
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
 REPLY_TIMEOUT_MS = 60_000
@@ -51,6 +54,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
         seed_demo(uow.session, settings.data_dir)
+        # Filing a complaint needs an active triage model: the shipped default one, trained once and cached.
+        register(uow.session, "triage", "test-default", default_triage_model(), "test", {}, ModelStatus.active, None)
         uow.commit()
     rasa = start_channels_stack(database_url, work_dir, "http://127.0.0.1:9/bot")
     port = free_port()
@@ -73,6 +78,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
         web.wait(timeout=10)
         rasa.stop()
         kefu.dispose()
+
+
+def default_triage_model() -> Path:
+    """The shipped default triage model, trained once per version of its data."""
+    triage_data = sorted((PROJECT_ROOT / "data" / "triage").rglob("*"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in triage_data if p.is_file())).hexdigest()[:12]
+    model_dir = PROJECT_ROOT / "models" / "test-cache" / f"triage-{digest}"
+    if not model_dir.exists():
+        train_default_model(model_dir, PROJECT_ROOT / "data")
+    return model_dir
 
 
 def turns(page: Page, speaker: str) -> Locator:
