@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,7 +68,7 @@ def _subject(text: str) -> str:
 
 
 def open_ticket(
-    session: Session, *, conversation: Conversation, text: str, order_number: str | None, assessment: Any
+    session: Session, *, conversation: Conversation, text: str, order_number: str | None, assessment: Assessment
 ) -> Ticket:
     """Create the ticket triage describes, put it in its team's queue and assign it at once if someone fits."""
     if not text or not text.strip():

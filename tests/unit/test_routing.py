@@ -317,3 +317,35 @@ def test_a_long_run_of_tickets_nobody_fits_does_not_hide_one_that_fits(kefu: Kef
         uow.commit()
     with kefu.uow() as uow:
         assert uow.session.get(Ticket, chinese).assignee_id == agent
+
+
+def test_a_worker_sweep_requeues_silent_agents_and_escalates_overdue_tickets(kefu: Kefu) -> None:
+    from router.worker import sweep
+
+    long_ago = utcnow() - timedelta(hours=1)
+    with kefu.uow() as uow:
+        team = make_team(uow.session, "logistics")
+        silent = make_agent(uow.session, team, last_heartbeat_at=long_ago)
+        overdue = new_ticket(uow.session, priority=3)
+        overdue.created_at, overdue.first_response_due_at = long_ago, utcnow()
+        colleague = make_agent(uow.session, team, open_tickets=1)
+        overdue_id = overdue.id
+        uow.commit()
+    result = sweep(kefu)
+    assert (result.requeued_agents, result.escalated) == (1, 1)
+    with kefu.uow() as uow:
+        ticket = uow.session.get(Ticket, overdue_id)
+        assert (ticket.assignee_id, ticket.priority, ticket.escalation_level) == (colleague, 2, 1)
+        kinds = [e.kind for e in events_of(uow.session, ticket)]
+        assert kinds == [
+            TicketEventKind.created,
+            TicketEventKind.assigned,
+            TicketEventKind.requeued,
+            TicketEventKind.assigned,
+            TicketEventKind.escalated,
+            TicketEventKind.priority_changed,
+            # Escalation hands it on; with no one else online, the next assignment gives it back to the colleague.
+            TicketEventKind.requeued,
+            TicketEventKind.assigned,
+        ]
+        assert uow.session.get(Agent, silent).presence is Presence.offline
