@@ -81,7 +81,7 @@ def _store_outbound(
         text=redact(text),
         language=conversation.language,
         event_key=f"delivery:{uuid.uuid4().hex}",
-        delivery="sent" if conversation.channel is Channel.web else "pending",
+        delivery="pending",
         buttons=[{"title": b.title, "payload": b.payload} for b in buttons] or None,
     )
     session.add(interaction)
@@ -93,6 +93,44 @@ def _mark(kefu: Kefu, interaction_id: int, status: str) -> None:
     with kefu.uow() as uow:
         uow.session.get(Interaction, interaction_id).delivery = status
         uow.commit()
+
+
+async def send_stored_async(
+    kefu: Kefu, interaction_id: int, *, text: str | None = None, telegram: TelegramSender | None = None
+) -> DeliveryResult:
+    """Put an outbound turn already stored in the CRM (say by the ticket service) on the customer's channel.
+
+    ``text`` overrides the stored text, which is redacted; the turn ends up marked ``sent`` or ``failed``.
+    """
+    with kefu.uow() as uow:
+        interaction = uow.session.get(Interaction, interaction_id)
+        if interaction is None:
+            raise NotFound(f"interaction {interaction_id} does not exist")
+        channel = interaction.channel
+        sender_id = uow.session.get(Conversation, interaction.conversation_id).sender_id
+        outgoing = text or interaction.text
+        buttons = [Button(b["title"], b["payload"]) for b in interaction.buttons or []]
+    if channel is Channel.web:
+        _mark(kefu, interaction_id, "sent")
+        return DeliveryResult(interaction_id, channel, "sent")
+    if channel is not Channel.telegram:
+        _mark(kefu, interaction_id, "failed")
+        return DeliveryResult(interaction_id, channel, "failed", f"the {channel.value} channel has no outbound path")
+    if not kefu.settings.telegram_token:
+        _mark(kefu, interaction_id, "failed")
+        return DeliveryResult(interaction_id, channel, "failed", "KEFU_TELEGRAM_TOKEN is not set")
+    own_sender = telegram is None
+    sender = telegram or TelegramSender(kefu.settings.telegram_token, kefu.settings.telegram_api_url)
+    try:
+        message_ids = await sender.send_text(parse_sender_id(sender_id)[1], outgoing, buttons)
+    except TelegramError as error:
+        _mark(kefu, interaction_id, "failed")
+        return DeliveryResult(interaction_id, channel, "failed", str(error))
+    finally:
+        if own_sender:
+            await sender.close()
+    _mark(kefu, interaction_id, "sent")
+    return DeliveryResult(interaction_id, channel, "sent", message_ids=tuple(message_ids))
 
 
 async def deliver_async(
@@ -107,32 +145,11 @@ async def deliver_async(
 ) -> DeliveryResult:
     """Store the outbound turn and send it on the conversation's channel; for async callers (the web app)."""
     cleaned = _clean_text(text)
-    buttons = list(buttons or ())
     with kefu.uow() as uow:
-        interaction = _store_outbound(uow.session, conversation_id, cleaned, buttons, speaker, agent_id)
-        interaction_id, channel = interaction.id, interaction.channel
-        sender_id = uow.session.get(Conversation, conversation_id).sender_id
+        interaction = _store_outbound(uow.session, conversation_id, cleaned, list(buttons or ()), speaker, agent_id)
+        interaction_id = interaction.id
         uow.commit()
-    if channel is Channel.web:
-        return DeliveryResult(interaction_id, channel, "sent")
-    if channel is not Channel.telegram:
-        _mark(kefu, interaction_id, "failed")
-        return DeliveryResult(interaction_id, channel, "failed", f"the {channel.value} channel has no outbound path")
-    if not kefu.settings.telegram_token:
-        _mark(kefu, interaction_id, "failed")
-        return DeliveryResult(interaction_id, channel, "failed", "KEFU_TELEGRAM_TOKEN is not set")
-    own_sender = telegram is None
-    sender = telegram or TelegramSender(kefu.settings.telegram_token, kefu.settings.telegram_api_url)
-    try:
-        message_ids = await sender.send_text(parse_sender_id(sender_id)[1], cleaned, buttons)
-    except TelegramError as error:
-        _mark(kefu, interaction_id, "failed")
-        return DeliveryResult(interaction_id, channel, "failed", str(error))
-    finally:
-        if own_sender:
-            await sender.close()
-    _mark(kefu, interaction_id, "sent")
-    return DeliveryResult(interaction_id, channel, "sent", message_ids=tuple(message_ids))
+    return await send_stored_async(kefu, interaction_id, text=cleaned, telegram=telegram)
 
 
 def deliver(

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
 from router.crm.conversations import current_conversation
-from router.crm.models import Channel, Interaction, Speaker
-from router.delivery.service import DeliveryResult, deliver, deliver_async
+from router.crm.models import Channel, Conversation, Interaction, Speaker
+from router.delivery.service import DeliveryResult, deliver, deliver_async, send_stored_async
 from router.delivery.telegram import Button, RetryPolicy, TelegramSender
 from router.delivery.updates import claim_update, prune_claims, release_update
 from router.errors import InvalidInput, NotFound
@@ -177,3 +177,28 @@ def test_update_claims_are_taken_once_given_back_on_failure_and_pruned(kefu_any_
         assert prune_claims(uow.session, older_than=timedelta(days=1)) == 0
         assert prune_claims(uow.session, older_than=timedelta(seconds=-1)) == 2
         uow.commit()
+
+
+def test_a_reply_the_ticket_service_stored_is_sent_and_marked(kefu_tg: Kefu, fake: FakeTelegram) -> None:
+    conversation_id = open_conversation(kefu_tg, "telegram:3701")
+    with kefu_tg.uow() as uow:
+        conversation = uow.session.get(Conversation, conversation_id)
+        turn = Interaction(
+            conversation_id=conversation_id,
+            customer_id=conversation.customer_id,
+            speaker=Speaker.agent,
+            channel=Channel.telegram,
+            text="已为您加急处理",
+            delivery="pending",
+            buttons=[{"title": "OK", "payload": "/affirm"}],
+        )
+        uow.session.add(turn)
+        uow.session.flush()
+        interaction_id = turn.id
+        uow.commit()
+    result = asyncio.run(send_stored_async(kefu_tg, interaction_id))
+    assert result.ok and stored(kefu_tg, result)[2] == "sent"
+    message = fake.sent(3701)[-1]
+    assert (message["text"], message["reply_markup"]["inline_keyboard"][0][0]["text"]) == ("已为您加急处理", "OK")
+    with pytest.raises(NotFound):
+        asyncio.run(send_stored_async(kefu_tg, 999_999))
