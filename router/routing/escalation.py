@@ -9,9 +9,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from router.crm.models import Agent, Ticket, TicketEventKind, TicketStatus, utcnow
-from router.routing.assignment import assign_in_team
+from router.routing.assignment import assign_in_team, lock_candidates
 from router.routing.events import record
-from router.routing.queue import OPEN_STATUSES
+from router.routing.queue import OPEN_STATUSES, QueuedTicket
 from router.routing.sla import first_response_at_risk, resolution_at_risk
 
 # Level 1: first response about to be late. Level 2: resolution about to be late. Each fires once per ticket.
@@ -28,7 +28,12 @@ def _stage(ticket: Ticket | Row, now: datetime) -> tuple[int, str] | None:
 
 
 def _hand_to_someone_else(session: Session, ticket: Ticket) -> None:
-    # An agent who has not answered in time gives the ticket back; someone else (if anyone fits) takes it.
+    # An agent who has not answered in time gives the ticket back for someone else to take. If no one else could,
+    # it stays put: bouncing it through the queue back to the same agent would only add noise to the trail.
+    others = lock_candidates(session, ticket.team_id, exclude_agent_id=ticket.assignee_id)
+    wanted = QueuedTicket(ticket.id, ticket.language, ticket.category, ticket.priority, ticket.first_response_due_at)
+    if not any(candidate.fits(wanted) for candidate in others):
+        return
     previous = session.get(Agent, ticket.assignee_id, with_for_update=True)
     ticket.status = TicketStatus.queued
     ticket.assignee_id = None

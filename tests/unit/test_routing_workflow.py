@@ -271,7 +271,7 @@ def test_agents_see_their_teams_tickets_and_supervisors_see_all(kefu: Kefu, desk
             ensure_can_see(agent, uow.session.get(Ticket, desk["ticket"]))
 
 
-def test_an_escalated_ticket_nobody_else_can_take_waits_in_the_queue(kefu: Kefu, desk: dict[str, int]) -> None:
+def test_an_escalated_ticket_nobody_else_can_take_stays_with_its_agent(kefu: Kefu, desk: dict[str, int]) -> None:
     with kefu.uow() as uow:
         uow.session.get(Agent, desk["spare"]).presence = Presence.offline
         ticket = uow.session.get(Ticket, desk["ticket"])
@@ -279,5 +279,6 @@ def test_an_escalated_ticket_nobody_else_can_take_waits_in_the_queue(kefu: Kefu,
         uow.commit()
     with kefu.uow() as uow:
         ticket = uow.session.get(Ticket, desk["ticket"])
-        assert (ticket.status, ticket.assignee_id) == (TicketStatus.queued, None)
-        assert uow.session.get(Agent, desk["agent"]).open_tickets == 0
+        assert (ticket.status, ticket.assignee_id, ticket.priority) == (TicketStatus.assigned, desk["agent"], 2)
+        assert events_of(uow.session, ticket, TicketEventKind.requeued) == []
+        assert uow.session.get(Agent, desk["agent"]).open_tickets == 1
