@@ -22,7 +22,7 @@ from router.routing.presence import set_presence
 from router.routing.visibility import visible_tickets
 from router.web import workflow
 from router.web.security import CurrentUser, current_user, get_kefu, get_uow, verify_csrf
-from router.web.views import acting_user, customer_profile, ticket_page, ticket_summary, visible_ticket
+from router.web.views import acting_user, customer_profile, summaries, ticket_page, ticket_summary, visible_ticket
 
 router = APIRouter(prefix="/api", tags=["tickets"], dependencies=[Depends(verify_csrf)])
 
@@ -86,7 +86,7 @@ def list_tickets(
         assignee_id=user.agent_id if mine else None,
         limit=limit,
     )
-    return [ticket_summary(ticket) for ticket in tickets]
+    return summaries(uow.session, tickets)
 
 
 @router.get("/tickets/{ticket_id}")

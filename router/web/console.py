@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from router.crm.models import Agent, Presence, Ticket, TicketStatus, User, utcnow
+from router.crm.models import Agent, Presence, TicketStatus, User
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import Forbidden
 from router.routing.presence import heartbeat, set_presence
@@ -18,10 +17,10 @@ from router.web.views import (
     OPEN_STATUSES,
     acting_user,
     customer_profile,
+    summaries,
     ticket_page,
     ticket_summary,
     visible_ticket,
-    with_display_relations,
 )
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -39,10 +38,7 @@ def queue_rows(session: Session, user: User, agent_id: int | None, tab: str) -> 
         tickets = visible_tickets(session, user, statuses=(TicketStatus.resolved, TicketStatus.closed), limit=100)
     else:
         tickets = visible_tickets(session, user, statuses=OPEN_STATUSES)
-    now = utcnow()
-    # One batch load of teams, customers and assignees instead of a lazy query per row.
-    session.scalars(with_display_relations(select(Ticket).where(Ticket.id.in_([t.id for t in tickets])))).all()
-    return [ticket_summary(ticket, now) for ticket in tickets]
+    return summaries(session, tickets)
 
 
 @router.get("")
