@@ -22,6 +22,8 @@ OUT_OF_SCOPE = "out_of_scope"
 OUT_OF_SCOPE_ALIASES = frozenset({"oos", "out_of_scope", "out-of-scope", "outofscope"})
 # Below this share of confident answers being right, a message goes to a person instead.
 TARGET_PRECISION = 0.9
+# Share of out-of-scope messages that must be flagged, when the training data has out-of-scope examples.
+TARGET_OOS_RECALL = 0.85
 # From this many texts sklearn's vectorised transform beats the per-message one.
 BATCH_SIZE_FOR_SKLEARN = 64
 
@@ -39,23 +41,21 @@ class Prediction:
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray) -> float:
     """Confidence below which answers are flagged, picked on out-of-fold predictions.
 
-    With out-of-scope examples it balances in-scope accuracy against out-of-scope recall; without them it
-    keeps the most answers while TARGET_PRECISION of the kept ones stay right.
+    The lowest threshold that flags TARGET_OOS_RECALL of out-of-scope examples (when there are any), else that
+    keeps TARGET_PRECISION of the kept answers right: as few flags as meet the target, and no fewer.
     """
     candidates = np.unique(np.round(np.quantile(confidence, np.linspace(0.0, 0.6, 61)), 4))
-    in_scope = ~out_of_scope
-    best, best_value = float(candidates[0]), -1.0
+    best, best_value = float(candidates[-1]), -1.0
     for threshold in candidates:
         kept = confidence >= threshold
         if out_of_scope.any():
-            accuracy = (kept & correct & in_scope).sum() / max(in_scope.sum(), 1)
-            recall = ((~kept) | correct)[out_of_scope].mean()
-            value = (accuracy + recall) / 2
+            value = float(((~kept) | correct)[out_of_scope].mean())
+            target = TARGET_OOS_RECALL
         else:
-            precision = correct[kept].mean() if kept.any() else 0.0
-            if precision >= TARGET_PRECISION:
-                return float(threshold)
-            value = precision
+            value = float(correct[kept].mean()) if kept.any() else 0.0
+            target = TARGET_PRECISION
+        if value >= target:
+            return float(threshold)
         if value > best_value:
             best, best_value = float(threshold), value
     return best
