@@ -17,8 +17,12 @@ from router.crm.interactions import Turn
 from router.crm.models import Interaction, Speaker
 from router.db import build_engine
 from tests.conftest import make_kefu
+from tests.rasa_stack import running_stack
 
 FLUSH_TIMEOUT_S = 60
+TERMINATE_CONNECTIONS = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+)
 
 
 @pytest.fixture
@@ -124,10 +128,7 @@ def test_no_turn_is_lost_while_postgresql_refuses_connections(postgres_url: str,
         assert broker.writer.flush(FLUSH_TIMEOUT_S)
         with admin.connect() as connection:
             connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
-            connection.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (database,),
-            )
+            connection.exec_driver_sql(TERMINATE_CONNECTIONS, (database,))
         expected += _conversation(broker, "pg-outage", 3, 5)
         time.sleep(1.5)
         assert broker.writer.failed_attempts > 0, "the writer should have met the outage"
@@ -182,3 +183,40 @@ def test_an_unstorable_turn_is_dropped_alone_and_the_rest_still_stored(
     assert broker.writer.flush(FLUSH_TIMEOUT_S)
     assert [row.text for row in stored(kefu_any_db)] == ["before", "after"]
     assert broker.writer.dropped == 1
+
+
+@pytest.mark.rasa
+@pytest.mark.postgres
+def test_real_rasa_keeps_replying_and_logs_every_turn_across_a_postgresql_outage(postgres_url: str, tmp_path) -> None:
+    kefu = make_kefu(postgres_url, tmp_path)
+    database = make_url(postgres_url).database
+    admin = build_engine(make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    before, during, after = ["你好", "谢谢"], ["hello", "thanks a lot", "你是机器人吗"], ["bye"]
+    try:
+        with running_stack(postgres_url, tmp_path / "stack", event_broker=True) as stack:
+            for text in before:
+                assert stack.send("pg-live", text)
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+                connection.exec_driver_sql(TERMINATE_CONNECTIONS, (database,))
+            for text in during:
+                assert stack.send("pg-live", text), f"no reply to {text!r} while the CRM was down\n{stack.logs()}"
+            with admin.connect() as connection:
+                connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            for text in after:
+                assert stack.send("pg-live", text)
+            deadline = time.monotonic() + FLUSH_TIMEOUT_S
+            while len([row for row in stored(kefu) if row.speaker is Speaker.customer]) < 6:
+                assert time.monotonic() < deadline, f"turns missing after the outage\n{stack.logs()}"
+                time.sleep(0.5)
+            rasa_log = (stack.log_dir / "rasa.log").read_text(errors="replace")
+            assert "CRM unavailable" in rasa_log, "the outage should have been met and retried"
+        rows = stored(kefu)
+        assert [row.text for row in rows if row.speaker is Speaker.customer] == before + during + after
+        assert len([row for row in rows if row.speaker is Speaker.bot]) >= 6
+        assert all(row.intent for row in rows if row.speaker is Speaker.customer)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        kefu.dispose()
+        admin.dispose()
