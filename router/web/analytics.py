@@ -17,6 +17,7 @@ from router.crm.unit_of_work import UnitOfWork
 from router.errors import NotFound
 from router.web.security import CurrentUser, current_user, get_uow, require_role
 from router.web.templating import render
+from router.web.views import acting_user, visible_ticket
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["tickets"])
@@ -102,10 +103,11 @@ def analytics_page(
 def similar(
     ticket_id: int,
     k: int = Query(5, ge=1, le=50),
-    _user: CurrentUser = Depends(current_user),
+    user: CurrentUser = Depends(current_user),
     uow: UnitOfWork = Depends(get_uow),
 ) -> list[dict[str, Any]]:
     """Earlier resolved tickets that read like this one, with how they were resolved (the agent console shows them)."""
+    visible_ticket(uow.session, acting_user(uow.session, user), ticket_id)  # 404/403 before revealing anything
     return [
         {**asdict(found), "resolved_at": found.resolved_at.isoformat() if found.resolved_at else None}
         for found in similar_tickets(uow.session, ticket_id, k)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from router.analytics.demo_data import generate_history
 from router.bootstrap import Kefu
-from router.crm.models import Ticket
+from router.crm.models import Team, Ticket
 from router.web.app import create_app
 from tests.conftest import make_kefu
 from tests.e2e.conftest import DEMO_PASSWORD
@@ -108,13 +108,16 @@ def test_bad_input_gets_a_clear_error(crm: Kefu) -> None:
 
 def test_similar_tickets_api_for_the_agent_console(crm: Kefu) -> None:
     with crm.uow() as uow:
-        ticket = uow.session.scalars(select(Ticket).order_by(Ticket.created_at.desc())).first()
+        latest = select(Ticket).join(Team).order_by(Ticket.created_at.desc())
+        ticket = uow.session.scalars(latest.where(Team.name == "logistics")).first()  # one of lina's teams
         ticket_id, category = ticket.id, ticket.category
+        other_team_ticket = uow.session.scalars(latest.where(Team.name == "billing")).first().id
     client = _client(crm, "lina")
     found = client.get(f"/api/tickets/{ticket_id}/similar?k=3")
     assert found.status_code == 200
     body = found.json()
     assert 1 <= len(body) <= 3 and body[0]["category"] == category and body[0]["resolution"]
     assert client.get("/api/tickets/999999/similar").json()["status"] == 404
+    assert client.get(f"/api/tickets/{other_team_ticket}/similar").status_code == 403
     assert client.get(f"/api/tickets/{ticket_id}/similar?k=500").status_code == 422
     assert TestClient(create_app(crm)).get(f"/api/tickets/{ticket_id}/similar").status_code == 401
