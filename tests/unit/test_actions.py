@@ -14,8 +14,10 @@ from actions.csat import ActionRecordCsat, comment_of
 from actions.fallback import ActionNluFallback
 from actions.faq import ActionAnswerFaq
 from router.bootstrap import Kefu
+from router.crm.csat import parse_score
 from router.crm.models import CsatRating
 from router.crm.seed import seed_faq
+from router.errors import InvalidInput
 from tests.conftest import make_kefu
 
 
@@ -157,3 +159,14 @@ def test_complaint_form_asks_again_for_a_bare_complaint_and_keeps_a_real_one() -
 def test_score_only_messages_have_no_comment() -> None:
     assert [comment_of(text) for text in ["5", "五星", "4 stars!", "3/5"]] == ["", "", "", ""]
     assert comment_of("2, the agent was rude") == "2, the agent was rude"
+
+
+@pytest.mark.parametrize(("given", "score"), [("5", 5), (4.0, 4), ("四星", 4), ("I'd give it 3", 3), ("２分", 2)])
+def test_ratings_are_read_from_numbers_words_and_text(given: object, score: int) -> None:
+    assert parse_score(given) == score
+
+
+@pytest.mark.parametrize("given", ["6", "0", True, 4.5, "great", None, "10"])
+def test_anything_but_1_to_5_is_refused(given: object) -> None:
+    with pytest.raises(InvalidInput):
+        parse_score(given)
