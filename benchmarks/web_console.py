@@ -30,6 +30,7 @@ from tests.e2e.conftest import DEMO_PASSWORD, free_port, open_demo_ticket
 
 TEAMS = [("delivery", "logistics"), ("refund_return", "after_sales"), ("payment_billing", "billing")]
 LIVE_SAMPLES = 10
+STARTUP_TIMEOUT_S = 120.0
 TARGETS = {"queue_page_p99_ms": 250.0, "live_update_p95_s": 1.5}
 
 
@@ -49,6 +50,13 @@ def _fill(kefu: Kefu, tickets: int) -> None:
             team=team,
             priority=1 + number % 4,
         )
+
+
+def _healthy(client: httpx.Client) -> bool:
+    try:
+        return client.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def _timed(client: httpx.Client, path: str, count: int) -> list[float]:
@@ -125,12 +133,11 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            for _ in range(300):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not _healthy(client):
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(f"web app did not come up within {STARTUP_TIMEOUT_S:.0f} s")
+                time.sleep(0.2)
             token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
             client.post("/login", data={"username": "lina", "password": DEMO_PASSWORD, "csrf_token": token})
             queue = _timed(client, "/console?tab=team", args.requests)
