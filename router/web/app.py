@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse
 from router.bootstrap import Kefu, bootstrap
 from router.web import admin, analytics, api, auth, console, health, live, supervisor, ticket_actions, webchat
 from router.web.error_handlers import install_error_handlers
+from router.web.headers import install_security_headers
 from router.web.templating import STATIC_DIR
 
 SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
@@ -38,6 +39,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_error_handlers(app)
+    install_security_headers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(console.router)

@@ -213,3 +213,10 @@ def test_resolve_says_when_the_bot_could_not_ask_for_a_rating(seeded: Kefu) -> N
     resolved = lina.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": csrf})
     assert resolved.status_code == 200 and "the bot could not ask for a rating" in resolved.text
     assert _counts(seeded, ticket_id)[0] == "resolved"  # the ticket is resolved even though Rasa is down
+
+
+def test_console_pages_refuse_framing_but_the_web_chat_may_be_embedded(seeded: Kefu) -> None:
+    lina, _ = login(seeded, "lina")
+    console = lina.get("/console")
+    assert console.headers["X-Frame-Options"] == "DENY" and console.headers["X-Content-Type-Options"] == "nosniff"
+    assert "X-Frame-Options" not in lina.get("/chat").headers
