@@ -40,7 +40,7 @@ MESSAGES = [
     "how do refunds work",
 ]
 SENDERS = 50
-SESSION_STEPS = (25, 50, 100, 200, 300)
+SESSION_STEPS = (5, 10, 25, 50, 100, 200, 300)
 STEP_SECONDS = 25.0
 P95_TARGET_MS = 200.0
 
