@@ -42,6 +42,7 @@ CSAT_NOISE = 0.4
 # Customers of phone/headphones faults mostly come back: the association rule to find.
 PLANTED_RULE = ({"category=product_quality", "product=headphones"}, "outcome=reopened")
 PLANTED_RULE_CONFIDENCE = 0.85
+FAULTY_BATCH_SHARE = 0.3
 EMERGING_DAYS = 21
 
 
@@ -131,6 +132,8 @@ class _HistoryWriter:
             return
         category = str(self.rng.choice(self.categories))
         product = str(self.rng.choice(list(texts.PRODUCTS)))
+        if category == "product_quality" and self.rng.random() < FAULTY_BATCH_SHARE:
+            product = "headphones"  # a faulty batch: most fault reports are about the same headphones
         text = self._complaint_text(category, product, language, at)
         if text.startswith(("充电宝", "the power bank", "power bank")):
             product = "power_bank"

@@ -17,6 +17,8 @@ from router.crm.models import Interaction, Speaker
 # Rules describe outcomes, so the right-hand side is always an outcome or a CSAT band.
 CONSEQUENT_PREFIXES = ("outcome=", "csat=")
 MAX_RULES = 50
+# A rule resting on a handful of tickets is noise in a small period, whatever its support fraction says.
+MIN_RULE_TICKETS = 10
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def mine_rules(transactions: list[list[str]], min_support: float = 0.02, min_con
     """Apriori frequent item sets, then rules whose consequent is an outcome, strongest lift first."""
     if len(transactions) < 10:
         return []
+    min_support = max(min_support, MIN_RULE_TICKETS / len(transactions))
     encoder = TransactionEncoder()
     onehot = pd.DataFrame(encoder.fit(transactions).transform(transactions), columns=encoder.columns_)
     itemsets = apriori(onehot, min_support=min_support, use_colnames=True, max_len=4)
