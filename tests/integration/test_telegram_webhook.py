@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -66,10 +65,14 @@ def test_chinese_and_english_text_get_bot_replies_and_a_crm_identity(stack, fake
     en_reply = fake.wait_for(lambda: fake.sent(502))
     assert any("\u4e00" <= ch <= "\u9fff" for ch in zh_reply[0]["text"])
     assert en_reply[0]["text"].isascii() or any(c.isalpha() and c.isascii() for c in en_reply[0]["text"])
-    with stack[1].uow() as uow:
-        sender_ids = set(uow.session.execute(select(ChannelIdentity.sender_id)).scalars())
-    if Path("bot/event_broker.py").exists():
-        assert {"telegram:501", "telegram:502"} <= sender_ids
+
+    # The event broker logs the turns as they happen: the chats become CRM identities within moments.
+    def logged_sender_ids() -> set[str]:
+        with stack[1].uow() as uow:
+            sender_ids = set(uow.session.execute(select(ChannelIdentity.sender_id)).scalars())
+        return sender_ids if {"telegram:501", "telegram:502"} <= sender_ids else set()
+
+    assert fake.wait_for(logged_sender_ids, timeout=30)
 
 
 def test_missing_or_wrong_secret_token_is_refused_and_not_processed(stack, fake: FakeTelegram) -> None:
