@@ -136,6 +136,7 @@ def run(turns: int) -> dict[str, float | int]:
     """Alternate ``turns`` turns between kefu and the bare bot; latency figures of both."""
     kefu_ms: list[float] = []
     bare_ms: list[float] = []
+    kefu_ms_by_text: dict[str, list[float]] = {text: [] for text in KEFU_SCRIPT}
     with tempfile.TemporaryDirectory(prefix="kefu-bot-latency-") as directory:
         work_dir = Path(directory)
         database_url = seeded_crm(work_dir)
@@ -151,10 +152,14 @@ def run(turns: int) -> dict[str, float | int]:
                 bare_sample = timed_turn(client, bare_url, sender_id, bare_text)
                 if index >= WARMUP_TURNS:
                     kefu_ms.append(kefu_sample)
+                    kefu_ms_by_text[kefu_text].append(kefu_sample)
                     bare_ms.append(bare_sample)
             customer_turns = WARMUP_TURNS + turns
             # Each customer turn is logged with at least one bot turn.
             rows = logged_rows(database_url, 2 * customer_turns)
+    for text, samples in kefu_ms_by_text.items():
+        # Where kefu's tail comes from: each scripted message's own median and p95.
+        print(f"kefu {text!r}: p50 {statistics.median(samples):.1f} ms, p95 {percentile(samples, 0.95):.1f} ms")
     figures = {
         "p50_ms": round(percentile(kefu_ms, 0.50), 1),
         "p95_ms": round(percentile(kefu_ms, 0.95), 1),
