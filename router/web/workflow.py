@@ -9,13 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from telegram.error import TelegramError
 
 from router.bootstrap import Kefu
-from router.crm.conversations import parse_sender_id
-from router.crm.models import Channel, Conversation, Interaction, TicketEvent
+from router.crm.models import Conversation, TicketEvent
 from router.delivery.rasa_api import RasaApi, RasaUnavailable
-from router.delivery.telegram import TelegramSender
+from router.delivery.service import send_stored_async
 from router.errors import Conflict, InvalidInput, NotFound
 from router.routing import tickets
 from router.web.security import CurrentUser
@@ -31,30 +29,6 @@ class Outcome:
     delivery: str = ""
 
 
-async def _send_stored_reply(kefu: Kefu, interaction_id: int) -> str:
-    """Put a stored agent turn on the customer's channel and mark it ``sent`` or ``failed``."""
-    with kefu.uow() as uow:
-        interaction = uow.session.get(Interaction, interaction_id)
-        conversation = uow.session.get(Conversation, interaction.conversation_id)
-        channel, text, sender_id = Channel(interaction.channel), interaction.text, conversation.sender_id
-    status = "failed"
-    if channel is Channel.web:
-        status = "sent"  # the web chat page reads agent turns straight from the CRM
-    elif channel is Channel.telegram and kefu.settings.telegram_token:
-        sender = TelegramSender(kefu.settings.telegram_token, kefu.settings.telegram_api_url)
-        try:
-            await sender.send_text(parse_sender_id(sender_id)[1], text)
-            status = "sent"
-        except TelegramError:
-            status = "failed"
-        finally:
-            await sender.close()
-    with kefu.uow() as uow:
-        uow.session.get(Interaction, interaction_id).delivery = status
-        uow.commit()
-    return status
-
-
 async def reply(kefu: Kefu, user: CurrentUser, ticket_id: int, text: str, expected_version: int | None) -> Outcome:
     """Record the agent's reply on the ticket, then deliver it on the customer's channel."""
     with kefu.uow() as uow:
@@ -67,9 +41,10 @@ async def reply(kefu: Kefu, user: CurrentUser, ticket_id: int, text: str, expect
         )
         interaction_id = interaction.id
         uow.commit()
-    status = await _send_stored_reply(kefu, interaction_id)
-    message = "已发送 Reply sent" if status == "sent" else "回复已保存但发送失败 Reply saved, delivery failed"
-    return Outcome(ticket_id, message, status)
+    # The CRM keeps the redacted text; the customer gets what the agent wrote (an order number, a hotline).
+    result = await send_stored_async(kefu, interaction_id, text=text.strip())
+    message = "已发送 Reply sent" if result.ok else "回复已保存但发送失败 Reply saved, delivery failed"
+    return Outcome(ticket_id, message, result.status)
 
 
 def resolve(kefu: Kefu, user: CurrentUser, ticket_id: int, expected_version: int | None, summary: str = "") -> Outcome:
