@@ -10,10 +10,10 @@ import typer
 
 from router.errors import InvalidInput
 from router.settings import get_settings
-from router.triage.classifier import TriageClassifier
 from router.triage.datasets import convert_clinc, read_texts
-from router.triage.store import load_artifact
-from router.triage.training import train_default_model, train_model_dir
+
+# The model modules (scikit-learn, jieba, VADER) are imported inside the commands that need them, so that
+# registering these commands does not slow down every other `kefu` command.
 
 app = typer.Typer(help="Complaint classifier and urgency triage.", no_args_is_help=True)
 
@@ -34,6 +34,8 @@ def train(
     out: Path = typer.Option(..., help="Model directory to write (replaced atomically)."),
 ) -> None:
     """Train a classifier on any labelled file; labels 'oos'/'out_of_scope' teach it what to flag."""
+    from router.triage.training import train_model_dir
+
     try:
         texts, labels = read_texts(data, text_column, label_column)
         metrics = train_model_dir(texts, labels, out)
@@ -49,8 +51,10 @@ def predict(
     text_column: str = typer.Option(..., help="Column (or JSON key) holding the text."),
 ) -> None:
     """Print one JSON object per input record: label, confidence, needs_review, terms (or an error)."""
+    from router.triage.store import load_artifact
+
     try:
-        classifier: TriageClassifier = load_artifact(model, "classifier")
+        classifier = load_artifact(model, "classifier")
         texts, _ = read_texts(data, text_column)
     except InvalidInput as error:
         _fail(error)
@@ -69,6 +73,8 @@ def train_default(
     out: Path = typer.Option(None, help="Model directory (default: models/triage)."),
 ) -> None:
     """Train the shipped default model: our bilingual complaints plus the sentiment model."""
+    from router.triage.training import train_default_model
+
     settings = get_settings()
     try:
         metrics = train_default_model(out or settings.models_dir / "triage", settings.data_dir)
