@@ -28,7 +28,7 @@
     tag(cell(row), `P${t.priority}`, `prio prio-${t.priority}`);
     const link = document.createElement("a"); link.href = `/console/tickets/${t.id}`; link.textContent = t.number; cell(row).appendChild(link);
     const subject = cell(row, t.subject); subject.appendChild(document.createElement("br"));
-    tag(subject, `${t.customer} · ${t.channel} · ${t.language}`, "muted");
+    tag(subject, [t.customer, t.channel, t.language].filter(Boolean).join(" · "), "muted");
     cell(row, t.category);
     const sla = cell(row); sla.className = "sla"; sla.dataset.due = t.sla_due_at || ""; countdown(sla);
     const factors = cell(row);
