@@ -127,6 +127,8 @@ def main() -> None:
             str(port),
             "--log-level",
             "warning",
+            "--timeout-graceful-shutdown",
+            "2",
         ],
         env={**os.environ, **env},
     )

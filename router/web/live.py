@@ -21,8 +21,9 @@ from router.web.views import ticket_summary, with_display_relations
 router = APIRouter()
 
 POLL_INTERVAL_S = 1.0
-# Streams end after a while and the browser's EventSource reconnects: no connection outlives a deploy for long.
-STREAM_LIFETIME_S = 120.0
+# Streams end after a while and the browser's EventSource reconnects, so an open console delays a server stop by at
+# most this long (uvicorn waits for open responses; `--timeout-graceful-shutdown` cuts that shorter).
+STREAM_LIFETIME_S = 30.0
 BATCH_LIMIT = 200
 # Reconnects look back a little, so a change committed while the browser was reconnecting is not missed.
 RECONNECT_OVERLAP = timedelta(seconds=5)

@@ -103,6 +103,8 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
                 str(port),
                 "--log-level",
                 "warning",
+                "--timeout-graceful-shutdown",
+                "2",
             ],
             env=env,
             stdout=log,
