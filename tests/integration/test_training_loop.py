@@ -109,7 +109,7 @@ def _start_rasa(model: Path, work_dir: Path) -> tuple[subprocess.Popen[bytes], s
         if process.poll() is not None:
             raise RuntimeError((work_dir / "rasa.log").read_text(errors="replace")[-3000:])
         try:
-            if httpx.get(f"{url}/status", timeout=5).json().get("fingerprint"):
+            if httpx.get(f"{url}/status", timeout=5).json().get("model_id"):
                 return process, url
         except (httpx.HTTPError, ValueError):
             pass
