@@ -2,7 +2,8 @@
 
 1. Latency of one customer turn through the plain REST channel, kefu's web chat channel and the Telegram webhook
    (the webhook answers after the reply reached the Bot API; a local fake Bot API stands in for Telegram), 500
-   turns each, the same messages in the same order; the channels' added latency is their p50/p95 minus REST's.
+   turns each, the same messages in the same order, the channels interleaved turn by turn; the channels' added
+   latency is their p50/p95 minus REST's.
 2. Concurrent web chat sessions one Rasa process holds: N sessions each send a message, wait for the reply and
    think 2–8 s (mean 5 s, a brisk typist), for ``STEP_SECONDS``; the answer is the largest N whose p95 < 200 ms.
 
@@ -18,7 +19,6 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -51,17 +51,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
 
 
-def timed_turns(post_turn: Callable[[int], httpx.Response]) -> list[float]:
-    """Milliseconds of each of TURNS sequential turns."""
-    latencies = []
-    for index in range(TURNS):
-        started = time.perf_counter()
-        response = post_turn(index)
-        latencies.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-    return latencies
-
-
 def channel_latencies(rasa_url: str) -> dict[str, list[float]]:
     """Sequential turn latencies for REST, web chat and Telegram, with warm-up turns excluded."""
     client = httpx.Client(timeout=60)
@@ -84,11 +73,17 @@ def channel_latencies(rasa_url: str) -> dict[str, list[float]]:
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         ),
     }
-    results = {}
-    for name, post_turn in turns.items():
+    for post_turn in turns.values():
         for index in range(20):  # warm-up: first trackers, connection pools, lazy CRM connection
-            post_turn(index)
-        results[name] = timed_turns(post_turn)
+            post_turn(index).raise_for_status()
+    # Interleaved turn by turn, so the shared machine's changing load weighs on every channel alike.
+    results: dict[str, list[float]] = {name: [] for name in turns}
+    for index in range(TURNS):
+        for name, post_turn in turns.items():
+            started = time.perf_counter()
+            response = post_turn(index)
+            results[name].append((time.perf_counter() - started) * 1000)
+            response.raise_for_status()
     client.close()
     return results
 
