@@ -96,7 +96,12 @@ def web() -> None:
 
     settings = _settings()
     uvicorn.run(
-        "router.web.app:create_app", factory=True, host=settings.web_host, port=settings.web_port, log_level="info"
+        "router.web.app:create_app",
+        factory=True,
+        host=settings.web_host,
+        port=settings.web_port,
+        log_level="info",
+        timeout_graceful_shutdown=2,  # open live-update streams would otherwise hold Ctrl-C for 30 s
     )
 
 
