@@ -8,6 +8,7 @@ processes that start before they can ask the CRM.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ def _point_link(link: Path, target: Path) -> None:
     temporary = link.with_name(f".{link.name}.{os.getpid()}")
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(target.resolve())
+    if link.is_dir() and not link.is_symlink():
+        # A model built by hand (`kefu triage train-default --out models/triage`) sits where the link goes.
+        shutil.rmtree(link)
     os.replace(temporary, link)
 
 
