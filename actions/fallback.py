@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from bot.nlu.input_guard import bad_input_reason
 
 FALLBACK_INTENT = "nlu_fallback"
+OFFER_HANDOFF = "utter_offer_handoff"
 
 
 def consecutive_fallbacks(tracker: Tracker) -> int:
@@ -35,8 +37,8 @@ class ActionNluFallback(Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         """Pick the polite answer; unreadable input (empty, emoji only, too long) is told so."""
         if consecutive_fallbacks(tracker) >= 2:
-            dispatcher.utter_message(response="utter_offer_handoff")
-        elif bad_input_reason((tracker.latest_message or {}).get("text")) is not None:
+            return [FollowupAction(OFFER_HANDOFF)]  # as an action event, so a "yes" right after it connects a human
+        if bad_input_reason((tracker.latest_message or {}).get("text")) is not None:
             dispatcher.utter_message(response="utter_bad_input")
         else:
             dispatcher.utter_message(response="utter_ask_rephrase")

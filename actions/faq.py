@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.fallback import OFFER_HANDOFF
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language, latest_text
 from router.crm.faq import answer_question
 
@@ -21,7 +23,7 @@ class ActionAnswerFaq(UsesKefu, Action):
 
     @apologise_when_unavailable
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        """The FAQ answer as text (admins edit it in the CRM), else ``utter_faq_not_sure`` + ``utter_offer_handoff``."""
+        """The FAQ answer as text (admins edit it in the CRM), else ``utter_faq_not_sure`` then the handoff offer."""
         with self.kefu.uow() as uow:
             match = answer_question(
                 uow.session,
@@ -31,7 +33,6 @@ class ActionAnswerFaq(UsesKefu, Action):
             )
         if match is None:
             dispatcher.utter_message(response="utter_faq_not_sure")
-            dispatcher.utter_message(response="utter_offer_handoff")
-        else:
-            dispatcher.utter_message(text=match.answer)
+            return [FollowupAction(OFFER_HANDOFF)]  # an action event, so the handoff rules see the offer
+        dispatcher.utter_message(text=match.answer)
         return []
