@@ -40,12 +40,29 @@ def sweep(kefu: Kefu) -> SweepResult:
     return SweepResult(requeued_agents=len(stale), escalated=len(escalated), assigned=assigned)
 
 
+def run_training_jobs(kefu: Kefu, *, interval_s: float, stop: threading.Event) -> None:
+    """Run queued retraining jobs one after another; a retrain takes minutes, so it has a thread of its own."""
+    from router.training.jobs import run_next_job
+
+    while not stop.is_set():
+        try:
+            if run_next_job(kefu):
+                continue
+        except Exception:
+            log.exception("training job runner failed")
+        stop.wait(interval_s)
+
+
 def run_worker(kefu: Kefu, *, interval_s: float, once: bool = False, stop: threading.Event | None = None) -> None:
     """Sweep every ``interval_s`` seconds until SIGTERM/SIGINT (or ``stop``); ``once`` does a single sweep."""
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+    if not once:
+        threading.Thread(
+            target=run_training_jobs, args=(kefu,), kwargs={"interval_s": interval_s, "stop": stop}, daemon=True
+        ).start()
     while True:
         try:
             result = sweep(kefu)
