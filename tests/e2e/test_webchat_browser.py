@@ -114,7 +114,7 @@ def shot(page: Page, name: str) -> None:
 def conversation_of(kefu: Kefu, session: str) -> tuple[int, int]:
     """Id and customer id of the browser session's latest conversation, once the event broker has logged it."""
     query = select(Conversation).where(Conversation.sender_id == f"web:{session}").order_by(Conversation.id.desc())
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # the broker writes in the background; CI machines can be slow
     while time.monotonic() < deadline:
         with kefu.uow() as uow:
             conversation = uow.session.execute(query).scalars().first()
