@@ -147,7 +147,9 @@ def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_get
     page.reload()
     page.wait_for_selector("#webchat[data-state=online]")
     assert page.evaluate("localStorage.getItem('kefu.webchat.session')") == session
-    page.wait_for_function("n => document.querySelectorAll('#webchat-log li').length >= n", arg=8)
+    page.wait_for_function(
+        "n => document.querySelectorAll('#webchat-log li').length >= n", arg=8, timeout=REPLY_TIMEOUT_MS
+    )
     history = page.locator("#webchat-log li").all_inner_texts()
     assert "你好" in history and "hello" in history
     assert [t for t in history if "投诉" in t]
