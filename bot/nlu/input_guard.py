@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.stateless import StatelessComponent
 
 # A real customer message is far shorter; anything longer is pasted logs or an attack, not a question to classify.
 MAX_MESSAGE_CHARACTERS = 2000
@@ -45,19 +43,8 @@ def bad_input_reason(text: str | None) -> str | None:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=False)
-class InputGuard(GraphComponent):
+class InputGuard(StatelessComponent):
     """Overrides the intent with ``nlu_fallback`` for bad input, so ``action_nlu_fallback`` answers politely."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> InputGuard:
-        """Rasa's constructor hook; the guard has no state."""
-        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Replace the classifier's guess on messages that carry nothing to classify."""
