@@ -24,6 +24,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn, record_turns
 from router.crm.models import Channel, Speaker
+from router.errors import KefuError
+from router.routing.tickets import reopen_on_customer_turn
 from router.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -269,5 +271,11 @@ class CrmEventBroker(EventBroker):
 
     def _store(self, turns: Sequence[Turn]) -> None:
         with self._kefu.uow() as uow:
-            record_turns(uow.session, turns)
+            for interaction in record_turns(uow.session, turns):
+                try:
+                    with uow.session.begin_nested():
+                        reopen_on_customer_turn(uow.session, interaction)
+                except KefuError:
+                    # Someone reopened or closed it meanwhile; the turn itself must still be logged.
+                    logger.warning("Ticket not reopened for interaction %s", interaction.id, exc_info=True)
             uow.commit()

@@ -9,7 +9,18 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from router.crm.models import Conversation, Customer, Team, Ticket, TicketEventKind, TicketStatus, User, utcnow
+from router.crm.models import (
+    Conversation,
+    Customer,
+    Interaction,
+    Speaker,
+    Team,
+    Ticket,
+    TicketEventKind,
+    TicketStatus,
+    User,
+    utcnow,
+)
 from router.errors import Conflict, InvalidInput, NotFound
 from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
@@ -141,6 +152,19 @@ def reopen(session: Session, *, ticket_id: int, actor: User | None = None, reaso
     assign_in_team(session, ticket.team_id)
     session.refresh(ticket)
     return ticket
+
+
+# Rating the service, thanking or small talk after a resolution is not the problem coming back.
+NOT_A_RETURNING_PROBLEM = frozenset(
+    {"give_rating", "thanks", "goodbye", "greet", "affirm", "deny", "chitchat", "nlu_fallback"}
+)
+
+
+def reopen_on_customer_turn(session: Session, interaction: Interaction) -> Ticket | None:
+    """The event log's hook: a customer raising something again soon after a resolution reopens their ticket."""
+    if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
+        return None
+    return reopen_if_recent(session, session.get(Conversation, interaction.conversation_id))
 
 
 def reopen_if_recent(session: Session, conversation: Conversation, now: datetime | None = None) -> Ticket | None:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
 from router.crm.conversations import current_conversation
+from router.crm.interactions import Turn, record_turns
 from router.crm.models import (
     Agent,
     Conversation,
@@ -26,7 +27,16 @@ from router.crm.models import (
 from router.errors import Conflict, Forbidden, InvalidInput, NotFound
 from router.routing.escalation import escalate_due
 from router.routing.policy import MAX_REPLY_CHARS, REOPEN_WITHIN
-from router.routing.tickets import add_note, merge, reopen, reopen_if_recent, reply, resolve, transfer
+from router.routing.tickets import (
+    add_note,
+    merge,
+    reopen,
+    reopen_if_recent,
+    reopen_on_customer_turn,
+    reply,
+    resolve,
+    transfer,
+)
 from router.routing.visibility import ensure_can_see, visible_tickets
 from tests.unit.test_routing import events_of, make_agent, make_team, make_user, new_ticket
 
@@ -227,6 +237,33 @@ def test_a_customer_writing_soon_after_resolution_reopens_the_ticket(kefu: Kefu,
         assert events_of(uow.session, ticket, TicketEventKind.reopened)[0].data == {"reason": "customer wrote again"}
         with pytest.raises(Conflict):
             reopen(uow.session, ticket_id=ticket.id)
+
+
+def test_a_complaint_after_resolution_reopens_but_a_rating_or_thanks_does_not(kefu: Kefu, desk: dict[str, int]) -> None:
+    with kefu.uow() as uow:
+        resolve(uow.session, ticket_id=desk["ticket"], actor=uow.session.get(User, desk["supervisor"]))
+        uow.commit()
+    turns = [
+        Turn(event_key=f"k{n}", sender_id="telegram:777", speaker=speaker, text=text, intent=intent)
+        for n, (speaker, text, intent) in enumerate(
+            [
+                (Speaker.bot, "请为本次服务打分", None),
+                (Speaker.customer, "5", "give_rating"),
+                (Speaker.customer, "谢谢", "thanks"),
+            ]
+        )
+    ]
+    with kefu.uow() as uow:
+        assert [reopen_on_customer_turn(uow.session, i) for i in record_turns(uow.session, turns)] == [None] * 3
+        uow.commit()
+    again = Turn(event_key="k9", sender_id="telegram:777", speaker=Speaker.customer, text="还没到！", intent="complain")
+    with kefu.uow() as uow:
+        (interaction,) = record_turns(uow.session, [again])
+        reopened = reopen_on_customer_turn(uow.session, interaction)
+        uow.commit()
+    assert reopened is not None and reopened.id == desk["ticket"]
+    with kefu.uow() as uow:
+        assert uow.session.get(Ticket, desk["ticket"]).status is not TicketStatus.resolved
 
 
 def test_escalation_raises_priority_alerts_and_reassigns_once_per_deadline(kefu: Kefu, desk: dict[str, int]) -> None:
