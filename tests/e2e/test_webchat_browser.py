@@ -124,6 +124,18 @@ def conversation_of(kefu: Kefu, session: str) -> tuple[int, int]:
     raise AssertionError(f"no CRM conversation for web:{session}")
 
 
+def wait_until_logged(kefu: Kefu, conversation_id: int, turns_expected: int) -> None:
+    """Block until the event broker's background writer has stored the conversation's turns so far."""
+    query = select(Interaction.id).where(Interaction.conversation_id == conversation_id)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with kefu.uow() as uow:
+            if len(uow.session.execute(query).all()) >= turns_expected:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"conversation {conversation_id} has fewer than {turns_expected} logged turns")
+
+
 def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_gets_an_agent_reply(
     site: ChatSite, browser_page
 ) -> None:
@@ -143,6 +155,8 @@ def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_get
         ticket = uow.session.execute(select(Ticket).where(Ticket.customer_id == customer_id)).first()
     assert ticket is not None, "the complaint did not open a ticket"
     shown_before_reload = page.locator("#webchat-log li").all_inner_texts()
+    # History after a reload comes from the CRM, which the broker fills in the background: let it catch up first.
+    wait_until_logged(site.kefu, conversation_id, turns_expected=8)
 
     page.reload()
     page.wait_for_selector("#webchat[data-state=online]")
