@@ -9,8 +9,8 @@ from functools import partial
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from router.crm.unit_of_work import UnitOfWork
-from router.db import build_engine, build_session_factory
+from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
+from router.db import build_engine, build_read_only_session_factory, build_session_factory
 from router.settings import Settings, get_settings
 
 
@@ -22,9 +22,11 @@ class Kefu:
     engine: Engine
     session_factory: sessionmaker
     uow: Callable[[], UnitOfWork] = field(init=False)
+    reader: Callable[[], ReadOnlyUnitOfWork] = field(init=False)
 
     def __post_init__(self) -> None:
         self.uow = partial(UnitOfWork, self.session_factory)
+        self.reader = partial(ReadOnlyUnitOfWork, build_read_only_session_factory(self.engine))
 
     def dispose(self) -> None:
         """Close the pool; tests and short-lived commands call this on the way out."""

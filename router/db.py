@@ -9,6 +9,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+# Execution option that marks a connection as only reading: on SQLite it begins without the write lock.
+READ_ONLY = "kefu_read_only"
+
 
 def build_engine(database_url: str, **engine_options: object) -> Engine:
     """A 2.0-style engine for ``database_url``, with SQLite made safe for several processes."""
@@ -37,13 +40,20 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
 
 def _begin_immediate(connection) -> None:
     # SQLite's single-writer path: take the write lock at BEGIN so two routers never interleave a
-    # read-then-write (the role SELECT ... FOR UPDATE SKIP LOCKED plays on PostgreSQL).
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # read-then-write (the role SELECT ... FOR UPDATE SKIP LOCKED plays on PostgreSQL). A reader only needs
+    # WAL's snapshot, so it begins deferred and never queues behind (or blocks) the writer.
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def build_session_factory(engine: Engine) -> sessionmaker:
     """Sessions bound to ``engine`` that keep loaded objects usable after commit."""
     return sessionmaker(bind=engine, class_=Session, future=True, expire_on_commit=False)
+
+
+def build_read_only_session_factory(engine: Engine) -> sessionmaker:
+    """Sessions for pages and polls that only read, so they never wait for SQLite's write lock."""
+    return build_session_factory(engine.execution_options(**{READ_ONLY: True}))
 
 
 def is_postgres(engine: Engine) -> bool:

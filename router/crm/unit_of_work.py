@@ -35,3 +35,11 @@ class UnitOfWork:
     def rollback(self) -> None:
         """Drop what the use case changed so far."""
         self.session.rollback()
+
+
+class ReadOnlyUnitOfWork(UnitOfWork):
+    """``with reader: ...`` for queries only: committing is a programming error, so it refuses."""
+
+    def commit(self) -> None:
+        """Refuse: a read-only use case that writes would bypass SQLite's single-writer lock."""
+        raise RuntimeError("a read-only unit of work cannot commit; use kefu.uow() to change data")
