@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     telegram_secret_token: str = Field("", description="Checked on every Telegram webhook request.")
     telegram_api_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL.")
     nlu_fallback_threshold: float = 0.5
+    gate_tolerance: float = Field(
+        0.02,
+        ge=0.0,
+        le=1.0,
+        description="How far a retrained model's held-back accuracy or macro-F1 may fall below the active one's.",
+    )
     faq_similarity_threshold: float = 0.35
     log_level: str = "INFO"
 
