@@ -31,8 +31,8 @@ RECONNECT_OVERLAP = timedelta(seconds=5)
 
 def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
     """Tickets the user may see that were created or changed at or after ``since`` (one cheap indexed query)."""
-    with kefu.uow() as uow:
-        user = uow.session.get(User, user_id)
+    with kefu.reader() as reader:
+        user = reader.session.get(User, user_id)
         if user is None or not user.active:
             return []
         statement = select(Ticket).where(Ticket.updated_at >= since).order_by(Ticket.updated_at).limit(BATCH_LIMIT)
@@ -40,7 +40,7 @@ def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
         if scope is not None:
             statement = statement.where(Ticket.team_id.in_(scope))
         now = utcnow()
-        return [ticket_summary(ticket, now) for ticket in uow.session.scalars(with_display_relations(statement))]
+        return [ticket_summary(ticket, now) for ticket in reader.session.scalars(with_display_relations(statement))]
 
 
 async def _events(request: Request, kefu: Kefu, user: CurrentUser, since: datetime) -> AsyncIterator[str]:

@@ -66,8 +66,8 @@ def _turns_query(sender_id: str, speakers: tuple[Speaker, ...]) -> Select:
 
 def chat_history(kefu: Kefu, sender_id: str) -> list[dict]:
     """The customer's last turns, oldest first, so a reloaded page shows the conversation it had."""
-    with kefu.uow() as uow:
-        rows = uow.session.scalars(
+    with kefu.reader() as reader:
+        rows = reader.session.scalars(
             _turns_query(sender_id, _SHOWN_SPEAKERS).order_by(Interaction.id.desc()).limit(HISTORY_LIMIT)
         ).all()
         return [_turn(row) for row in reversed(rows)]
@@ -75,8 +75,8 @@ def chat_history(kefu: Kefu, sender_id: str) -> list[dict]:
 
 def turns_after(kefu: Kefu, sender_id: str, after_id: int) -> list[dict]:
     """Bot and agent turns newer than ``after_id``: what the page has not been shown yet."""
-    with kefu.uow() as uow:
-        rows = uow.session.scalars(
+    with kefu.reader() as reader:
+        rows = reader.session.scalars(
             _turns_query(sender_id, _PUSHED_SPEAKERS)
             .where(Interaction.id > after_id)
             .order_by(Interaction.id)
