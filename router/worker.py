@@ -11,6 +11,7 @@ from router.bootstrap import Kefu
 from router.crm.models import utcnow
 from router.routing.assignment import assign_waiting
 from router.routing.escalation import escalate_due
+from router.routing.policy import routing_policy
 from router.routing.presence import requeue_stale_agents
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,12 @@ class SweepResult:
 
 def sweep(kefu: Kefu) -> SweepResult:
     """One pass: requeue absent agents' tickets, escalate near-breaches, assign what waits; one transaction each."""
-    now = utcnow()
+    now, policy = utcnow(), routing_policy(kefu.settings.data_dir)
     with kefu.uow() as uow:
-        stale = requeue_stale_agents(uow.session, now)
+        stale = requeue_stale_agents(uow.session, now, policy)
         uow.commit()
     with kefu.uow() as uow:
-        escalated = escalate_due(uow.session, now)
+        escalated = escalate_due(uow.session, now, policy)
         uow.commit()
     with kefu.uow() as uow:
         assigned = assign_waiting(uow.session)
@@ -55,6 +56,7 @@ def run_training_jobs(kefu: Kefu, *, interval_s: float, stop: threading.Event) -
 
 def run_worker(kefu: Kefu, *, interval_s: float, once: bool = False, stop: threading.Event | None = None) -> None:
     """Sweep every ``interval_s`` seconds until SIGTERM/SIGINT (or ``stop``); ``once`` does a single sweep."""
+    routing_policy(kefu.settings.data_dir)  # a broken routing.yml stops the worker at start, not at every sweep
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from router.crm.models import Agent, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.routing.assignment import assign_in_team, lock_candidates
 from router.routing.events import record
+from router.routing.policy import RoutingPolicy, routing_policy
 from router.routing.queue import OPEN_STATUSES, QueuedTicket
 from router.routing.sla import first_response_at_risk, resolution_at_risk
 
@@ -19,10 +20,10 @@ FIRST_RESPONSE_LEVEL = 1
 RESOLUTION_LEVEL = 2
 
 
-def _stage(ticket: Ticket | Row, now: datetime) -> tuple[int, str] | None:
-    if ticket.escalation_level < FIRST_RESPONSE_LEVEL and first_response_at_risk(ticket, now):
+def _stage(ticket: Ticket | Row, now: datetime, share_left: float) -> tuple[int, str] | None:
+    if ticket.escalation_level < FIRST_RESPONSE_LEVEL and first_response_at_risk(ticket, now, share_left):
         return FIRST_RESPONSE_LEVEL, "first_response"
-    if ticket.escalation_level < RESOLUTION_LEVEL and resolution_at_risk(ticket, now):
+    if ticket.escalation_level < RESOLUTION_LEVEL and resolution_at_risk(ticket, now, share_left):
         return RESOLUTION_LEVEL, "resolution"
     return None
 
@@ -67,9 +68,10 @@ def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> Non
         _hand_to_someone_else(session, ticket)
 
 
-def escalate_due(session: Session, now: datetime | None = None) -> list[Ticket]:
+def escalate_due(session: Session, now: datetime | None = None, policy: RoutingPolicy | None = None) -> list[Ticket]:
     """Escalate every open ticket whose SLA is about to be breached; returns the tickets escalated."""
     now = now or utcnow()
+    share_left = (policy or routing_policy()).escalate_when_left
     # The "near" test depends on each ticket's own window, which SQL cannot compare portably: screen the few
     # columns in Python, then lock only the tickets at risk (skipping any another worker is escalating).
     screened = session.execute(
@@ -83,7 +85,7 @@ def escalate_due(session: Session, now: datetime | None = None) -> list[Ticket]:
             Ticket.escalation_level,
         ).where(Ticket.status.in_(OPEN_STATUSES), Ticket.escalation_level < RESOLUTION_LEVEL)
     )
-    at_risk = [row.id for row in screened if _stage(row, now) is not None]
+    at_risk = [row.id for row in screened if _stage(row, now, share_left) is not None]
     if not at_risk:
         return []
     tickets = session.execute(
@@ -91,7 +93,7 @@ def escalate_due(session: Session, now: datetime | None = None) -> list[Ticket]:
     ).scalars()
     escalated = []
     for ticket in tickets:
-        stage = _stage(ticket, now)
+        stage = _stage(ticket, now, share_left)
         if stage is not None and ticket.status in OPEN_STATUSES:
             escalate(session, ticket, *stage)
             escalated.append(ticket)

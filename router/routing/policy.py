@@ -1,15 +1,21 @@
-"""The routing rules' tunable numbers, in one place so the worker, the web layer and the tests agree."""
+"""The routing rules' numbers: supervisors' choices from data/triage/routing.yml, engineering limits as constants."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
 
-# An agent whose console has not sent a heartbeat for this long is treated as gone and loses unstarted tickets.
-HEARTBEAT_TIMEOUT = timedelta(seconds=90)
-# A customer writing again this soon after their ticket was resolved reopens it instead of starting over.
-REOPEN_WITHIN = timedelta(days=7)
-# Escalate when this share of an SLA window is left: early enough for a supervisor to act before the breach.
-ESCALATE_WHEN_LEFT = 0.2
+import yaml
+
+from router.errors import InvalidInput
+from router.settings import get_settings
+
+POLICY_FILE = Path("triage") / "routing.yml"
+# The console sends a heartbeat every 30 s (static/console.js); a shorter timeout would drop agents who are there.
+MIN_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
+
 # Replies longer than this are refused: Telegram caps a message at 4096 characters.
 MAX_REPLY_CHARS = 4000
 MAX_NOTE_CHARS = 10_000
@@ -17,3 +23,54 @@ MAX_NOTE_CHARS = 10_000
 ASSIGN_BATCH = 100
 # Waiting tickets one assignment call looks through per team: bounds the cost when nobody fits the head of a long queue.
 ASSIGN_SCAN_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """What supervisors tune about routing; data/triage/routing.yml says what each number means."""
+
+    heartbeat_timeout: timedelta
+    reopen_within: timedelta
+    escalate_when_left: float
+
+
+def _read(path: Path) -> dict:
+    if not path.is_file():
+        raise InvalidInput(f"routing policy {path} does not exist")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"routing policy {path} is not valid YAML: {error}") from error
+    if not isinstance(loaded, dict):
+        raise InvalidInput(f"routing policy {path} must be a mapping")
+    return loaded
+
+
+def load_policy(path: Path) -> RoutingPolicy:
+    """Read and check a routing.yml; a missing, malformed or out-of-range number is a clear InvalidInput."""
+    raw = _read(path)
+    try:
+        policy = RoutingPolicy(
+            heartbeat_timeout=timedelta(seconds=float(raw["heartbeat_timeout_seconds"])),
+            reopen_within=timedelta(days=float(raw["reopen_within_days"])),
+            escalate_when_left=float(raw["escalate_when_left"]),
+        )
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise InvalidInput(f"routing policy {path} is incomplete or malformed: {error!r}") from error
+    if policy.heartbeat_timeout < MIN_HEARTBEAT_TIMEOUT:
+        raise InvalidInput(f"routing policy {path}: heartbeat_timeout_seconds must be ≥ 60 (consoles beat every 30 s)")
+    if policy.reopen_within < timedelta(0):
+        raise InvalidInput(f"routing policy {path}: reopen_within_days must be ≥ 0")
+    if not 0 <= policy.escalate_when_left < 1:
+        raise InvalidInput(f"routing policy {path}: escalate_when_left must be a share from 0 up to (not) 1")
+    return policy
+
+
+@lru_cache(maxsize=4)
+def _policy_at(path: Path) -> RoutingPolicy:
+    return load_policy(path)
+
+
+def routing_policy(data_dir: Path | None = None) -> RoutingPolicy:
+    """This process's policy, read once from ``data_dir`` (default: the settings' data folder)."""
+    return _policy_at(Path(data_dir or get_settings().data_dir) / POLICY_FILE)

@@ -11,7 +11,7 @@ from router.crm.models import Agent, Presence, Ticket, TicketEventKind, TicketSt
 from router.errors import InvalidInput, NotFound
 from router.routing.assignment import assign_waiting
 from router.routing.events import record
-from router.routing.policy import HEARTBEAT_TIMEOUT
+from router.routing.policy import RoutingPolicy, routing_policy
 
 
 def _locked_agent(session: Session, agent_id: int) -> Agent:
@@ -65,9 +65,11 @@ def heartbeat(session: Session, agent_id: int) -> Agent:
     return agent
 
 
-def requeue_stale_agents(session: Session, now: datetime | None = None) -> list[Agent]:
+def requeue_stale_agents(
+    session: Session, now: datetime | None = None, policy: RoutingPolicy | None = None
+) -> list[Agent]:
     """Mark online agents without a recent heartbeat offline and requeue their unstarted tickets."""
-    cutoff = (now or utcnow()) - HEARTBEAT_TIMEOUT
+    cutoff = (now or utcnow()) - (policy or routing_policy()).heartbeat_timeout
     stale = list(
         session.execute(
             select(Agent)

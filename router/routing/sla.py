@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from router.crm.models import Ticket
-from router.routing.policy import ESCALATE_WHEN_LEFT
 
 
 def due_times(start: datetime, first_response_minutes: int, resolution_minutes: int) -> tuple[datetime, datetime]:
@@ -13,21 +12,22 @@ def due_times(start: datetime, first_response_minutes: int, resolution_minutes: 
     return start + timedelta(minutes=first_response_minutes), start + timedelta(minutes=resolution_minutes)
 
 
-def near_breach(start: datetime, due: datetime | None, now: datetime) -> bool:
-    """Whether at most ``ESCALATE_WHEN_LEFT`` of the window from ``start`` to ``due`` is left (or it passed)."""
+def near_breach(start: datetime, due: datetime | None, now: datetime, share_left: float) -> bool:
+    """Whether at most ``share_left`` of the window from ``start`` to ``due`` is left (or it passed)."""
     if due is None:
         return False
-    return due - now <= (due - start) * ESCALATE_WHEN_LEFT
+    return due - now <= (due - start) * share_left
 
 
-def first_response_at_risk(ticket: Ticket, now: datetime) -> bool:
+def first_response_at_risk(ticket: Ticket, now: datetime, share_left: float) -> bool:
     """An unanswered ticket whose first-response deadline is near or past."""
-    return ticket.first_responded_at is None and near_breach(ticket.created_at, ticket.first_response_due_at, now)
+    due = ticket.first_response_due_at
+    return ticket.first_responded_at is None and near_breach(ticket.created_at, due, now, share_left)
 
 
-def resolution_at_risk(ticket: Ticket, now: datetime) -> bool:
+def resolution_at_risk(ticket: Ticket, now: datetime, share_left: float) -> bool:
     """An unresolved ticket whose resolution deadline is near or past."""
-    return ticket.resolved_at is None and near_breach(ticket.created_at, ticket.resolution_due_at, now)
+    return ticket.resolved_at is None and near_breach(ticket.created_at, ticket.resolution_due_at, now, share_left)
 
 
 def seconds_left(due: datetime | None, now: datetime) -> float | None:

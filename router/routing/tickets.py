@@ -25,7 +25,7 @@ from router.errors import Conflict, InvalidInput, NotFound
 from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
 from router.routing.events import record
-from router.routing.policy import REOPEN_WITHIN
+from router.routing.policy import RoutingPolicy, routing_policy
 from router.routing.queue import queue_position
 from router.routing.sla import due_times
 
@@ -160,16 +160,20 @@ NOT_A_RETURNING_PROBLEM = frozenset(
 )
 
 
-def reopen_on_customer_turn(session: Session, interaction: Interaction) -> Ticket | None:
+def reopen_on_customer_turn(
+    session: Session, interaction: Interaction, policy: RoutingPolicy | None = None
+) -> Ticket | None:
     """The event log's hook: a customer raising something again soon after a resolution reopens their ticket."""
     if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
         return None
-    return reopen_if_recent(session, session.get(Conversation, interaction.conversation_id))
+    return reopen_if_recent(session, session.get(Conversation, interaction.conversation_id), policy=policy)
 
 
-def reopen_if_recent(session: Session, conversation: Conversation, now: datetime | None = None) -> Ticket | None:
-    """Reopen the customer's ticket resolved within ``REOPEN_WITHIN``, when they write again; else None."""
-    since = (now or utcnow()) - REOPEN_WITHIN
+def reopen_if_recent(
+    session: Session, conversation: Conversation, now: datetime | None = None, policy: RoutingPolicy | None = None
+) -> Ticket | None:
+    """Reopen the customer's ticket resolved within the policy's ``reopen_within``, when they write again."""
+    since = (now or utcnow()) - (policy or routing_policy()).reopen_within
     ticket = session.execute(
         select(Ticket)
         .where(

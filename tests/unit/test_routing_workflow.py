@@ -26,7 +26,7 @@ from router.crm.models import (
 )
 from router.errors import Conflict, Forbidden, InvalidInput, NotFound
 from router.routing.escalation import escalate_due
-from router.routing.policy import MAX_REPLY_CHARS, REOPEN_WITHIN
+from router.routing.policy import MAX_REPLY_CHARS, routing_policy
 from router.routing.tickets import (
     add_note,
     merge,
@@ -226,7 +226,12 @@ def test_a_customer_writing_soon_after_resolution_reopens_the_ticket(kefu: Kefu,
         uow.commit()
     with kefu.uow() as uow:
         conversation = current_conversation(uow.session, "telegram:777")
-        assert reopen_if_recent(uow.session, conversation, now=utcnow() + REOPEN_WITHIN + timedelta(hours=1)) is None
+        assert (
+            reopen_if_recent(
+                uow.session, conversation, now=utcnow() + routing_policy().reopen_within + timedelta(hours=1)
+            )
+            is None
+        )
         reopened = reopen_if_recent(uow.session, conversation)
         uow.commit()
     with kefu.uow() as uow:
