@@ -110,3 +110,18 @@ def test_agents_presence_and_openapi_docs(seeded: Kefu) -> None:
     schema = api.get("/api/openapi.json").json()
     assert {"/api/tickets", "/api/tickets/{ticket_id}/reply", "/api/agents/me/presence"} <= set(schema["paths"])
     assert "swagger-ui" in api.get("/api/docs").text
+
+
+def test_api_actions_on_another_teams_ticket_are_403_and_change_nothing(seeded: Kefu) -> None:
+    other = open_demo_ticket(seeded, "web:api-other", "重复扣款", category="payment_billing", team="billing")
+    api = bearer(seeded, "lina")  # logistics + after_sales
+    with seeded.uow() as uow:
+        before = uow.session.get(Ticket, other).version
+    calls = [("reply", {"text": "hi"}), ("notes", {"text": "peek"}), ("transfer", {"team_id": 1}), ("resolve", {})]
+    for action, body in calls:
+        response = api.post(f"/api/tickets/{other}/{action}", json=body)
+        assert response.json() == {"error": f"ticket T{other:06d} belongs to another team", "status": 403}, action
+    with seeded.uow() as uow:
+        ticket = uow.session.get(Ticket, other)
+        assert (ticket.version, ticket.status, ticket.team.name) == (before, TicketStatus.queued, "billing")
+    assert _agent_turns(seeded, other) == 0

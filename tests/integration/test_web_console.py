@@ -103,12 +103,41 @@ def test_forged_csrf_on_a_ticket_form_is_403_and_changes_nothing(seeded: Kefu) -
     assert _counts(seeded, ticket_id) == before
 
 
-def test_unknown_ticket_is_404_as_page_and_json(seeded: Kefu) -> None:
+def _totals(kefu: Kefu) -> tuple[int, int, int]:
+    with kefu.uow() as uow:
+        return tuple(uow.session.scalar(select(func.count(model.id))) for model in (Ticket, TicketEvent, Interaction))
+
+
+def test_unknown_ticket_is_404_as_page_and_json_and_changes_nothing(seeded: Kefu) -> None:
+    open_demo_ticket(seeded, "web:unknown", "快递三天没动了")
     lina, csrf = login(seeded, "lina")
+    before = _totals(seeded)
     assert lina.get("/console/tickets/999999").status_code == 404
-    response = lina.post("/console/tickets/999999/reply", data={"text": "hi", "csrf_token": csrf})
-    assert response.status_code == 404 and "does not exist" in response.text
+    for action, data in [("reply", {"text": "hi"}), ("resolve", {}), ("notes", {"text": "n"}), ("reopen", {})]:
+        response = lina.post(f"/console/tickets/999999/{action}", data={**data, "csrf_token": csrf})
+        assert response.status_code == 404 and "does not exist" in response.text
     assert lina.get("/api/tickets/999999").json()["status"] == 404
+    assert _totals(seeded) == before
+
+
+def test_every_action_on_another_teams_ticket_by_url_is_403_and_changes_nothing(seeded: Kefu) -> None:
+    own = open_demo_ticket(seeded, "web:other-team", "快递也没到")
+    billing = open_demo_ticket(seeded, "web:other-team", "重复扣款了", category="payment_billing", team="billing")
+    lina, csrf = login(seeded, "lina")  # logistics + after_sales
+    before = _counts(seeded, billing)
+    actions = [
+        ("reply", {"text": "hi"}),
+        ("notes", {"text": "peek"}),
+        ("resolve", {}),
+        ("reopen", {}),
+        ("transfer", {"team_id": "1"}),
+        ("merge", {"into": f"T{own:06d}"}),
+    ]
+    for action, data in actions:
+        response = lina.post(f"/console/tickets/{billing}/{action}", data={**data, "csrf_token": csrf})
+        assert response.status_code == 403, (action, response.status_code)
+        assert "another team" in response.text
+    assert _counts(seeded, billing) == before
 
 
 def test_oversized_and_empty_replies_are_422_and_store_nothing(seeded: Kefu) -> None:
