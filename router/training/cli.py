@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -14,7 +16,7 @@ from router.errors import KefuError
 from router.settings import Settings, get_settings
 from router.training import registry
 from router.training.export import export_training_data
-from router.training.gate import DEFAULT_TOLERANCE
+from router.training.gate import GateReport
 from router.training.jobs import JobReporter, enqueue_retrain, run_job
 from router.training.pipeline import RetrainResult, needs_training
 
@@ -57,7 +59,9 @@ def _fail(error: KefuError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _run_retrain(kefu: Kefu, tolerance: float, user_id: int | None, verbose: bool, shown: Console) -> RetrainResult:
+def _run_retrain(
+    kefu: Kefu, tolerance: float | None, user_id: int | None, verbose: bool, shown: Console
+) -> RetrainResult:
     with kefu.uow() as uow:
         job = enqueue_retrain(uow.session, user_id, tolerance)
         uow.commit()
@@ -70,12 +74,19 @@ def _run_retrain(kefu: Kefu, tolerance: float, user_id: int | None, verbose: boo
     return result
 
 
+def _verdict(name: str, report: GateReport | None) -> str:
+    if report is None:
+        return f"{name} gate: not run (no complaint data)"
+    verdict = "[green]passed[/green]" if report.passed else "[red]refused[/red]"
+    return f"{name} gate: {verdict} — " + "; ".join(report.reasons)
+
+
 def _show(result: RetrainResult, shown: Console) -> None:
-    for reason in result.report.reasons:
-        shown.print(f"gate: {reason}")
-    outcome = "promoted" if result.promoted else "refused by the gate" if not result.report.passed else "not promoted"
+    shown.print(_verdict("intent", result.intent_report))
+    shown.print(_verdict("complaint", result.complaint_report))
+    outcome = "promoted" if result.promoted else "refused by the gate" if not result.passed else "not promoted"
     shown.print(f"[bold]{result.version}[/bold] {outcome} in {result.seconds:.0f}s")
-    if not result.report.passed:
+    if not result.passed:
         shown.print(f"Promote it anyway with: kefu model promote {result.version} --reason '...'")
 
 
@@ -87,7 +98,7 @@ def train_missing(settings: Settings, shown: Console = console) -> bool:
             shown.print("[green]✓[/] trained models present")
             return False
         shown.print("Training the assistant and the complaint model (first run: about a minute)")
-        _show(_run_retrain(kefu, DEFAULT_TOLERANCE, None, False, shown), shown)
+        _show(_run_retrain(kefu, None, None, False, shown), shown)
         return True
     finally:
         kefu.dispose()
@@ -95,11 +106,14 @@ def train_missing(settings: Settings, shown: Console = console) -> bool:
 
 def train(
     if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when an active model exists."),
-    tolerance: float = typer.Option(DEFAULT_TOLERANCE, help="How much worse than the active model still passes."),
+    # typer 0.7 cannot read ``float | None``.
+    tolerance: Optional[float] = typer.Option(  # noqa: UP045
+        None, min=0.0, max=1.0, help="How much worse than the active models still passes (default KEFU_GATE_TOLERANCE)."
+    ),
     user: str = typer.Option("", help="Username the new version is recorded under."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the trainers' output."),
 ) -> None:
-    """Retrain the assistant and the complaint model, gate the result and promote it if it is not worse."""
+    """Retrain the assistant and the complaint model, gate both and promote them if neither is worse."""
     try:
         if if_missing:
             train_missing(get_settings())

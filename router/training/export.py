@@ -19,6 +19,7 @@ REVIEWED_DIR = "reviewed"
 REVIEWED_NLU = "nlu.yml"
 REVIEWED_DOMAIN = "domain.yml"
 REVIEWED_RULES = "rules.yml"
+SHIPPED_COMPLAINTS = Path("triage") / "complaints.csv"
 REVIEWED_COMPLAINTS = Path("triage") / "reviewed.csv"
 COMPLAINT_COLUMNS = ("text", "category")
 

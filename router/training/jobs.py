@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from router.bootstrap import Kefu
 from router.crm.models import Job, JobStatus, utcnow
 from router.errors import Conflict, NotFound
-from router.training.gate import DEFAULT_TOLERANCE
 from router.training.pipeline import RetrainResult, retrain
 
 RETRAIN = "retrain"
@@ -24,8 +23,8 @@ MAX_LOG_CHARS = 200_000
 STALE_AFTER = timedelta(hours=2)
 
 
-def enqueue_retrain(session: Session, user_id: int | None, tolerance: float = DEFAULT_TOLERANCE) -> Job:
-    """Queue a retraining; raises Conflict while another one is queued or running."""
+def enqueue_retrain(session: Session, user_id: int | None, tolerance: float | None = None) -> Job:
+    """Queue a retraining (``tolerance`` None: the gate's KEFU_GATE_TOLERANCE); Conflict while another is unfinished."""
     job = Job(kind=RETRAIN, status=JobStatus.queued, params={"tolerance": tolerance}, created_by=user_id)
     try:
         with session.begin_nested():
@@ -123,7 +122,7 @@ def run_job(kefu: Kefu, job_id: int, reporter: JobReporter | None = None) -> Ret
     with kefu.uow() as uow:
         job = get_job(uow.session, job_id)
         claimed = claim(uow.session, job_id)
-        tolerance, user_id = float(job.params.get("tolerance", DEFAULT_TOLERANCE)), job.created_by
+        tolerance, user_id = job.params.get("tolerance"), job.created_by
         uow.commit()
     if not claimed:
         return None
@@ -137,7 +136,7 @@ def run_job(kefu: Kefu, job_id: int, reporter: JobReporter | None = None) -> Ret
         raise
     reporter.flush(JobStatus.succeeded)
     with kefu.uow() as uow:
-        get_job(uow.session, job_id).params = {"tolerance": tolerance, "version": result.version}
+        get_job(uow.session, job_id).params = {"tolerance": result.intent_report.tolerance, "version": result.version}
         uow.commit()
     return result
 

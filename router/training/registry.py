@@ -152,7 +152,14 @@ def promote(
     audit: dict[str, Any] = {"version": version, "rasa_reloaded": reloaded}
     if refused:
         audit["override_reason"] = override_reason
-        audit["gate_reasons"] = [reason for row in refused for reason in row.metrics.get("gate", {}).get("reasons", [])]
+        # Both kinds of a version are refused together; only the gate that failed says why.
+        failed_gates = [(row.kind, row.metrics.get("gate", {})) for row in refused]
+        audit["gate_reasons"] = [
+            f"{kind}: {reason}"
+            for kind, gate in failed_gates
+            if not gate.get("passed")
+            for reason in gate.get("reasons", [])
+        ]
     session.add(
         AuditEntry(
             actor_user_id=actor_user_id,

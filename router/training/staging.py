@@ -5,17 +5,25 @@ from __future__ import annotations
 import hashlib
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from router.training.export import REVIEWED_COMPLAINTS, REVIEWED_DIR, REVIEWED_DOMAIN, REVIEWED_NLU, REVIEWED_RULES
+from router.training.export import (
+    REVIEWED_COMPLAINTS,
+    REVIEWED_DIR,
+    REVIEWED_DOMAIN,
+    REVIEWED_NLU,
+    REVIEWED_RULES,
+    SHIPPED_COMPLAINTS,
+)
 from router.training.inbox import normalise
 from router.training.nlu_yaml import Example, plain_text, read_nlu_file, write_nlu_file
 
 # One example in HOLDOUT_MODULUS is held back, chosen by a hash of its text: the same sentence is held back in every
-# run, so no model version was ever trained on the sentences the gate tests it with.
+# run, so no model version was ever trained on the sentences the gate tests it with. Complaints are split the same way.
 HOLDOUT_MODULUS = 5
-# Intents with fewer examples keep them all for training: a model cannot learn an intent from nothing.
+# Labels with fewer examples keep them all for training: a model cannot learn an intent or category from nothing.
 MIN_EXAMPLES_TO_HOLD_BACK = 5
 CORE_DATA_FILES = ("rules.yml", "stories.yml")
 
@@ -33,19 +41,26 @@ class StagedProject:
     data_hash: str
 
 
-def is_held_back(example: Example) -> bool:
-    """Whether the gate tests with this sentence instead of training on it."""
-    digest = hashlib.sha256(normalise(plain_text(example.text)).encode("utf-8")).digest()
+def is_held_back(text: str) -> bool:
+    """Whether the gate tests with this sentence (an intent example or a complaint) instead of training on it."""
+    digest = hashlib.sha256(normalise(plain_text(text)).encode("utf-8")).digest()
     return int.from_bytes(digest[:4], "big") % HOLDOUT_MODULUS == 0
 
 
+def held_back_mask(texts: Sequence[str], labels: Sequence[str]) -> list[bool]:
+    """Which labelled texts are held back: a stable hash split within every label that has enough examples."""
+    counts = Counter(labels)
+    return [
+        counts[label] >= MIN_EXAMPLES_TO_HOLD_BACK and is_held_back(text)
+        for text, label in zip(texts, labels, strict=True)
+    ]
+
+
 def split_examples(examples: list[Example]) -> tuple[list[Example], list[Example]]:
-    """(train, held back): a stable hash split within every intent that has enough examples."""
-    counts = Counter(example.intent for example in examples)
-    train, heldout = [], []
-    for example in examples:
-        enough = counts[example.intent] >= MIN_EXAMPLES_TO_HOLD_BACK
-        (heldout if enough and is_held_back(example) else train).append(example)
+    """(train, held back) intent examples, split by :func:`held_back_mask`."""
+    mask = held_back_mask([example.text for example in examples], [example.intent for example in examples])
+    train = [example for example, held in zip(examples, mask, strict=True) if not held]
+    heldout = [example for example, held in zip(examples, mask, strict=True) if held]
     return train, heldout
 
 
@@ -100,7 +115,8 @@ def stage_project(project_dir: Path, data_dir: Path, root: Path) -> StagedProjec
         shutil.copy(reviewed / REVIEWED_RULES, root / "data" / "reviewed_rules.yml")
     shutil.copy(project_dir / "config.yml", root / "config.yml")
     inputs = sorted(path for path in root.rglob("*.yml") if path.name != "heldout.yml")
-    data_hash = fingerprint([*inputs, root / "heldout.yml", data_dir / REVIEWED_COMPLAINTS])
+    complaints = [data_dir / SHIPPED_COMPLAINTS, data_dir / REVIEWED_COMPLAINTS]
+    data_hash = fingerprint([*inputs, root / "heldout.yml", *complaints])
     return StagedProject(
         root=root,
         config=root / "config.yml",

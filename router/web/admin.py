@@ -1,4 +1,4 @@
-"""Admin pages: review inbox and labelling, retrain with a live progress bar, the gate's report, the registry."""
+"""Admin pages: review inbox and labelling, retrain with a live progress bar, both gates' reports, the registry."""
 
 from __future__ import annotations
 
@@ -94,16 +94,34 @@ def _job_json(job: Any) -> dict[str, Any]:
     }
 
 
+# The gates of one version in reading order: the assistant's intents, then the complaint categories.
+GATE_TITLES = {registry.NLU: "意图 Intents (assistant)", registry.TRIAGE: "投诉分类 Complaint categories"}
+
+
 def _latest_report(versions: list[Any]) -> dict[str, Any] | None:
     nlu = next((row for row in versions if row.kind == registry.NLU and row.metrics.get("gate")), None)
-    return {"version": nlu.version, "status": nlu.status.value, **nlu.metrics["gate"]} if nlu else None
+    if nlu is None:
+        return None
+    gated = {row.kind: row for row in versions if row.version == nlu.version and row.metrics.get("gate")}
+    gates = [
+        {"kind": kind, "title": title, **gated[kind].metrics["gate"]}
+        for kind, title in GATE_TITLES.items()
+        if kind in gated
+    ]
+    return {
+        "version": nlu.version,
+        "status": nlu.status.value,
+        "passed": all(gate["passed"] for gate in gates),
+        "tolerance": gates[0]["tolerance"],
+        "gates": gates,
+    }
 
 
 @router.get("/models", response_class=HTMLResponse)
 def models_page(
     request: Request, notice: str = "", job: int | None = None, uow: UnitOfWork = Depends(get_uow)
 ) -> HTMLResponse:
-    """Retrain button and progress, the gate's side-by-side report, and the registry with promote/rollback."""
+    """Retrain button and progress, both gates' side-by-side reports, and the registry with promote/rollback."""
     versions = registry.list_versions(uow.session)
     current = jobs.unfinished_job(uow.session)
     shown = jobs.get_job(uow.session, job) if job else current or next(iter(jobs.recent_jobs(uow.session, 1)), None)

@@ -123,7 +123,11 @@ def test_admin_labels_a_group_with_a_new_intent_and_retrains(admin_server: WebSe
     assert page.locator("#job").get_attribute("data-status") == "succeeded", page.locator("#job-log").inner_text()
     assert page.locator("#job-progress").get_attribute("value") == "1.0"
     assert page.locator("#registry tr[data-kind=nlu][data-status=active]").count() == 1
-    assert "Candidate" in page.locator("#gate-report").inner_text()
+    assert page.locator("#gate-report").get_attribute("data-passed") == "true"
+    intents, complaints = page.locator("#gate-nlu").inner_text(), page.locator("#gate-triage").inner_text()
+    assert "Intents" in intents and "Candidate" in intents and "Held-back examples" in intents
+    assert "Complaint categories" in complaints and "Candidate" in complaints and "Macro-F1" in complaints
+    assert page.locator("#registry tr[data-kind=triage][data-status=active]").count() == 1
 
     kefu = bootstrap(admin_server.settings)
     try:

@@ -1,7 +1,8 @@
-"""Label → export → retrain → gate → hot reload on a real Rasa server, and a worse candidate refused."""
+"""Label → export → retrain → gate → hot reload on a real Rasa server, and worse intent or complaint models refused."""
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 import time
@@ -30,7 +31,7 @@ from router.training.rasa_runner import rasa_environment, rasa_executable
 from tests.conftest import make_kefu
 from tests.rasa_stack import _stop, free_port
 
-# Three real trainings and a Rasa server: far beyond the suite default on a shared 2-core machine.
+# Four real trainings and a Rasa server: far beyond the suite default on a shared 2-core machine.
 pytestmark = [pytest.mark.rasa, pytest.mark.timeout(3600)]
 
 NEW_INTENT = "ask_loyalty_points"
@@ -171,7 +172,8 @@ def _log_misunderstood_turns(loop: Loop) -> None:
 
 
 def test_first_version_is_promoted_and_served(loop: Loop) -> None:
-    assert loop.first.promoted and loop.first.report.passed
+    assert loop.first.promoted and loop.first.passed
+    assert loop.first.complaint_report is not None and loop.first.complaint_report.candidate.examples > 150
     assert loop.parse("hello")["intent"]["name"] == "greet"
 
 
@@ -199,8 +201,9 @@ def test_labelled_turns_are_understood_after_retraining_and_hot_reload(loop: Loo
 
     result = retrain(loop.kefu, lambda *_: None, lambda _: None, user_id=loop.admin_id)
 
-    assert result.report.passed and result.promoted, result.report.reasons
-    assert result.report.candidate.per_intent_f1.get(NEW_INTENT, 0) > 0
+    assert result.passed and result.promoted, (result.intent_report.reasons, result.complaint_report.reasons)
+    assert result.intent_report.candidate.per_label_f1.get(NEW_INTENT, 0) > 0
+    assert result.complaint_report.previous is not None, "the complaint model is compared with the active one"
     after = loop.parse(UNSEEN_LOYALTY_MESSAGE)["intent"]
     assert after["name"] == NEW_INTENT, after
     replies = loop.say(f"new-{uuid.uuid4().hex[:8]}", "how do i redeem my loyalty points")
@@ -233,8 +236,10 @@ def test_worse_candidate_is_refused_until_an_admin_overrides_and_rollback_restor
 
     result = retrain(loop.kefu, lambda *_: None, lambda _: None, user_id=loop.admin_id, sources=sources)
 
-    assert not result.report.passed and not result.promoted
-    assert result.report.candidate.accuracy < result.report.previous.accuracy - result.report.tolerance
+    assert not result.passed and not result.promoted
+    assert not result.intent_report.passed and result.complaint_report.passed
+    report = result.intent_report
+    assert report.candidate.accuracy < report.previous.accuracy - report.tolerance
     assert loop.parse("hello")["intent"]["name"] == "greet", "a refused model must not be served"
     with loop.kefu.uow() as uow:
         assert registry.active_model(uow.session, registry.NLU).version == serving
@@ -259,3 +264,49 @@ def test_worse_candidate_is_refused_until_an_admin_overrides_and_rollback_restor
     assert override_reason == "demo of override"
     link = registry.active_link(loop.kefu.settings.models_dir, registry.NLU)
     assert link.resolve().name == f"{serving}.tar.gz"
+
+
+def _recategorised_copy(target: Path) -> Path:
+    """The project's data with every complaint filed under the next category: intents fine, complaints worse."""
+    _copy_data(target)
+    complaints_csv = target / "triage" / "complaints.csv"
+    with complaints_csv.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    categories = sorted({row["category"] for row in rows})
+    shifted = {category: categories[(index + 1) % len(categories)] for index, category in enumerate(categories)}
+    with complaints_csv.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "category": shifted[row["category"]]} for row in rows)
+    return target
+
+
+def test_worse_complaint_model_refuses_the_whole_version(loop: Loop, tmp_path: Path) -> None:
+    with loop.kefu.uow() as uow:
+        serving = {kind: registry.active_model(uow.session, kind).version for kind in (registry.NLU, registry.TRIAGE)}
+    sources = TrainingSources(
+        data_dir=_recategorised_copy(tmp_path / "bad-complaints"), evaluation_data_dir=loop.kefu.settings.data_dir
+    )
+
+    result = retrain(loop.kefu, lambda *_: None, lambda _: None, user_id=loop.admin_id, sources=sources)
+
+    assert result.intent_report.passed, result.intent_report.reasons
+    complaint = result.complaint_report
+    assert not complaint.passed and not result.passed and not result.promoted
+    assert complaint.candidate.accuracy < complaint.previous.accuracy - complaint.tolerance
+    assert complaint.candidate.examples == complaint.previous.examples > 150
+    with loop.kefu.uow() as uow:
+        rows = uow.session.execute(select(ModelVersion).where(ModelVersion.version == result.version)).scalars().all()
+        assert {row.kind: row.status for row in rows} == {
+            registry.NLU: ModelStatus.refused,
+            registry.TRIAGE: ModelStatus.refused,
+        }
+        triage_gate = next(row for row in rows if row.kind == registry.TRIAGE).metrics["gate"]
+        assert (
+            triage_gate["passed"] is False
+            and triage_gate["previous"]["accuracy"] > triage_gate["candidate"]["accuracy"]
+        )
+        active = {kind: registry.active_model(uow.session, kind).version for kind in (registry.NLU, registry.TRIAGE)}
+    assert active == serving
+    link = registry.active_link(loop.kefu.settings.models_dir, registry.TRIAGE)
+    assert link.resolve().name == serving[registry.TRIAGE]

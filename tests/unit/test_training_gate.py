@@ -18,7 +18,7 @@ def _predictions(pairs: list[tuple[str, str]]) -> list[Prediction]:
 def test_scores_count_accuracy_macro_f1_and_confusions() -> None:
     scores = score(_predictions([("greet", "greet"), ("greet", "goodbye"), ("goodbye", "goodbye"), ("bye", "greet")]))
     assert scores.accuracy == 0.5
-    assert scores.per_intent_f1 == {"bye": 0.0, "goodbye": 0.6667, "greet": 0.5}
+    assert scores.per_label_f1 == {"bye": 0.0, "goodbye": 0.6667, "greet": 0.5}
     assert scores.macro_f1 == round((0.0 + 2 / 3 + 0.5) / 3, 4)
     assert scores.confusions == [
         {"expected": "greet", "predicted": "goodbye", "count": 1},
@@ -34,11 +34,11 @@ def test_worse_beyond_tolerance_is_refused_within_tolerance_passes() -> None:
     refused = judge(much_worse, previous, tolerance=0.02)
     assert not refused.passed
     assert any("accuracy fell from 1.000 to 0.500" in reason for reason in refused.reasons)
-    assert refused.per_intent_change["b"] == -1.0
+    assert refused.per_label_change["b"] == -1.0
 
 
 def test_first_model_passes_without_comparison() -> None:
-    report = judge(_predictions([("a", "b")]), None)
+    report = judge(_predictions([("a", "b")]), None, tolerance=0.02)
     assert report.passed and report.previous is None
 
 

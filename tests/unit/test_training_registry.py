@@ -87,7 +87,7 @@ def test_refused_version_needs_a_reason_which_is_audited(models_kefu: Kefu) -> N
         entry = uow.session.execute(select(AuditEntry)).scalar_one()
         assert entry.action == "model.override"
         assert entry.data["override_reason"] == "customers asked for the new intent today"
-        assert entry.data["gate_reasons"] == ["accuracy fell"]
+        assert entry.data["gate_reasons"] == ["nlu: accuracy fell"]
 
 
 def test_missing_model_files_block_promotion(models_kefu: Kefu) -> None:
