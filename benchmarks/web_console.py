@@ -1,20 +1,18 @@
 """Agent console latency under a realistic backlog: queue page, ticket page, API list, and live-update delay.
 
-Starts uvicorn (``create_app``) on a free port over a fresh demo-seeded database holding ``--tickets`` open
-tickets, then times real HTTP requests as agent ``lina`` and how long a new ticket takes to reach an open
-``/console/stream``. Usage: ``python -m benchmarks.web_console [--tickets 2000] [--requests 200]``; against
-PostgreSQL with ``--database-url``. The last line is one JSON object of figures.
+Starts uvicorn (``create_app``, through the browser tests' ``running_web_app``) on a free port over a fresh
+demo-seeded database holding ``--tickets`` open tickets, then times real HTTP requests as agent ``lina`` and how
+long a new ticket takes to reach an open ``/console/stream``. Usage:
+``python -m benchmarks.web_console [--tickets 2000] [--requests 200]``; against PostgreSQL with ``--database-url``.
+The last line is one JSON object of figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,11 +24,10 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
-from tests.e2e.conftest import DEMO_PASSWORD, free_port, open_demo_ticket
+from tests.e2e.conftest import DEMO_PASSWORD, free_port, open_demo_ticket, running_web_app
 
 TEAMS = [("delivery", "logistics"), ("refund_return", "after_sales"), ("payment_billing", "billing")]
 LIVE_SAMPLES = 10
-STARTUP_TIMEOUT_S = 120.0
 TARGETS = {"queue_page_p99_ms": 250.0, "live_update_p95_s": 1.5}
 
 
@@ -50,13 +47,6 @@ def _fill(kefu: Kefu, tickets: int) -> None:
             team=team,
             priority=1 + number % 4,
         )
-
-
-def _healthy(client: httpx.Client) -> bool:
-    try:
-        return client.get("/healthz").status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def _timed(client: httpx.Client, path: str, count: int) -> list[float]:
@@ -114,32 +104,11 @@ def main() -> None:
     started = time.perf_counter()
     _fill(kefu, args.tickets)
     print(f"opened {args.tickets} tickets in {time.perf_counter() - started:.1f} s", flush=True)
-    port = free_port()
-    env = {"KEFU_DATABASE_URL": database_url, "KEFU_VAR_DIR": str(settings.var_dir), "KEFU_RASA_URL": settings.rasa_url}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "router.web.app:create_app",
-            "--factory",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--timeout-graceful-shutdown",
-            "2",
-        ],
-        env={**os.environ, **env},
-    )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            deadline = time.monotonic() + STARTUP_TIMEOUT_S
-            while not _healthy(client):
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit(f"web app did not come up within {STARTUP_TIMEOUT_S:.0f} s")
-                time.sleep(0.2)
+        with (
+            running_web_app(settings, work_dir / "uvicorn.log") as base_url,
+            httpx.Client(base_url=base_url, timeout=30) as client,
+        ):
             token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
             client.post("/login", data={"username": "lina", "password": DEMO_PASSWORD, "csrf_token": token})
             queue = _timed(client, "/console?tab=team", args.requests)
@@ -150,8 +119,6 @@ def main() -> None:
             print(f"API list median {statistics.median(api):.0f} ms", flush=True)
             live = _live_delays(client, kefu)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
         kefu.dispose()
     figures = {
         "database": kefu.engine.dialect.name,

@@ -68,27 +68,19 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path)
     pytest.fail(f"web app not healthy within 60 s:\n{log_path.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def web_server(tmp_path: Path) -> Iterator[WebServer]:
-    """uvicorn serving ``create_app`` on a free port over a fresh migrated, demo-seeded SQLite CRM; stopped after."""
-    database_url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", secret_key="e2e-" + tmp_path.name)
-    kefu = bootstrap(settings)
-    migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        seed_demo(uow.session, settings.data_dir)
-        uow.commit()
-    kefu.dispose()
+@contextmanager
+def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
+    """uvicorn serving ``create_app`` with ``settings`` on a free port until the block ends; yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
-        "KEFU_DATABASE_URL": database_url,
+        "KEFU_DATABASE_URL": settings.database_url,
         "KEFU_VAR_DIR": str(settings.var_dir),
         "KEFU_SECRET_KEY": settings.secret_key,
+        "KEFU_RASA_URL": settings.rasa_url,
         "KEFU_WEB_PORT": str(port),
         "KEFU_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    log_path = tmp_path / "uvicorn.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [
@@ -114,7 +106,7 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, server, log_path)
-        yield WebServer(base_url=base_url, database_url=database_url, settings=settings)
+        yield base_url
     finally:
         server.terminate()
         try:
@@ -122,6 +114,21 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def web_server(tmp_path: Path) -> Iterator[WebServer]:
+    """uvicorn serving ``create_app`` on a free port over a fresh migrated, demo-seeded SQLite CRM; stopped after."""
+    database_url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", secret_key="e2e-" + tmp_path.name)
+    kefu = bootstrap(settings)
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        seed_demo(uow.session, settings.data_dir)
+        uow.commit()
+    kefu.dispose()
+    with running_web_app(settings, tmp_path / "uvicorn.log") as base_url:
+        yield WebServer(base_url=base_url, database_url=database_url, settings=settings)
 
 
 @pytest.fixture
