@@ -17,6 +17,8 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+# What an SLA countdown runs to (``views.sla_deadline``), in the console's two languages.
+DEADLINE_LABELS = {"first_response": "首次响应 First response", "resolution": "解决 Resolution"}
 
 
 def _iso(moment: datetime | None) -> str:
@@ -29,6 +31,7 @@ def _short_time(moment: datetime | None) -> str:
 
 templates.env.filters["iso"] = _iso
 templates.env.filters["short_time"] = _short_time
+templates.env.globals["deadline_labels"] = DEADLINE_LABELS
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:

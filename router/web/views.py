@@ -39,6 +39,13 @@ def sla_due(ticket: Ticket) -> datetime | None:
     return ticket.first_response_due_at if ticket.first_responded_at is None else ticket.resolution_due_at
 
 
+def sla_deadline(ticket: Ticket) -> str | None:
+    """Which deadline ``sla_due`` counts down to, so the console can say what is due."""
+    if ticket.status not in OPEN_STATUSES:
+        return None
+    return "first_response" if ticket.first_responded_at is None else "resolution"
+
+
 def ticket_summary(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
     """One queue row as plain JSON-ready data (the SSE stream, the API list and the console table share it)."""
     now = now or utcnow()
@@ -58,6 +65,7 @@ def ticket_summary(ticket: Ticket, now: datetime | None = None) -> dict[str, Any
         "assignee": ticket.assignee.user.display_name if ticket.assignee else None,
         "customer": ticket.customer.display_name if ticket.customer else "",
         "sla_due_at": due.isoformat() if due else None,
+        "sla_deadline": sla_deadline(ticket),
         "sla_seconds_left": seconds_left(due, now),
         "urgency_score": round(ticket.urgency_score or 0.0, 3),
         "urgency_factors": ticket.urgency_factors or {},

@@ -8,6 +8,7 @@ import pytest
 
 from router.bootstrap import bootstrap
 from router.crm.models import Ticket, TicketStatus
+from router.worker import sweep
 from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in, open_demo_ticket
 
 pytestmark = pytest.mark.browser
@@ -55,14 +56,23 @@ def test_agent_sees_a_new_ticket_live_replies_and_the_customer_web_chat_shows_it
         customer.context.close()
 
 
-def test_supervisor_transfers_a_ticket_to_another_team(web_server: WebServer, browser_page) -> None:
+def test_supervisor_sees_a_breach_and_its_escalation_then_transfers_a_ticket(
+    web_server: WebServer, browser_page
+) -> None:
     page = browser_page
     kefu = bootstrap(web_server.settings)
     try:
         ticket_id = open_demo_ticket(kefu, "web:6f1c1f0e-1d7c-4a55-9a57-0c8f7b1c2d3e", "I was charged twice")
+        late = open_demo_ticket(kefu, "web:late", "快递一周没到，客服也不回", first_response_minutes=0)
+        assert sweep(kefu).escalated == 1  # the worker's sweep: the overdue ticket is escalated
         log_in(page, web_server.base_url, "supervisor")
         page.goto(f"{web_server.base_url}/supervisor")
         assert "Logistics" in page.locator("#team-queues").inner_text()
+        breach = page.locator(f"#breaches a[href='/console/tickets/{late}']").locator("xpath=ancestor::tr")
+        assert "P1" in breach.inner_text() and "快递一周没到" in breach.inner_text()
+        page.wait_for_selector("#breaches td.sla.breached")
+        assert re.search(r"首次响应 First response · 级别 level 1", page.locator("#escalations").inner_text())
+        page.screenshot(path=str(ARTIFACTS_DIR / "supervisor-breach-escalated.png"), full_page=True)
         page.goto(f"{web_server.base_url}/console/tickets/{ticket_id}")
         page.select_option("#transfer-team", label="账务组 Billing")
         page.click("#transfer")

@@ -83,8 +83,11 @@ def test_customer_script_is_shown_as_text_on_the_queue_and_ticket_page(seeded: K
 def test_reply_form_delivers_to_web_chat_and_records_the_turn(seeded: Kefu) -> None:
     ticket_id = open_demo_ticket(seeded, "web:reply-ok", "快递三天没动了")
     lina, csrf = login(seeded, "lina")
+    deadline = re.compile(r'id="sla-deadline">([^<]+)<')
+    assert deadline.search(lina.get(f"/console/tickets/{ticket_id}").text).group(1) == "首次响应 First response"
     response = lina.post(f"/console/tickets/{ticket_id}/reply", data={"text": "马上为您查询", "csrf_token": csrf})
     assert response.status_code == 200 and "Reply sent" in response.text and "马上为您查询" in response.text
+    assert deadline.search(response.text).group(1) == "解决 Resolution"  # answered: the resolution clock runs now
     with seeded.uow() as uow:
         turn = uow.session.scalars(select(Interaction).where(Interaction.speaker == Speaker.agent)).one()
         assert (turn.ticket_id, turn.text, turn.delivery) == (ticket_id, "马上为您查询", "sent")
