@@ -222,7 +222,11 @@ def merge(session: Session, *, source_ticket_id: int, target_ticket_id: int, act
     freed = _release(session, source)
     source.status = TicketStatus.merged
     source.merged_into_id = target.id
-    target.priority = min(target.priority, source.priority)
+    if source.priority < target.priority:
+        # The duplicate was more urgent: the case keeps its urgency, and the trail says why the priority moved.
+        change = {"from": target.priority, "to": source.priority, "reason": "merge"}
+        record(session, target, TicketEventKind.priority_changed, actor=actor, data=change)
+        target.priority = source.priority
     session.execute(
         update(Interaction).where(Interaction.ticket_id == source.id).values(ticket_id=target.id),
         execution_options={"synchronize_session": False},

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from router.crm.models import Agent, Presence, Ticket, TicketEventKind, TicketStatus, utcnow
+from router.crm.models import Agent, AuditEntry, Presence, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.errors import InvalidInput, NotFound
 from router.routing.assignment import assign_waiting
 from router.routing.events import record
@@ -19,6 +19,18 @@ def _locked_agent(session: Session, agent_id: int) -> Agent:
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
     return agent
+
+
+def _audit_presence(session: Session, agent: Agent, before: Presence, *, reason: str, requeued: int) -> None:
+    # Presence decides who gets tickets: supervisors must be able to see when and why it changed.
+    session.add(
+        AuditEntry(
+            actor_user_id=agent.user_id if reason == "agent" else None,
+            action="agent.presence",
+            target=f"agent:{agent.id}",
+            data={"from": before.value, "to": Presence(agent.presence).value, "reason": reason, "requeued": requeued},
+        )
+    )
 
 
 def requeue_unstarted(session: Session, agent: Agent, *, reason: str) -> list[Ticket]:
@@ -46,12 +58,15 @@ def set_presence(session: Session, agent_id: int, presence: Presence | str) -> A
     except ValueError as error:
         raise InvalidInput(f"unknown presence {presence!r}; use online, away or offline") from error
     agent = _locked_agent(session, agent_id)
-    agent.presence = presence
+    before, agent.presence = Presence(agent.presence), presence
     team_ids = [team.id for team in agent.teams]
+    requeued = []
     if presence is Presence.online:
         agent.last_heartbeat_at = utcnow()
     elif presence is Presence.offline:
-        requeue_unstarted(session, agent, reason="offline")
+        requeued = requeue_unstarted(session, agent, reason="offline")
+    if presence is not before:
+        _audit_presence(session, agent, before, reason="agent", requeued=len(requeued))
     session.flush()
     if presence is not Presence.away:
         assign_waiting(session, team_ids)
@@ -84,7 +99,8 @@ def requeue_stale_agents(
     team_ids: set[int] = set()
     for agent in stale:
         agent.presence = Presence.offline
-        requeue_unstarted(session, agent, reason="missed heartbeats")
+        requeued = requeue_unstarted(session, agent, reason="missed heartbeats")
+        _audit_presence(session, agent, Presence.online, reason="missed heartbeats", requeued=len(requeued))
         team_ids.update(team.id for team in agent.teams)
     session.flush()
     if team_ids:
