@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
+from router.crm.interactions import Turn, record_turns
 from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TicketStatus
 from router.web.app import create_app
 from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
@@ -78,6 +79,30 @@ def test_customer_script_is_shown_as_text_on_the_queue_and_ticket_page(seeded: K
     for page in (lina.get("/console?tab=team").text, lina.get(f"/console/tickets/{ticket_id}").text):
         assert "<script>alert" not in page
         assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+
+
+def test_ticket_page_shows_the_whole_conversation_bot_turns_included_and_the_customers_history(seeded: Kefu) -> None:
+    earlier = open_demo_ticket(seeded, "web:whole", "上个月的快递也丢过")
+    with seeded.uow() as uow:
+        record_turns(
+            uow.session,
+            [
+                Turn(event_key="whole-1", sender_id="web:whole", speaker=Speaker.customer, text="我的快递呢"),
+                Turn(event_key="whole-2", sender_id="web:whole", speaker=Speaker.bot, text="请提供订单号 Order no.?"),
+            ],
+        )
+        uow.commit()
+    ticket_id = open_demo_ticket(seeded, "web:whole", "订单 123 三天没动了")
+    lina, _ = login(seeded, "lina")
+    page = lina.get(f"/console/tickets/{ticket_id}").text
+    turns = re.findall(r'<div class="turn (\w+)"><span class="meta">[^<]*</span>([^<]*)</div>', page)
+    assert turns == [
+        ("customer", "上个月的快递也丢过"),
+        ("customer", "我的快递呢"),
+        ("bot", "请提供订单号 Order no.?"),
+        ("customer", "订单 123 三天没动了"),
+    ]
+    assert f'<a href="/console/tickets/{earlier}">T{earlier:06d}</a> 上个月的快递也丢过' in page
 
 
 def test_reply_form_delivers_to_web_chat_and_records_the_turn(seeded: Kefu) -> None:
