@@ -1,4 +1,4 @@
-"""Bilingual TF-IDF features, and a lean transform of fitted vectorizers for per-message speed."""
+"""Bilingual TF-IDF features: the classifier's words + characters, and a lean transform of fitted vectorizers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
+from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from router.triage.ngrams import GAP, NgramTfidf, stacked
 from router.triage.text import word_tokens
+
+# Symbol ids are packed into one uint64 per n-gram: 4 characters of 16 bits, or 2 words of 32 bits.
+CHAR_BITS = 16
+WORD_BITS = 32
 
 
 def word_vectorizer(ngrams: tuple[int, int] = (1, 2), min_df: int = 1) -> TfidfVectorizer:
@@ -17,11 +22,6 @@ def word_vectorizer(ngrams: tuple[int, int] = (1, 2), min_df: int = 1) -> TfidfV
     return TfidfVectorizer(
         tokenizer=word_tokens, token_pattern=None, lowercase=False, ngram_range=ngrams, sublinear_tf=True, min_df=min_df
     )
-
-
-def char_vectorizer(ngrams: tuple[int, int] = (1, 4)) -> TfidfVectorizer:
-    """Character n-grams within words: robust to typos and to Chinese that jieba splits badly."""
-    return TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=ngrams, sublinear_tf=True, min_df=2)
 
 
 class CompiledFeatures:
@@ -58,3 +58,72 @@ class CompiledFeatures:
         if not data:
             return csr_matrix((len(texts), self.width))
         return csr_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(len(texts), self.width))
+
+
+class TextFeatures:
+    """Word 1–2-grams (jieba words for Chinese) beside within-word character 1–4-grams, each block l2-normalised.
+
+    Texts must already be normalised. Each text is segmented once per call; words and characters get integer ids
+    so the n-gram counting is numpy work (see router.triage.ngrams).
+    """
+
+    def __init__(
+        self, word_ngrams: tuple[int, int] = (1, 2), char_ngrams: tuple[int, int] = (1, 4), word_min_df: int = 1
+    ) -> None:
+        self.words = NgramTfidf(word_ngrams, WORD_BITS, word_min_df)
+        self.chars = NgramTfidf(char_ngrams, CHAR_BITS, min_df=2)
+        self.tokens: dict[str, int] = {}
+        self.token_names: list[str] = []
+        self.alphabet = np.zeros(0, dtype=np.uint32)
+
+    @property
+    def word_columns(self) -> int:
+        """Columns before this are word n-grams, from it on character n-grams."""
+        return self.words.width
+
+    def fit_transform(self, texts: Sequence[str]) -> csr_matrix:
+        """Learn tokens, characters, n-grams and idf from the texts; their matrix."""
+        segmented = [word_tokens(text) for text in texts]
+        for tokens in segmented:
+            for token in tokens:
+                self.tokens.setdefault(token, len(self.tokens) + 1)
+        self.token_names = list(self.tokens)
+        points, starts = _code_points(texts)
+        alphabet, counts = np.unique(points[points != 0], return_counts=True)
+        # Ids must fit 16 bits; beyond that the rarest characters stay unknown (never seen in real data).
+        self.alphabet = np.sort(alphabet[np.argsort(-counts, kind="stable")[: (1 << CHAR_BITS) - 1]])
+        self.chars.space = int(np.searchsorted(self.alphabet, ord(" "))) + 1
+        words = self.words.fit_transform(*stacked(self._word_ids(segmented)))
+        chars = self.chars.fit_transform(self._char_ids(points), starts)
+        return hstack([words, chars], format="csr")
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        """The texts' matrix; words, characters and n-grams not seen in training are left out."""
+        points, starts = _code_points(texts)
+        words = self.words.transform(*stacked(self._word_ids([word_tokens(text) for text in texts])))
+        chars = self.chars.transform(self._char_ids(points), starts)
+        return hstack([words, chars], format="csr")
+
+    def name(self, column: int) -> str:
+        """The n-gram a column stands for, as an agent would read it."""
+        if column < self.words.width:
+            return " ".join(self.token_names[symbol - 1] for symbol in self.words.symbols_of(column))
+        symbols = self.chars.symbols_of(column - self.words.width)
+        return "".join(chr(self.alphabet[symbol - 1]) for symbol in symbols)
+
+    def _word_ids(self, segmented: Sequence[Sequence[str]]) -> list[list[int]]:
+        return [[self.tokens.get(token, GAP) for token in tokens] for tokens in segmented]
+
+    def _char_ids(self, points: np.ndarray) -> np.ndarray:
+        if not len(self.alphabet):
+            return np.zeros(len(points), dtype=np.int64)
+        index = np.minimum(np.searchsorted(self.alphabet, points), len(self.alphabet) - 1)
+        return np.where(self.alphabet[index] == points, index + 1, GAP)
+
+
+def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's code points, whitespace runs as one space and a space at both ends, a 0 after each text."""
+    padded = [" " + " ".join(text.replace("\x00", " ").split()) + " " for text in texts]
+    points = np.frombuffer(("\x00".join(padded) + "\x00").encode("utf-32-le", "replace"), dtype=np.uint32)
+    lengths = np.fromiter((len(text) + 1 for text in padded), dtype=np.int64, count=len(padded))
+    return points.astype(np.int64), np.cumsum(lengths) - lengths

@@ -14,7 +14,8 @@ import joblib
 from router.errors import InvalidInput
 
 # Bump when the stored objects change shape; older directories are then refused instead of misread.
-FORMAT_VERSION = 1
+# 2: the classifier's features are numpy n-gram tables (router.triage.ngrams), not sklearn vectorizers.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.sparse import hstack
+from scipy.sparse import csr_matrix
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.errors import InvalidInput
 from router.triage import Assessment, Triage, train_default_model
 from router.triage.classifier import TriageClassifier
 from router.triage.datasets import read_texts
-from router.triage.store import IncompatibleModel, load_artifact, read_manifest, save_model_dir
-from router.triage.text import MAX_TEXT_CHARS, normalise
+from router.triage.features import TextFeatures
+from router.triage.store import FORMAT_VERSION, IncompatibleModel, load_artifact, read_manifest, save_model_dir
+from router.triage.text import MAX_TEXT_CHARS, normalise, word_tokens
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 COMPLAINTS = DATA_DIR / "triage" / "complaints.csv"
@@ -46,13 +48,50 @@ def test_complaint_data_covers_every_category_in_both_languages() -> None:
     assert len(set(texts)) == len(texts)
 
 
-def test_compiled_features_equal_sklearn_transform() -> None:
+def _char_ngrams_within_words(text: str) -> list[str]:
+    """sklearn's char_wb analyser written out: 1–4-grams of " word ", a space only at an n-gram's ends."""
+    grams = []
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(1, 5):
+            for start in range(len(padded) - n + 1):
+                gram = padded[start : start + n]
+                if gram != " " and " " not in gram[1:-1]:
+                    grams.append(gram)
+    return grams
+
+
+def _by_name(matrix: csr_matrix, names: list[str], order: list[str]) -> np.ndarray:
+    columns = {name: column for column, name in enumerate(names)}
+    return matrix[:, [columns[name] for name in order]].toarray()
+
+
+def test_text_features_equal_sklearn_tfidf_of_the_same_ngrams() -> None:
+    texts, _ = read_texts(COMPLAINTS, "text", "category")
+    train = [normalise(text) for text in texts]
+    sample = [normalise(text) for text in ["我的快递丢了!!", "refund me NOW", "完全没见过的词 qwzx", "", texts[5]]]
+    features = TextFeatures()
+    features.fit_transform(train)
+    ours = features.transform(sample)
+    names = [features.name(column) for column in range(ours.shape[1])]
+    words = TfidfVectorizer(tokenizer=word_tokens, token_pattern=None, lowercase=False, ngram_range=(1, 2),
+                            sublinear_tf=True).fit(train)  # fmt: skip
+    chars = TfidfVectorizer(analyzer=_char_ngrams_within_words, sublinear_tf=True, min_df=2).fit(train)
+    for vectorizer, block in ((words, slice(0, features.word_columns)), (chars, slice(features.word_columns, None))):
+        order = list(vectorizer.get_feature_names_out())
+        assert sorted(order) == sorted(names[block])
+        assert np.allclose(_by_name(ours[:, block], names[block], order), vectorizer.transform(sample).toarray())
+
+
+def test_a_saved_classifier_predicts_the_same_after_loading(tmp_path: Path) -> None:
     texts, labels = read_texts(COMPLAINTS, "text", "category")
     classifier = TriageClassifier()
-    classifier.fit(texts, labels)
-    sample = [normalise(text) for text in ["我的快递丢了!!", "refund me NOW", "完全没见过的词 qwzx", texts[5]]]
-    expected = hstack([vectorizer.transform(sample) for vectorizer in classifier.vectorizers]).toarray()
-    assert np.allclose(classifier.features.transform(sample).toarray(), expected)
+    classifier.fit(texts[::2], labels[::2])
+    before = classifier.predict(texts[1::2])
+    save_model_dir(tmp_path / "model", {"classifier": classifier}, {})
+    after = load_artifact(tmp_path / "model", "classifier").predict(texts[1::2])
+    assert after == before
+    assert sum(p.label == y for p, y in zip(after, labels[1::2], strict=True)) / len(after) > 0.6
 
 
 @pytest.mark.parametrize(
@@ -148,7 +187,7 @@ def test_binary_labels_and_bad_training_sets() -> None:
 
 def test_model_dir_records_its_format_and_sentiment_source(model_dir: Path) -> None:
     manifest = read_manifest(model_dir)
-    assert manifest["format_version"] == 1 and manifest["artifacts"] == ["classifier", "sentiment"]
+    assert manifest["format_version"] == FORMAT_VERSION and manifest["artifacts"] == ["classifier", "sentiment"]
     assert manifest["metrics"]["sentiment_source"].startswith("kefu sentiment_zh.csv")
 
 
@@ -156,8 +195,8 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Pa
     other = tmp_path / "old"
     save_model_dir(other, {"classifier": {"not": "a model"}}, {})
     manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
-    (other / "manifest.json").write_text(json.dumps({**manifest, "format_version": 0}), encoding="utf-8")
-    with pytest.raises(IncompatibleModel, match="format 0, this kefu reads format 1; retrain it"):
+    (other / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
+    with pytest.raises(IncompatibleModel, match=f"format 1, this kefu reads format {FORMAT_VERSION}; retrain it"):
         Triage.load(other)
     with pytest.raises(IncompatibleModel, match=r"no manifest\.json"):
         Triage.load(tmp_path / "empty")
