@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,11 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn, record_turns
 from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TicketStatus
+from router.settings import Settings
 from router.web.app import create_app
 from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
+from tests.rasa_stack import RasaStack
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -277,3 +280,38 @@ def test_console_pages_refuse_framing_but_the_web_chat_may_be_embedded(seeded: K
     console = lina.get("/console")
     assert console.headers["X-Frame-Options"] == "DENY" and console.headers["X-Content-Type-Options"] == "nosniff"
     assert "X-Frame-Options" not in lina.get("/chat").headers
+
+
+@pytest.mark.rasa
+def test_resolving_in_the_console_has_the_real_bot_ask_the_customer_for_a_rating(
+    rasa_stack: RasaStack, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=rasa_stack.database_url, var_dir=tmp_path / "var", rasa_url=rasa_stack.rasa_url)
+    kefu = bootstrap(settings)
+    sender = "console-csat-1"
+    try:
+        assert rasa_stack.send(sender, "你好"), rasa_stack.logs()
+        ticket_id = open_demo_ticket(kefu, sender, "快递三天没动了")
+        lina, csrf = login(kefu, "lina")
+        resolved = lina.post(f"/console/tickets/{ticket_id}/resolve", data={"csrf_token": csrf})
+        assert resolved.status_code == 200 and "the customer was asked for a rating" in resolved.text
+        deadline = time.monotonic() + 30  # the event broker logs the bot's question a moment later
+        while not (asked := _bot_turns_after_resolution(kefu, ticket_id)) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert any(re.search("1.*5", text) for text in asked), asked
+    finally:
+        kefu.dispose()
+
+
+def _bot_turns_after_resolution(kefu: Kefu, ticket_id: int) -> list[str]:
+    with kefu.uow() as uow:
+        ticket = uow.session.get(Ticket, ticket_id)
+        return list(
+            uow.session.scalars(
+                select(Interaction.text).where(
+                    Interaction.conversation_id == ticket.conversation_id,
+                    Interaction.speaker == Speaker.bot,
+                    Interaction.created_at >= ticket.resolved_at,
+                )
+            )
+        )
