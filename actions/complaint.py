@@ -1,76 +1,122 @@
-"""Complaint intake: check what the form collected, then triage it and open the ticket."""
+"""Complaint intake: read what the customer answers the form, then triage the complaint and open the ticket."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
+from actions.complaint_answers import (
+    NO_ORDER,
+    ReadReply,
+    Reply,
+    description_besides,
+    read_description_reply,
+    read_order_reply,
+)
+from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language, latest_text
 from actions.ticketing import file_complaint, load_triage
 from actions.wording import duration_label, priority_label
 from router.crm.models import utcnow
 
-NO_ORDER = "none"
-MIN_DESCRIPTION_CHARS = 4
-MAX_ORDER_NUMBER_CHARS = 32
-_ORDER_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]{3,}")
-_NO_ORDER_ANSWERS = re.compile(
-    r"^\s*(none|no|nope|n/?a|(i\s+)?don'?t\s+have(\s+one|\s+it)?|no\s+order(\s+number)?|"
-    r"没有|无|沒有|没有订单号?|不知道)\s*[.!。！]?\s*$",
-    re.IGNORECASE,
-)
-# Openers that say a complaint is coming but not what it is about.
-_GENERIC_COMPLAINT = re.compile(
-    r"(i\s+)?(want|would like|wanna|need)\s+to\s+(make\s+a\s+|file\s+a\s+)?complain(t)?|i\s+have\s+a\s+complaint|"
-    r"complaint|complain|我要投诉|我想投诉|我要投訴|投诉|投訴|我要|我想|一下",
-    re.IGNORECASE,
-)
-_WORD_CHARS = re.compile(r"[^\W_]", re.UNICODE)
+FORM_NAME = "complaint_form"
+# The order number is optional: asked once more after a reply without one, then the complaint goes on without it.
+MAX_ORDER_NUMBER_MISSES = 2
+# Everything the form remembers; cleared when a complaint is filed, dropped or handed to a person.
+FORM_SLOTS = ("order_number", "complaint_description", "order_number_misses", "complaint_cancelled")
 
 
-def normalise_order_number(value: Any) -> str | None:
-    """The order number as the ticket stores it, ``"none"`` when the customer has none, None when unreadable."""
-    if not isinstance(value, str):
-        return None
-    if value == NO_ORDER or _NO_ORDER_ANSWERS.match(value):
-        return NO_ORDER
-    match = _ORDER_NUMBER.search(value.replace(" ", ""))
-    if match is None or len(match.group(0)) > MAX_ORDER_NUMBER_CHARS:
-        return None
-    return match.group(0)
+def clear_form_slots() -> list[EventType]:
+    """Events that forget the complaint in progress, so the next one starts afresh."""
+    return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
-def is_descriptive(text: Any) -> bool:
-    """Whether a complaint text says what went wrong, not just "I want to complain"."""
-    if not isinstance(text, str) or text.startswith("/"):
-        return False
-    remainder = _GENERIC_COMPLAINT.sub("", text)
-    return len(_WORD_CHARS.findall(remainder)) >= MIN_DESCRIPTION_CHARS
+def _latest_intent(tracker: Tracker) -> str | None:
+    return ((tracker.latest_message or {}).get("intent") or {}).get("name")
+
+
+def _asks_a_question(tracker: Tracker, requested_slot: str) -> bool:
+    text, intent = latest_text(tracker), _latest_intent(tracker)
+    if requested_slot == "order_number":
+        entity = next(tracker.get_latest_entity_values("order_number"), None)
+        return read_order_reply(text, intent, str(entity) if entity else None).kind is Reply.question
+    return read_description_reply(text, intent).kind is Reply.question
+
+
+def _cancelled() -> dict[str, Any]:
+    # Ending the form with the flag set lets the "drops the complaint" rule answer instead of filing it.
+    return {"complaint_cancelled": True, "requested_slot": None, "order_number": None, "complaint_description": None}
 
 
 class ValidateComplaintForm(FormValidationAction):
-    """Keeps the complaint form asking until it has an order number (or "none") and a real description."""
+    """Reads each reply to the complaint form: an answer fills its slot, a question is let through, "cancel" ends it."""
 
     def name(self) -> str:
         """The form's validation action, by Rasa's naming convention."""
         return "validate_complaint_form"
 
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """Validate as usual, but hand a question back to the rules (FAQ, status); the form asks again after it."""
+        requested = tracker.get_slot("requested_slot")
+        if requested in tracker.slots_to_validate() and _asks_a_question(tracker, requested):
+            return [SlotSet(requested, None), ActionExecutionRejected(FORM_NAME)]
+        return await super().run(dispatcher, tracker, domain)
+
     def validate_order_number(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """Accept an order number or "I have none"; anything else is asked again."""
-        return {"order_number": normalise_order_number(slot_value)}
+        """An order number or "none" fills the slot; a description given instead is kept and the number asked again."""
+        text = latest_text(tracker)
+        if slot_value != text:
+            # From the NLU's order_number entity, now or earlier ("where is order 12345?" then "I want to complain").
+            reply = ReadReply(Reply.order_number, str(slot_value))
+            return {"order_number": reply.order_number, **self._description_alongside(reply, text, tracker)}
+        reply = read_order_reply(text, _latest_intent(tracker), None)
+        if reply.kind is Reply.cancel:
+            return _cancelled()
+        if reply.kind in (Reply.order_number, Reply.no_order):
+            return {"order_number": reply.order_number, **self._description_alongside(reply, text, tracker)}
+        return self._missed_order_number(reply, text, dispatcher, tracker)
+
+    def _description_alongside(self, reply: ReadReply, text: str, tracker: Tracker) -> dict[str, Any]:
+        """ "订单12345，东西一直没发货" answers both questions at once."""
+        if tracker.get_slot("complaint_description") or not reply.order_number or reply.order_number == NO_ORDER:
+            return {}
+        description = description_besides(text, reply.order_number)
+        return {"complaint_description": description} if description else {}
+
+    def _missed_order_number(
+        self, reply: ReadReply, text: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        misses = int(tracker.get_slot("order_number_misses") or 0) + 1
+        slots: dict[str, Any] = {"order_number_misses": misses, "order_number": None}
+        if reply.kind is Reply.description:
+            earlier = tracker.get_slot("complaint_description")
+            slots["complaint_description"] = f"{earlier}\n{text.strip()}" if earlier else text.strip()
+        if misses >= MAX_ORDER_NUMBER_MISSES:
+            dispatcher.utter_message(response="utter_filing_without_order_number")
+            slots["order_number"] = NO_ORDER
+        elif reply.kind is Reply.description:
+            dispatcher.utter_message(response="utter_description_noted")
+        else:
+            dispatcher.utter_message(response="utter_no_order_number_found")
+        return slots
 
     def validate_complaint_description(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """Accept a description that says what happened; a bare "I want to complain" is asked again."""
-        return {"complaint_description": slot_value.strip() if is_descriptive(slot_value) else None}
+        """A description that says what happened fills the slot; a bare "I want to complain" is asked again."""
+        if not isinstance(slot_value, str):
+            return {"complaint_description": None}
+        reply = read_description_reply(slot_value, _latest_intent(tracker))
+        if reply.kind is Reply.cancel:
+            return _cancelled()
+        if reply.kind is not Reply.description:
+            return {"complaint_description": None}
+        return {"complaint_description": slot_value.strip()}
 
 
 class ActionSubmitComplaint(UsesKefu, Action):
@@ -104,8 +150,17 @@ class ActionSubmitComplaint(UsesKefu, Action):
             priority=priority_label(priority),
             response_time=duration_label(due_in_minutes, language),
         )
-        return [
-            SlotSet("ticket_number", number),
-            SlotSet("order_number", None),
-            SlotSet("complaint_description", None),
-        ]
+        return [SlotSet("ticket_number", number), *clear_form_slots()]
+
+
+class ActionCancelComplaint(Action):
+    """The customer dropped the complaint: say nothing was filed and forget what the form collected."""
+
+    def name(self) -> str:
+        """Name the "drops the complaint" rule calls."""
+        return "action_cancel_complaint"
+
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """Confirm politely that no ticket was opened."""
+        dispatcher.utter_message(response="utter_complaint_cancelled")
+        return clear_form_slots()

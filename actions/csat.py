@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.runtime import UsesKefu, apologise_when_unavailable, latest_text
+from actions.ticketing import rated_ticket_id
 from router.crm.csat import record_csat
 from router.errors import InvalidInput
 
@@ -40,7 +41,12 @@ class ActionRecordCsat(UsesKefu, Action):
         comment = comment_of(text)
         try:
             with self.kefu.uow() as uow:
-                rating = record_csat(uow.session, sender_id=tracker.sender_id, score=score, comment=comment)
+                ticket_id = rated_ticket_id(
+                    uow.session, sender_id=tracker.sender_id, ticket_number=tracker.get_slot("ticket_number")
+                )
+                rating = record_csat(
+                    uow.session, sender_id=tracker.sender_id, score=score, comment=comment, ticket_id=ticket_id
+                )
                 uow.commit()
         except InvalidInput:
             dispatcher.utter_message(response="utter_ask_csat")

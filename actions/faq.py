@@ -31,6 +31,10 @@ class ActionAnswerFaq(UsesKefu, Action):
                 customer_language(tracker),
                 self.kefu.settings.faq_similarity_threshold,
             )
+        if match is None and (tracker.active_loop or {}).get("name"):
+            # Mid-complaint the agent who takes the ticket answers it too; a handoff offer would derail the form.
+            dispatcher.utter_message(response="utter_faq_not_sure_in_form")
+            return []
         if match is None:
             dispatcher.utter_message(response="utter_faq_not_sure")
             return [FollowupAction(OFFER_HANDOFF)]  # an action event, so the handoff rules see the offer

@@ -9,6 +9,8 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.complaint import clear_form_slots
+from actions.complaint_answers import NO_ORDER
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
 from actions.ticketing import hand_off, load_triage
 
@@ -26,6 +28,12 @@ def recent_customer_text(tracker: Tracker, language: str) -> str:
     ]
     texts = [text.strip() for text in texts if text.strip()][-CONTEXT_MESSAGES:]
     return "\n".join(texts) or _NO_CONTEXT[language]
+
+
+def _given_order_number(tracker: Tracker) -> str | None:
+    """The order number the customer already gave (say, halfway through a complaint), for the agent's ticket."""
+    order_number = tracker.get_slot("order_number")
+    return None if order_number in (None, NO_ORDER) else str(order_number)
 
 
 class ActionHandoff(UsesKefu, Action):
@@ -47,10 +55,15 @@ class ActionHandoff(UsesKefu, Action):
                 sender_id=tracker.sender_id,
                 language=language,
                 text=recent_customer_text(tracker, language),
+                order_number=_given_order_number(tracker),
             )
             uow.commit()
             number = handoff.ticket.number
-        dispatcher.utter_message(response="utter_queue_position", position=handoff.position)
+        if handoff.with_agent:
+            dispatcher.utter_message(response="utter_agent_has_ticket", ticket_number=number)
+        else:
+            dispatcher.utter_message(response="utter_queue_position", ticket_number=number, position=handoff.position)
         # A paused bot never predicts its own action_listen; recording one now means that when the router resumes
         # the conversation and injects EXTERNAL_ticket_resolved, the rules see a normal listening state.
-        return [SlotSet("ticket_number", number), ConversationPaused(), ActionExecuted("action_listen")]
+        events = [SlotSet("ticket_number", number), *clear_form_slots()]
+        return [*events, ConversationPaused(), ActionExecuted("action_listen")]

@@ -20,11 +20,8 @@ logger = logging.getLogger(__name__)
 _process_kefu: Kefu | None = None
 _process_kefu_lock = threading.Lock()
 
-# Said when the CRM cannot be reached: the bot must still answer rather than go silent.
-_SERVICE_UNAVAILABLE = {
-    "zh": "抱歉，系统暂时有点忙，请稍后再试，或回复“转人工”。",
-    "en": "Sorry, our system is busy right now. Please try again in a moment, or say “talk to a human”.",
-}
+# Said when the CRM cannot be reached: the bot must still answer rather than go silent (zh/en in domain.yml).
+SERVICE_UNAVAILABLE = "utter_service_unavailable"
 
 ActionRun = TypeVar("ActionRun", bound=Callable[..., list[dict[str, Any]]])
 
@@ -72,7 +69,7 @@ def apologise_when_unavailable(run: ActionRun) -> ActionRun:
             # CRM down, a service refusing (KefuError) or a bug: the customer still gets an answer, the log the cause.
             expected = isinstance(error, SQLAlchemyError | KefuError)
             logger.exception("%s %s for %s", self.name(), "failed" if expected else "crashed", tracker.sender_id)
-            dispatcher.utter_message(text=_SERVICE_UNAVAILABLE[customer_language(tracker)])
+            dispatcher.utter_message(response=SERVICE_UNAVAILABLE)
             return []
 
     return guarded  # type: ignore[return-value]

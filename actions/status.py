@@ -28,7 +28,7 @@ class ActionCheckStatus(UsesKefu, Action):
 
     @apologise_when_unavailable
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        """Look the ticket up and answer ``utter_status``, or ``utter_no_ticket`` when there is none."""
+        """Look the customer's own ticket up and answer ``utter_status``, or say there is no such ticket of theirs."""
         # Numbers in this message win over slots left from earlier turns.
         ticket_number = _latest_entity(tracker, "ticket_number")
         order_number = _latest_entity(tracker, "order_number")
@@ -39,10 +39,21 @@ class ActionCheckStatus(UsesKefu, Action):
                 uow.session, sender_id=tracker.sender_id, ticket_number=ticket_number, order_number=order_number
             )
             if ticket is None:
-                dispatcher.utter_message(response="utter_no_ticket")
-                return []
+                _say_not_found(dispatcher, ticket_number, order_number)
+                # A number that is not theirs must not stick and be looked up again on "and now?".
+                return [SlotSet("ticket_number", None)]
             number, status = ticket.number, ticket.status
         dispatcher.utter_message(
             response="utter_status", ticket_number=number, status=status_label(status, customer_language(tracker))
         )
         return [SlotSet("ticket_number", number)]
+
+
+def _say_not_found(dispatcher: CollectingDispatcher, ticket_number: str | None, order_number: str | None) -> None:
+    # Unknown and someone else's ticket numbers get the very same words, so nothing leaks about other customers.
+    if ticket_number:
+        dispatcher.utter_message(response="utter_no_such_ticket", ticket_number=ticket_number)
+    elif order_number:
+        dispatcher.utter_message(response="utter_no_ticket_for_order", order_number=order_number)
+    else:
+        dispatcher.utter_message(response="utter_no_ticket")

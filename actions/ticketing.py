@@ -40,11 +40,16 @@ def load_triage(kefu: Kefu) -> Triage:
 
 @dataclass(frozen=True)
 class Handoff:
-    """The ticket a customer waits on for a human, and their place in its queue."""
+    """The ticket a customer waits on for a human, and their place in its queue (0: an agent already has it)."""
 
     ticket: Ticket
     position: int
     joined_existing: bool
+
+    @property
+    def with_agent(self) -> bool:
+        """Whether an agent already holds the ticket, so the customer is not waiting in a queue at all."""
+        return self.position == 0
 
 
 def _repeat_contacts_7d(session: Session, customer_id: int) -> int:
@@ -77,7 +82,9 @@ def file_complaint(
     return _open(session, triage, conversation, text, order_number)
 
 
-def hand_off(session: Session, triage: Triage, *, sender_id: str, language: str, text: str) -> Handoff:
+def hand_off(
+    session: Session, triage: Triage, *, sender_id: str, language: str, text: str, order_number: str | None = None
+) -> Handoff:
     """Join the conversation's open ticket or open one, and pause the bot until an agent resolves it."""
     conversation = current_conversation(session, sender_id, language)
     ticket = session.execute(
@@ -88,21 +95,25 @@ def hand_off(session: Session, triage: Triage, *, sender_id: str, language: str,
     ).scalar_one_or_none()
     joined_existing = ticket is not None
     if ticket is None:
-        ticket = _open(session, triage, conversation, text, order_number=None)
+        ticket = _open(session, triage, conversation, text, order_number=order_number)
     conversation.bot_paused = True
     session.flush()
-    # An assigned ticket has left the queue (position 0): its agent is next, so the customer is first in line.
-    position = max(queue_position(session, ticket), 1)
-    return Handoff(ticket=ticket, position=position, joined_existing=joined_existing)
+    return Handoff(ticket=ticket, position=queue_position(session, ticket), joined_existing=joined_existing)
+
+
+def own_ticket(session: Session, customer_id: int, ticket_number: str | None) -> Ticket | None:
+    """The ticket the customer quotes, only if it is theirs: another customer's ticket is as unknown as a typo."""
+    ticket = find_ticket(session, ticket_number) if ticket_number else None
+    return ticket if ticket is not None and ticket.customer_id == customer_id else None
 
 
 def ticket_for_status(
     session: Session, *, sender_id: str, ticket_number: str | None, order_number: str | None
 ) -> Ticket | None:
-    """The ticket a status question is about: by ticket number, by order number, else the customer's latest."""
-    if ticket_number:
-        return find_ticket(session, ticket_number)
+    """The customer's own ticket a status question is about: by ticket number, by order number, else their latest."""
     conversation = current_conversation(session, sender_id)
+    if ticket_number:
+        return own_ticket(session, conversation.customer_id, ticket_number)
     if order_number:
         return session.execute(
             select(Ticket)
@@ -111,3 +122,9 @@ def ticket_for_status(
             .limit(1)
         ).scalar_one_or_none()
     return latest_ticket_for_customer(session, conversation.customer_id)
+
+
+def rated_ticket_id(session: Session, *, sender_id: str, ticket_number: str | None) -> int | None:
+    """The ticket a rating is for: the resolved one the bot asked about, if it is the customer's; else None (latest)."""
+    ticket = own_ticket(session, current_conversation(session, sender_id).customer_id, ticket_number)
+    return ticket.id if ticket is not None else None

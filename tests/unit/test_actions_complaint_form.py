@@ -1,0 +1,234 @@
+"""The complaint form reads replies as a human agent would: a description, "I don't know", a question or "cancel"."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.complaint import ActionCancelComplaint, ValidateComplaintForm
+from actions.complaint_answers import Reply, is_descriptive, read_description_reply, read_order_reply
+from tests.unit.test_actions import run, user_event
+
+FORM = {"name": "complaint_form"}
+# The part of the domain the action server gets from Rasa that the validation reads.
+DOMAIN = {"forms": {"complaint_form": {"required_slots": ["order_number", "complaint_description"]}}}
+
+
+def form_turn(
+    text: str, intent: str, requested: str, slots: dict[str, Any] | None = None, entities: list[dict] | None = None
+) -> Tracker:
+    """The tracker the form's validation gets: the reply, then the slot candidates Rasa extracted from it."""
+    candidates = {requested: text}
+    candidates.update({entity["entity"]: entity["value"] for entity in entities or [] if entity["entity"] == requested})
+    message = user_event(text, intent, entities=entities)
+    events = [message, *({"event": "slot", "name": name, "value": value} for name, value in candidates.items())]
+    return Tracker(
+        sender_id="web:form",
+        slots={"language": "zh", "requested_slot": requested, **(slots or {}), **candidates},
+        latest_message=message["parse_data"],
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop=FORM,
+        latest_action_name="action_listen",
+    )
+
+
+def validate(tracker: Tracker) -> tuple[dict[str, Any], list[str], bool]:
+    """Slots the validation sets, the responses it says, and whether it hands the turn back to the rules."""
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateComplaintForm().run(dispatcher, tracker, DOMAIN))
+    slots = {event["name"]: event["value"] for event in events if event["event"] == "slot"}
+    rejected = any(event["event"] == "action_execution_rejected" for event in events)
+    return slots, [message["response"] for message in dispatcher.messages], rejected
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("the parcel arrived broken", "complain"),
+        ("东西坏了，我要退款", "ask_faq"),
+        ("my parcel never came", "check_status"),
+    ],
+)
+def test_a_description_instead_of_the_order_number_is_kept_and_the_number_asked_once_more(
+    text: str, intent: str
+) -> None:
+    slots, said, rejected = validate(form_turn(text, intent, "order_number"))
+    assert slots == {"order_number": None, "order_number_misses": 1, "complaint_description": text}
+    assert said == ["utter_description_noted"]
+    assert not rejected
+
+
+def test_a_second_reply_without_a_number_files_the_complaint_without_one() -> None:
+    tracker = form_turn("嗯嗯", "affirm", "order_number", slots={"order_number_misses": 1})
+    slots, said, _ = validate(tracker)
+    assert slots["order_number"] == "none"
+    assert said == ["utter_filing_without_order_number"]
+
+
+def test_more_detail_at_the_second_ask_is_added_to_the_description() -> None:
+    earlier = {"order_number_misses": 1, "complaint_description": "快递盒子破了"}
+    slots, _, _ = validate(form_turn("里面的杯子也碎了", "complain", "order_number", slots=earlier))
+    assert slots["complaint_description"] == "快递盒子破了\n里面的杯子也碎了"
+    assert slots["order_number"] == "none"
+
+
+def test_an_unreadable_reply_is_told_so_and_asked_again() -> None:
+    slots, said, _ = validate(form_turn("asdf", "nlu_fallback", "order_number"))
+    assert slots == {"order_number": None, "order_number_misses": 1}
+    assert said == ["utter_no_order_number_found"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"), [("I don't know it", "deny"), ("忘了", "goodbye"), ("没有", "deny"), ("I forgot", "inform")]
+)
+def test_not_knowing_the_order_number_counts_as_none(text: str, intent: str) -> None:
+    slots, said, _ = validate(form_turn(text, intent, "order_number"))
+    assert slots == {"order_number": "none"}
+    assert said == []
+
+
+def test_an_order_number_with_the_problem_fills_both() -> None:
+    entities = [{"entity": "order_number", "value": "12345"}]
+    slots, _, _ = validate(form_turn("订单12345，东西一直没发货", "complain", "order_number", entities=entities))
+    assert slots == {"order_number": "12345", "complaint_description": "订单12345，东西一直没发货"}
+
+
+def test_a_lettered_order_number_in_free_text_is_read() -> None:
+    slots, _, _ = validate(form_turn("it's SO-88123", "inform", "order_number"))
+    assert slots == {"order_number": "SO-88123"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "requested"),
+    [
+        ("cancel", "nlu_fallback", "order_number"),
+        ("never mind", "deny", "order_number"),
+        ("算了", "deny", "order_number"),
+        ("不投诉了", "complain", "order_number"),
+        ("算了，不投诉了", "complain", "complaint_description"),
+        ("bye", "goodbye", "complaint_description"),
+    ],
+)
+def test_cancel_leaves_the_form_without_filing(text: str, intent: str, requested: str) -> None:
+    slots, _, rejected = validate(form_turn(text, intent, requested))
+    assert slots["complaint_cancelled"] is True
+    assert slots["requested_slot"] is None
+    assert not rejected
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "requested"),
+    [
+        ("退款一般几天到账啊？", "ask_faq", "order_number"),
+        ("where is my other parcel?", "check_status", "order_number"),
+        ("how do I return an item", "ask_faq", "complaint_description"),
+    ],
+)
+def test_a_question_mid_form_is_handed_back_to_the_rules(text: str, intent: str, requested: str) -> None:
+    slots, said, rejected = validate(form_turn(text, intent, requested))
+    assert rejected
+    assert slots == {requested: None}
+    assert said == []
+
+
+def test_a_statement_the_nlu_took_for_a_status_question_is_the_description() -> None:
+    slots, _, rejected = validate(form_turn("the screen is cracked", "check_status", "complaint_description"))
+    assert slots == {"complaint_description": "the screen is cracked"}
+    assert not rejected
+
+
+def test_a_bare_complaint_is_asked_for_details() -> None:
+    slots, _, _ = validate(form_turn("我要投诉", "complain", "complaint_description"))
+    assert slots == {"complaint_description": None}
+
+
+def test_dropping_the_complaint_is_confirmed_and_forgets_the_form() -> None:
+    tracker = form_turn("算了", "deny", "order_number", slots={"complaint_description": "杯子碎了"})
+    events, messages = run(ActionCancelComplaint(), tracker)
+    assert [message["response"] for message in messages] == ["utter_complaint_cancelled"]
+    assert SlotSet("complaint_description", None) in events
+    assert SlotSet("complaint_cancelled", None) in events
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "kind"),
+    [
+        ("A2023-77", "inform", Reply.order_number),
+        ("T000123", "inform", Reply.unreadable),
+        ("I don't have an order number", "deny", Reply.no_order),
+        ("不记得了", "deny", Reply.no_order),
+        ("they cancelled my order without telling me", "complain", Reply.description),
+        ("what's your return policy?", "ask_faq", Reply.question),
+        ("nah", "deny", Reply.no_order),
+    ],
+)
+def test_order_replies_are_read_by_meaning(text: str, intent: str, kind: Reply) -> None:
+    assert read_order_reply(text, intent, None).kind is kind
+
+
+def test_descriptions_need_substance_in_either_language() -> None:
+    assert [
+        is_descriptive(text) for text in ["东西坏了", "the kettle leaks", "asdf", "我要投诉", "I want to complain"]
+    ] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert read_description_reply("my refund never came", "check_status").kind is Reply.description
+
+
+def test_an_order_number_given_before_the_complaint_is_kept_when_the_form_starts() -> None:
+    # "where is order 99887766?" then a complaint: the form validates the slot filled before it started.
+    text = "it's been two weeks and nobody answers, this is unacceptable"
+    message = user_event(text, "complain")
+    tracker = Tracker(
+        sender_id="web:form",
+        slots={"language": "en", "requested_slot": None, "order_number": "99887766", "complaint_description": text},
+        latest_message=message["parse_data"],
+        events=[
+            message,
+            {"event": "slot", "name": "order_number", "value": "99887766"},
+            {"event": "slot", "name": "complaint_description", "value": text},
+        ],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+    slots, said, _ = validate(tracker)
+    assert slots == {"order_number": "99887766", "complaint_description": text}
+    assert said == []
+
+
+@pytest.mark.parametrize(
+    "text", ["取消订单以后钱一直没退", "they cancelled my order and never refunded me", "不用了的东西也不给退"]
+)
+def test_cancel_words_inside_a_description_do_not_drop_the_complaint(text: str) -> None:
+    assert read_description_reply(text, "complain").kind is Reply.description
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "description"),
+    [
+        ("订单12345，东西一直没发货", "check_status", "订单12345，东西一直没发货"),
+        ("订单号是 12345", "inform", None),
+        ("my order number is 12345", "inform", None),
+        ("12345, the lid was cracked when it came", "inform", "12345, the lid was cracked when it came"),
+    ],
+)
+def test_an_order_number_reply_that_also_says_what_happened_answers_both(
+    text: str, intent: str, description: str | None
+) -> None:
+    entities = [{"entity": "order_number", "value": "12345"}]
+    slots, _, _ = validate(form_turn(text, intent, "order_number", entities=entities))
+    assert slots["order_number"] == "12345"
+    assert slots.get("complaint_description") == description
