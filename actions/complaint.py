@@ -74,7 +74,8 @@ class ValidateComplaintForm(FormValidationAction):
             # From the NLU's order_number entity, now or earlier ("where is order 12345?" then "I want to complain").
             reply = ReadReply(Reply.order_number, str(slot_value))
             return {"order_number": reply.order_number, **self._description_alongside(reply, text, tracker)}
-        reply = read_order_reply(text, _latest_intent(tracker), None)
+        entity = next(tracker.get_latest_entity_values("order_number"), None)
+        reply = read_order_reply(text, _latest_intent(tracker), str(entity) if entity else None)
         if reply.kind is Reply.cancel:
             return _cancelled()
         if reply.kind in (Reply.order_number, Reply.no_order):

@@ -232,3 +232,10 @@ def test_an_order_number_reply_that_also_says_what_happened_answers_both(
     slots, _, _ = validate(form_turn(text, intent, "order_number", entities=entities))
     assert slots["order_number"] == "12345"
     assert slots.get("complaint_description") == description
+
+
+def test_a_reply_that_is_just_the_order_number_fills_it() -> None:
+    entities = [{"entity": "order_number", "value": "88800011"}]
+    slots, said, _ = validate(form_turn("88800011", "inform", "order_number", entities=entities))
+    assert slots == {"order_number": "88800011"}
+    assert said == []
