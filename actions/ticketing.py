@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu
 from router.crm.conversations import current_conversation
-from router.crm.models import Conversation, Customer, Ticket, TicketStatus, utcnow
+from router.crm.models import Conversation, CsatRating, Customer, Ticket, TicketStatus, utcnow
+from router.crm.redaction import redact
 from router.errors import KefuError
 from router.routing.tickets import find_ticket, latest_ticket_for_customer, open_ticket, queue_position
 from router.training.hot_model import HotModel
@@ -19,6 +20,7 @@ from router.triage import Triage
 
 OPEN_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 MAX_DESCRIPTION_CHARS = 4000
+MAX_COMMENT_CHARS = 2000
 
 # One hot-reloading triage model per kefu (the action server has one; tests make several).
 _triage_models: dict[int, HotModel[Triage]] = {}
@@ -128,3 +130,18 @@ def rated_ticket_id(session: Session, *, sender_id: str, ticket_number: str | No
     """The ticket a rating is for: the resolved one the bot asked about, if it is the customer's; else None (latest)."""
     ticket = own_ticket(session, current_conversation(session, sender_id).customer_id, ticket_number)
     return ticket.id if ticket is not None else None
+
+
+def comment_on_latest_rating(session: Session, *, sender_id: str, comment: str) -> CsatRating | None:
+    """Add what the customer said after a low score to the rating they just gave (redacted like every comment)."""
+    conversation = current_conversation(session, sender_id)
+    rating = session.execute(
+        select(CsatRating)
+        .where(CsatRating.customer_id == conversation.customer_id)
+        .order_by(CsatRating.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if rating is not None:
+        rating.comment = redact(comment.strip())[:MAX_COMMENT_CHARS]
+        session.flush()
+    return rating

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from actions.complaint import ValidateComplaintForm
 from actions.complaint_answers import is_descriptive
-from actions.csat import ActionRecordCsat, comment_of
+from actions.csat import ActionRecordCsat, ActionStoreCsatComment, comment_of
 from actions.fallback import ActionNluFallback
 from actions.faq import ActionAnswerFaq
 from router.bootstrap import Kefu
@@ -103,6 +103,42 @@ def test_rating_from_a_button_is_stored_without_a_comment(kefu: Kefu) -> None:
     with kefu.uow() as uow:
         rating = uow.session.execute(select(CsatRating)).scalar_one()
         assert (rating.score, rating.comment) == (5, "")
+
+
+def test_a_low_score_without_a_comment_asks_what_went_wrong_and_stores_the_answer(kefu: Kefu) -> None:
+    low = make_tracker([user_event("2", "give_rating", entities=[{"entity": "rating", "value": "2"}])])
+    events, messages = run(ActionRecordCsat(kefu), low)
+    assert messages == [], "the comment form asks the question; no thanks before the customer has answered"
+    assert {"event": "slot", "name": "csat_comment_wanted", "value": True, "timestamp": None} in events
+    answer = make_tracker(
+        [user_event("客服回复太慢了，电话13812345678", "complain")],
+        slots={"csat_comment": "客服回复太慢了，电话13812345678"},
+    )
+    events, messages = run(ActionStoreCsatComment(kefu), answer)
+    assert [message["response"] for message in messages] == ["utter_csat_comment_thanks"]
+    assert events == [{"event": "slot", "name": "csat_comment_wanted", "value": None, "timestamp": None}]
+    with kefu.uow() as uow:
+        rating = uow.session.execute(select(CsatRating)).scalar_one()
+        assert (rating.score, rating.comment) == (2, "客服回复太慢了，电话[phone]")
+
+
+def test_declining_to_comment_keeps_the_rating_as_it_was(kefu: Kefu) -> None:
+    run(
+        ActionRecordCsat(kefu),
+        make_tracker([user_event("1", "give_rating", entities=[{"entity": "rating", "value": "1"}])]),
+    )
+    _, messages = run(
+        ActionStoreCsatComment(kefu), make_tracker([user_event("跳过", "deny")], slots={"csat_comment": "跳过"})
+    )
+    assert [message["response"] for message in messages] == ["utter_csat_thanks"]
+    with kefu.uow() as uow:
+        assert uow.session.execute(select(CsatRating.comment)).scalar_one() == ""
+
+
+def test_a_good_score_is_thanked_at_once(kefu: Kefu) -> None:
+    events, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("5", "give_rating")]))
+    assert [message["response"] for message in messages] == ["utter_csat_thanks"]
+    assert all(event["name"] != "csat_comment_wanted" for event in events)
 
 
 def test_rating_without_a_score_asks_again_and_stores_nothing(kefu: Kefu) -> None:
