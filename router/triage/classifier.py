@@ -161,14 +161,16 @@ class TriageClassifier:
 
     def _terms(self, columns: np.ndarray, values: np.ndarray, index: int, limit: int) -> list[str]:
         """Features of this message that pushed hardest towards the class (word n-grams read best, so first)."""
-        coef = self.svm.coef_
-        weights = coef[0] * (1 if index == 1 else -1) if len(self.labels) == 2 else coef[index]
-        contributions = values * weights[columns]
-        word_columns = self.features.word_columns
-        ranked = [(value, column) for value, column in zip(contributions, columns, strict=True) if value > 0]
-        ranked.sort(key=lambda pair: (pair[1] >= word_columns, -pair[0]))
+        # Only this message's columns of the weights: a dense pass over every feature would cost milliseconds.
+        if len(self.labels) == 2:
+            contributions = values * self.svm.coef_[0, columns] * (1 if index == 1 else -1)
+        else:
+            contributions = values * self.svm.coef_[index, columns]
+        pushing = contributions > 0
+        columns, contributions = columns[pushing], contributions[pushing]
+        ranked = columns[np.lexsort((-contributions, columns >= self.features.word_columns))]
         terms: list[str] = []
-        for _, column in ranked:
+        for column in ranked:
             term = self.features.name(int(column)).strip()
             if term and not any(term in kept for kept in terms):
                 terms.append(term)
