@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     telegram_token: str = ""
     telegram_secret_token: str = Field("", description="Checked on every Telegram webhook request.")
     telegram_api_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL.")
-    nlu_fallback_threshold: float = 0.5
+    review_confidence_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Customer turns understood with less NLU confidence than this go to the admins' review inbox.",
+    )
     gate_tolerance: float = Field(
         0.02,
         ge=0.0,

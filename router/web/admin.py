@@ -54,7 +54,7 @@ def admin_home() -> RedirectResponse:
 def inbox_page(request: Request, notice: str = "", uow: UnitOfWork = Depends(get_uow)) -> HTMLResponse:
     """Misunderstood customer turns, grouped, with a label form per group."""
     kefu: Kefu = request.app.state.kefu
-    groups = review_inbox(uow.session, kefu.settings.nlu_fallback_threshold)
+    groups = review_inbox(uow.session, kefu.settings.review_confidence_threshold)
     intents = known_intents(uow.session, kefu.settings.project_dir)
     return render(request, "admin_inbox.html", {"groups": groups, "intents": intents, "notice": notice})
 

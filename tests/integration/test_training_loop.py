@@ -185,7 +185,7 @@ def test_labelled_turns_are_understood_after_retraining_and_hot_reload(loop: Loo
     _log_misunderstood_turns(loop)
 
     with loop.kefu.uow() as uow:
-        groups = review_inbox(uow.session, loop.kefu.settings.nlu_fallback_threshold)
+        groups = review_inbox(uow.session, loop.kefu.settings.review_confidence_threshold)
         loyalty_ids = [turn_id for group in groups for turn_id in group.interaction_ids]
         assert len(loyalty_ids) == len(LOYALTY_MESSAGES)
         assert len(groups) < len(LOYALTY_MESSAGES), "similar texts should share a group"
