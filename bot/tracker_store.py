@@ -1,0 +1,95 @@
+"""kefu's tracker store: Rasa's SQLTrackerStore (same ``events`` table, same rows) at a fraction of the cost per turn.
+
+Rasa's store reads the whole conversation twice on every turn when an event broker is configured (once to answer,
+once more in ``save`` only to find which events are new) plus a third time as a count, opens a new SQLite
+connection for each of them, and turns every stored event back into an object by scanning all Event subclasses.
+This store reads the conversation once, finds the new events with one count, keeps its connection, and looks event
+classes up once per type. On SQLite it uses write-ahead logging with ``synchronous=NORMAL``: a commit no longer
+waits for the disk while Rasa's event loop stands still, and a committed turn still survives a crash or restart of
+Rasa (only a power cut can lose the last moments). Conversations written by Rasa's own SQLTrackerStore are read as
+they are, so switching either way loses nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import SingletonThreadPool
+
+from bot import action_validation
+
+
+@cache
+def event_class(type_name: str) -> type[Event] | None:
+    """The Event subclass stored under ``type_name`` (Rasa scans every subclass for each event it reads)."""
+    return Event.resolve_by_type(type_name)
+
+
+def event_from_dict(parameters: dict[str, Any]) -> Event | None:
+    """What ``Event.from_parameters`` returns for a stored event, with the class looked up once per type."""
+    type_name = parameters.get("event")
+    if type_name is None:
+        return None
+    cls = event_class(type_name)
+    return cls._from_parameters(parameters) if cls else None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class KefuTrackerStore(SQLTrackerStore):
+    """``tracker_store: {type: bot.tracker_store.KefuTrackerStore, dialect: sqlite, db: ...}`` in endpoints.yml."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            # SQLAlchemy 1.4 opens and closes a SQLite file for every session; keep one connection per thread.
+            self.engine.dispose()
+            self.engine = sa.create_engine(self.engine.url, poolclass=SingletonThreadPool)
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.sessionmaker = sessionmaker(bind=self.engine)
+        action_validation.install()
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions)
+            rows = query.with_entities(self.SQLEvent.data).all()
+        if not (self.domain and rows):
+            return None
+        stored = (event_from_dict(json.loads(data)) for (data,) in rows)
+        return DialogueStateTracker.from_events(sender_id, [e for e in stored if e is not None], self.domain.slots)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Store (and publish to the event broker) the events added since the conversation was last saved."""
+        with self.session_scope() as session:
+            stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
+            new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
+            if self.event_broker is not None:
+                await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+            for event in new_events:
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                        action_name=data.get("name"),
+                        data=json.dumps(data),
+                    )
+                )
+            session.commit()

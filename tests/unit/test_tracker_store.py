@@ -1,0 +1,131 @@
+"""kefu's tracker store keeps Rasa's SQLTrackerStore rows and behaviour while reading and writing less per turn."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore, create_tracker_store
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import EndpointConfig
+
+from bot import action_validation
+from bot.tracker_store import KefuTrackerStore, event_from_dict
+
+DOMAIN = Domain.from_dict({"intents": ["greet"], "slots": {"language": {"type": "text", "mappings": []}}})
+
+
+class CollectingBroker(EventBroker):
+    """Rasa's broker interface, keeping what was published."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Keep the event."""
+        self.published.append(event)
+
+
+def _turn(text: str, timestamp: float) -> list[Event]:
+    return [
+        UserUttered(text, {"name": "greet", "confidence": 0.9}, timestamp=timestamp),
+        SlotSet("language", "zh", timestamp=timestamp + 0.1),
+        BotUttered("你好", {"buttons": [{"title": "是", "payload": "/affirm"}]}, timestamp=timestamp + 0.2),
+        ActionExecuted("action_listen", timestamp=timestamp + 0.3),
+    ]
+
+
+def _store(path: Path, broker: EventBroker | None = None) -> KefuTrackerStore:
+    return KefuTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(path), event_broker=broker)
+
+
+def test_endpoint_config_builds_kefu_store(tmp_path: Path) -> None:
+    config = EndpointConfig(type="bot.tracker_store.KefuTrackerStore", dialect="sqlite", db=str(tmp_path / "t.db"))
+    # Rasa silently falls back to an in-memory store (losing conversations on restart) if the class is not found.
+    assert isinstance(create_tracker_store(config, DOMAIN), KefuTrackerStore)
+
+
+def test_saves_only_new_events_and_publishes_them_once(tmp_path: Path) -> None:
+    broker = CollectingBroker()
+    store = _store(tmp_path / "t.db", broker)
+    tracker = DialogueStateTracker.from_events("web:1", _turn("你好", 100.0), DOMAIN.slots)
+    asyncio.run(store.save(tracker))
+    tracker = asyncio.run(store.retrieve("web:1"))
+    for event in _turn("在吗", 200.0):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+
+    assert [e["event"] for e in broker.published] == ["user", "slot", "bot", "action"] * 2
+    assert {e["sender_id"] for e in broker.published} == {"web:1"}
+    rasa_store = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert list(asyncio.run(rasa_store.retrieve("web:1")).events) == _turn("你好", 100.0) + _turn("在吗", 200.0)
+
+
+def test_conversation_survives_a_new_store_and_reads_rasas_own_rows(tmp_path: Path) -> None:
+    rasa_store = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+    asyncio.run(rasa_store.save(DialogueStateTracker.from_events("web:2", _turn("hi", 1.0), DOMAIN.slots)))
+    asyncio.run(
+        _store(tmp_path / "t.db").save(DialogueStateTracker.from_events("web:3", _turn("嗨", 2.0), DOMAIN.slots))
+    )
+
+    restarted = _store(tmp_path / "t.db")
+    assert list(asyncio.run(restarted.retrieve("web:2")).events) == _turn("hi", 1.0)
+    tracker = asyncio.run(restarted.retrieve("web:3"))
+    assert tracker.get_slot("language") == "zh"
+    assert tracker.latest_message.text == "嗨"
+    assert asyncio.run(restarted.retrieve("web:unknown")) is None
+
+
+def test_retrieve_reads_only_the_latest_session_like_rasa(tmp_path: Path) -> None:
+    events = [*_turn("old", 1.0), ActionExecuted("action_session_start", timestamp=5.0), SessionStarted(5.0)]
+    events += _turn("new", 6.0)
+    asyncio.run(_store(tmp_path / "t.db").save(DialogueStateTracker.from_events("web:4", events, DOMAIN.slots)))
+    rasa_store = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+
+    ours = asyncio.run(_store(tmp_path / "t.db").retrieve("web:4"))
+    assert list(ours.events) == list(asyncio.run(rasa_store.retrieve("web:4")).events)
+    full = asyncio.run(_store(tmp_path / "t.db").retrieve_full_tracker("web:4"))
+    assert list(full.events) == events
+
+
+@pytest.mark.parametrize("event", [*_turn("你好", 1.0), SessionStarted(2.0), ActionExecuted("utter_greet", 3.0)])
+def test_event_from_dict_matches_rasa(event: Event) -> None:
+    assert event_from_dict(event.as_dict()) == Event.from_parameters(event.as_dict())
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"events": [{"event": "slot", "timestamp": None, "name": "x", "value": 1}], "responses": [{"text": "a"}]},
+        {"events": [{"event": "slot", "name": "x"}], "responses": []},
+        {"events": [{"name": "no event key"}], "responses": []},
+        {"events": {}, "responses": "not a list"},
+    ],
+)
+def test_action_responses_validated_as_rasa_does(response: dict[str, Any]) -> None:
+    action_validation.install()
+    action = RemoteAction("action_answer_faq", None)
+    try:
+        jsonschema.validate(response, RemoteAction.action_response_format_spec())
+    except ValidationError as expected:
+        with pytest.raises(ValidationError) as error:
+            action._validate_action_result(response)
+        assert error.value.message.startswith(expected.message + ". Failed to validate Action server response")
+        assert list(error.value.absolute_path) == list(expected.absolute_path)
+    else:
+        assert action._validate_action_result(response)
