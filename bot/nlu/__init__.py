@@ -1,1 +1,1 @@
-"""Custom Rasa NLU components: language detection and the bad-input guard."""
+"""Custom Rasa NLU components: language detection, weighted regex features and the bad-input guard."""

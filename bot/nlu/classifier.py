@@ -1,13 +1,31 @@
-"""Rasa's LogisticRegressionClassifier, made safe for messages that yield no features at all (empty text)."""
+"""Rasa's LogisticRegressionClassifier, made safe for featureless text and wary of words it has never seen."""
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.shared.nlu.constants import (
+    INTENT,
+    INTENT_NAME_KEY,
+    INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
+    TEXT,
+)
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 FALLBACK_INTENT = "nlu_fallback"
+KNOWN_WORDS_FILE = "known_words.json"
+HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
 def has_features(message: Message) -> bool:
@@ -19,12 +37,79 @@ def has_features(message: Message) -> bool:
     )
 
 
+def words_of(message: Message) -> list[str]:
+    """The message's tokens that contain letters, lower-cased: what can be known or unknown (not numbers, not marks)."""
+    tokens = message.get(TOKENS_NAMES[TEXT]) or []
+    return [token.text.lower() for token in tokens if LETTERS.search(token.text)]
+
+
+def matched_a_pattern(message: Message) -> bool:
+    """True when an entity regex or a cue list of data/nlu matched (the regex featurizer marks tokens)."""
+    tokens = message.get(TOKENS_NAMES[TEXT]) or []
+    return any(any((token.get("pattern") or {}).values()) for token in tokens)
+
+
+def is_unknown_latin_text(message: Message, known_words: set[str]) -> bool:
+    """Latin-script text with not one known word and no cue: gibberish or a language we do not serve ("asdf qwer")."""
+    if not known_words or HAN.search(message.get(TEXT) or ""):
+        return False
+    words = words_of(message)
+    return bool(words) and not any(word in known_words for word in words) and not matched_a_pattern(message)
+
+
+def set_fallback(message: Message) -> None:
+    """Mark a message as not understood, keeping the classifier's ranking (if any) for the log."""
+    intent = {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
+    message.set(INTENT, intent, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [intent, *message.get(INTENT_RANKING_KEY, [])], add_to_output=True)
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
-    """Upstream crashes (HTTP 500, turn lost) on featureless text; here such messages become ``nlu_fallback``."""
+    """Upstream crashes (HTTP 500, turn lost) on featureless text; here such messages become ``nlu_fallback``.
+
+    So does Latin-script text none of whose words was ever seen in training: character n-grams find something
+    familiar in any string, so "asdfgh qwerty" or French would otherwise get a confident guess.
+    """
+
+    def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
+        """Upstream's classifier plus the training vocabulary."""
+        super().__init__(config, name, model_storage, resource)
+        self.known_words: set[str] = set()
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Train upstream's classifier and remember every word of the training examples."""
+        self.known_words = {word for example in training_data.intent_examples for word in words_of(example)}
+        return super().train(training_data)
+
+    def persist(self) -> None:
+        """Store the classifier and the known words."""
+        super().persist()
+        with self._model_storage.write_to(self._resource) as model_dir:
+            (model_dir / KNOWN_WORDS_FILE).write_text(json.dumps(sorted(self.known_words)), encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> FeatureSafeLogisticRegressionClassifier:
+        """Load upstream's classifier, then the known words (none in models trained before they were kept)."""
+        component = super().load(config, model_storage, resource, execution_context, **kwargs)
+        try:
+            with model_storage.read_from(resource) as model_dir:
+                path = model_dir / KNOWN_WORDS_FILE
+                if path.exists():
+                    component.known_words = set(json.loads(path.read_text(encoding="utf-8")))
+        except ValueError:  # no stored resource: upstream already returned an untrained classifier
+            pass
+        return component
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Classify messages with features; mark the rest as fallback instead of failing the whole batch."""
+        """Classify messages with features; the rest, and unknown Latin text, go to the fallback."""
         featured = [message for message in messages if has_features(message)]
         if featured:
             super().process(featured)
@@ -33,4 +118,6 @@ class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
                 intent = {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, intent, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [intent], add_to_output=True)
+            elif is_unknown_latin_text(message, self.known_words):
+                set_fallback(message)
         return messages
