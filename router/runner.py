@@ -35,12 +35,17 @@ def services(settings: Settings) -> list[Service]:
     ]
 
 
+def tracker_store_endpoint(database: Path) -> dict[str, str]:
+    """Rasa's ``tracker_store`` entry: kefu's SQLite store (bot/tracker_store.py), Rasa's table at less cost a turn."""
+    return {"type": "bot.tracker_store.KefuTrackerStore", "dialect": "sqlite", "db": str(database)}
+
+
 def write_endpoints(settings: Settings) -> Path:
     """Rasa's endpoints.yml with the action server URL taken from kefu's settings."""
     endpoints = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text(encoding="utf-8"))
     endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{settings.action_port}/webhook"}
     # A persistent tracker store: promoting a model (PUT /model) and restarts keep every conversation.
-    endpoints["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(settings.var_dir / "rasa_tracker.db")}
+    endpoints["tracker_store"] = tracker_store_endpoint(settings.var_dir / "rasa_tracker.db")
     path = settings.var_dir / "endpoints.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")

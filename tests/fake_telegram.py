@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -26,16 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.rasa_stack import (
-    PROJECT_ROOT,
-    RASA,
-    RasaStack,
-    _wait_healthy,
-    free_port,
-    rasa_env,
-    trained_model,
-    write_endpoints,
-)
+from tests.rasa_stack import PROJECT_ROOT, RasaStack, start_stack
 
 TOKEN = "123456:TEST-fake-token"
 SECRET = "kefu-test-secret"
@@ -207,41 +196,11 @@ def callback_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
 
 
 def start_channels_stack(database_url: str, work_dir: Path, telegram_api_url: str) -> RasaStack:
-    """The real Rasa server + action server of tests/rasa_stack.py, with the repo's credentials.yml (REST, web
-    chat, Telegram) and Telegram settings pointing at ``telegram_api_url``."""
-    model = trained_model()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    rasa_port, action_port = free_port(), free_port()
-    action_url = f"http://127.0.0.1:{action_port}/webhook"
-    endpoints = write_endpoints(work_dir, action_url, (PROJECT_ROOT / "bot" / "event_broker.py").exists())
-    shutil.copyfile(PROJECT_ROOT / "credentials.yml", work_dir / "credentials.yml")
-    env = rasa_env(
-        KEFU_DATABASE_URL=database_url,
-        KEFU_RASA_URL=f"http://127.0.0.1:{rasa_port}",
-        KEFU_TELEGRAM_TOKEN=TOKEN,
-        KEFU_TELEGRAM_SECRET_TOKEN=SECRET,
-        KEFU_TELEGRAM_API_URL=telegram_api_url,
-    )
-    stack = RasaStack(f"http://127.0.0.1:{rasa_port}", action_url, database_url, model, work_dir)
-    commands = {
-        "actions": [RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
-        "rasa": [
-            RASA, "run", "--enable-api", "--cors", "*", "--port", str(rasa_port), "--model", str(model),
-            "--endpoints", str(endpoints), "--credentials", str(work_dir / "credentials.yml"),
-        ],
-    }  # fmt: skip
-    try:
-        for name, command in commands.items():
-            with (work_dir / f"{name}.log").open("wb") as log:
-                stack.processes.append(
-                    subprocess.Popen(
-                        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                    )
-                )
-        _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
-        model_loaded = lambda r: bool(r.json().get("model_id"))  # noqa: E731
-        _wait_healthy(stack, f"{stack.rasa_url}/status", stack.processes[1], model_loaded)
-    except BaseException:
-        stack.stop()
-        raise
-    return stack
+    """The real Rasa server + action server of tests/rasa_stack.py with the repo's credentials.yml (REST, web chat,
+    Telegram) and Telegram settings pointing at ``telegram_api_url``."""
+    telegram = {
+        "KEFU_TELEGRAM_TOKEN": TOKEN,
+        "KEFU_TELEGRAM_SECRET_TOKEN": SECRET,
+        "KEFU_TELEGRAM_API_URL": telegram_api_url,
+    }
+    return start_stack(database_url, work_dir, credentials=PROJECT_ROOT / "credentials.yml", env=telegram)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +23,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from router.runner import tracker_store_endpoint
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE_DIR = PROJECT_ROOT / "models" / "test-cache"
@@ -91,14 +94,23 @@ def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
     return model
 
 
-def write_endpoints(directory: Path, action_url: str, event_broker: bool) -> Path:
-    """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports)."""
-    endpoints: dict[str, Any] = {"action_endpoint": {"url": action_url}}
+def write_endpoints(directory: Path, action_url: str, event_broker: bool, credentials: Path | None = None) -> Path:
+    """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports).
+
+    The tracker store is production's (``kefu run``), so tests and benchmarks run what customers reach.
+    """
+    endpoints: dict[str, Any] = {
+        "action_endpoint": {"url": action_url},
+        "tracker_store": tracker_store_endpoint(directory / "rasa_tracker.db"),
+    }
     if event_broker:
         endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker"}
     path = directory / "endpoints.yml"
     path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
-    (directory / "credentials.yml").write_text("rest:\n", encoding="utf-8")
+    if credentials is None:
+        (directory / "credentials.yml").write_text("rest:\n", encoding="utf-8")
+    else:
+        shutil.copyfile(credentials, directory / "credentials.yml")
     return path
 
 
@@ -177,10 +189,18 @@ def _wait_healthy(stack: RasaStack, url: str, process: subprocess.Popen[bytes], 
     raise RuntimeError(f"{url} not healthy after {START_TIMEOUT_SECONDS}s\n{stack.logs()}")
 
 
-def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = None) -> RasaStack:
+def start_stack(
+    database_url: str,
+    work_dir: Path,
+    event_broker: bool | None = None,
+    credentials: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> RasaStack:
     """Train or reuse the model, start both servers on free ports and wait until both answer.
 
-    ``event_broker=None`` enables the CRM event broker when ``bot/event_broker.py`` exists.
+    ``event_broker=None`` enables the CRM event broker when ``bot/event_broker.py`` exists. ``credentials`` is a
+    Rasa credentials file (the REST channel alone if None, the repo's ``credentials.yml`` for every channel);
+    ``env`` adds environment variables both servers see (e.g. the channels' tokens).
     """
     model = trained_model()
     if event_broker is None:
@@ -188,13 +208,13 @@ def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = N
     work_dir.mkdir(parents=True, exist_ok=True)
     rasa_port, action_port = free_port(), free_port()
     action_url = f"http://127.0.0.1:{action_port}/webhook"
-    endpoints = write_endpoints(work_dir, action_url, event_broker)
-    env = rasa_env(KEFU_DATABASE_URL=database_url, KEFU_RASA_URL=f"http://127.0.0.1:{rasa_port}")
+    endpoints = write_endpoints(work_dir, action_url, event_broker, credentials)
+    process_env = rasa_env(KEFU_DATABASE_URL=database_url, KEFU_RASA_URL=f"http://127.0.0.1:{rasa_port}", **(env or {}))
     stack = RasaStack(f"http://127.0.0.1:{rasa_port}", action_url, database_url, model, work_dir)
     commands = {
         "actions": [RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
         "rasa": [
-            RASA, "run", "--enable-api", "--port", str(rasa_port), "--model", str(model),
+            RASA, "run", "--enable-api", "--cors", "*", "--port", str(rasa_port), "--model", str(model),
             "--endpoints", str(endpoints), "--credentials", str(work_dir / "credentials.yml"),
         ],
     }  # fmt: skip
@@ -203,7 +223,12 @@ def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = N
             with (work_dir / f"{name}.log").open("wb") as log:
                 stack.processes.append(
                     subprocess.Popen(
-                        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                        command,
+                        cwd=PROJECT_ROOT,
+                        env=process_env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
                     )
                 )
         _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
@@ -215,9 +240,15 @@ def start_stack(database_url: str, work_dir: Path, event_broker: bool | None = N
 
 
 @contextmanager
-def running_stack(database_url: str, work_dir: Path, event_broker: bool | None = None) -> Iterator[RasaStack]:
+def running_stack(
+    database_url: str,
+    work_dir: Path,
+    event_broker: bool | None = None,
+    credentials: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[RasaStack]:
     """:func:`start_stack` as a context manager that always stops the servers."""
-    stack = start_stack(database_url, work_dir, event_broker)
+    stack = start_stack(database_url, work_dir, event_broker, credentials, env)
     try:
         yield stack
     finally:
