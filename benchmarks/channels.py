@@ -5,13 +5,16 @@
    turns each, the same messages in the same order, the channels interleaved turn by turn; the channels' added
    latency is their p50/p95 minus REST's.
 2. Concurrent web chat sessions one Rasa process holds: N sessions each send a message, wait for the reply and
-   think 2–8 s (mean 5 s, a brisk typist), for ``STEP_SECONDS``; the answer is the largest N whose p95 < 200 ms.
+   think 2–8 s (mean 5 s, a brisk typist), for ``--step-seconds``; the answer is the largest N whose p95 < 200 ms.
 
-The last output line is one JSON object with the figures.
+The stack is production's: kefu's channels, tracker store and CRM event broker (SQLite), one Rasa process.
+Usage: ``python -m benchmarks.channels [--turns 500] [--sessions 5,10,25,50,100,200]``; the last output line is one
+JSON object with the figures.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -28,7 +31,6 @@ from router.crm import migrate
 from router.settings import Settings
 from tests.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
 
-TURNS = 500
 MESSAGES = [
     "你好",
     "hello",
@@ -40,8 +42,9 @@ MESSAGES = [
     "how do refunds work",
 ]
 SENDERS = 50
-SESSION_STEPS = (5, 10, 25, 50, 100, 200, 300)
+SESSION_STEPS = "5,10,25,50,100,200,300"
 STEP_SECONDS = 25.0
+THINK_SECONDS = (2.0, 8.0)
 P95_TARGET_MS = 200.0
 
 
@@ -51,7 +54,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered)) - 1))]
 
 
-def channel_latencies(rasa_url: str) -> dict[str, list[float]]:
+def channel_latencies(rasa_url: str, turns: int) -> dict[str, list[float]]:
     """Sequential turn latencies for REST, web chat and Telegram, with warm-up turns excluded."""
     client = httpx.Client(timeout=60)
     sessions = [str(uuid.uuid4()) for _ in range(SENDERS)]
@@ -78,7 +81,7 @@ def channel_latencies(rasa_url: str) -> dict[str, list[float]]:
             post_turn(index).raise_for_status()
     # Interleaved turn by turn, so the shared machine's changing load weighs on every channel alike.
     results: dict[str, list[float]] = {name: [] for name in turns}
-    for index in range(TURNS):
+    for index in range(turns):
         for name, post_turn in turns.items():
             started = time.perf_counter()
             response = post_turn(index)
@@ -88,7 +91,9 @@ def channel_latencies(rasa_url: str) -> dict[str, list[float]]:
     return results
 
 
-async def _session(client: httpx.AsyncClient, url: str, stop_at: float, latencies: list[float]) -> None:
+async def _session(
+    client: httpx.AsyncClient, url: str, stop_at: float, think: tuple[float, float], latencies: list[float]
+) -> None:
     session, rng = str(uuid.uuid4()), random.Random()
     await asyncio.sleep(rng.uniform(0, 5))  # sessions start spread out, as real visitors arrive
     while time.monotonic() < stop_at:
@@ -96,22 +101,48 @@ async def _session(client: httpx.AsyncClient, url: str, stop_at: float, latencie
         started = time.perf_counter()
         response = await client.post(url, content=body, headers={"Content-Type": "text/plain"})
         latencies.append((time.perf_counter() - started) * 1000 if response.status_code == 200 else float("inf"))
-        await asyncio.sleep(rng.uniform(2, 8))
+        await asyncio.sleep(rng.uniform(*think))
 
 
-async def concurrent_p95(rasa_url: str, sessions: int) -> tuple[float, int]:
+async def concurrent_p95(
+    rasa_url: str, sessions: int, seconds: float = STEP_SECONDS, think: tuple[float, float] = THINK_SECONDS
+) -> tuple[float, int]:
     """p95 latency (ms) and turns served with ``sessions`` web chat sessions chatting at once."""
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=sessions, max_keepalive_connections=sessions)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
-        stop_at = time.monotonic() + STEP_SECONDS
+        stop_at = time.monotonic() + seconds
         url = f"{rasa_url}/webhooks/webchat/webhook"
-        await asyncio.gather(*(_session(client, url, stop_at, latencies) for _ in range(sessions)))
+        await asyncio.gather(*(_session(client, url, stop_at, think, latencies) for _ in range(sessions)))
     return percentile(latencies, 95), len(latencies)
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: how many turns, which session counts, how long each step lasts."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--turns", type=int, default=500, help="measured turns per channel (default 500)")
+    parser.add_argument(
+        "--sessions",
+        default=SESSION_STEPS,
+        help=f"comma-separated concurrent session counts, tried in order until p95 >= 200 ms (default {SESSION_STEPS})",
+    )
+    parser.add_argument("--step-seconds", type=float, default=STEP_SECONDS, help="length of each step (default 25)")
+    parser.add_argument(
+        "--think", default="2,8", help="min,max seconds a session thinks between messages (default 2,8, the headline)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        args.sessions = [int(n) for n in args.sessions.split(",") if n.strip()]
+        low, high = (float(n) for n in args.think.split(","))
+    except ValueError:
+        parser.error("--sessions takes integers like 5,10,25; --think two numbers like 2,8")
+    args.think = (low, high)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
     """Run both measurements against a fresh stack and print the figures."""
+    args = parse_args(argv)
     work_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-channels-"))
     database_url = f"sqlite:///{work_dir / 'kefu.db'}"
     kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
@@ -120,24 +151,27 @@ def main() -> None:
     with fake_telegram_server() as fake:
         stack = start_channels_stack(database_url, work_dir, fake.base_url)
         try:
-            latencies = channel_latencies(stack.rasa_url)
-            figures: dict[str, object] = {"turns_per_channel": TURNS}
-            for name, values in latencies.items():
-                figures[f"{name}_p50_ms"] = round(statistics.median(values), 1)
-                figures[f"{name}_p95_ms"] = round(percentile(values, 95), 1)
-                print(f"{name:9s} p50 {figures[f'{name}_p50_ms']} ms  p95 {figures[f'{name}_p95_ms']} ms")
-            for name in ("webchat", "telegram"):
-                for q in ("p50", "p95"):
-                    figures[f"{name}_added_{q}_ms"] = round(figures[f"{name}_{q}_ms"] - figures[f"rest_{q}_ms"], 1)
+            figures: dict[str, object] = {"turns_per_channel": args.turns}
+            if args.turns:
+                latencies = channel_latencies(stack.rasa_url, args.turns)
+                for name, values in latencies.items():
+                    figures[f"{name}_p50_ms"] = round(statistics.median(values), 1)
+                    figures[f"{name}_p95_ms"] = round(percentile(values, 95), 1)
+                    print(f"{name:9s} p50 {figures[f'{name}_p50_ms']} ms  p95 {figures[f'{name}_p95_ms']} ms")
+                for name in ("webchat", "telegram"):
+                    for q in ("p50", "p95"):
+                        added = figures[f"{name}_{q}_ms"] - figures[f"rest_{q}_ms"]
+                        figures[f"{name}_added_{q}_ms"] = round(added, 1)
             held = 0
             steps = {}
-            for sessions in SESSION_STEPS:
-                p95, served = asyncio.run(concurrent_p95(stack.rasa_url, sessions))
+            for sessions in args.sessions:
+                p95, served = asyncio.run(concurrent_p95(stack.rasa_url, sessions, args.step_seconds, args.think))
                 steps[str(sessions)] = {"p95_ms": round(p95, 1), "turns": served}
                 print(f"{sessions:4d} web chat sessions: p95 {p95:.1f} ms over {served} turns")
                 if p95 >= P95_TARGET_MS:
                     break
                 held = sessions
+            figures["think_seconds"] = list(args.think)
             figures["webchat_sessions_held_p95_under_200ms"] = held
             figures["webchat_session_steps"] = steps
             figures["sessions_goal"] = 200
