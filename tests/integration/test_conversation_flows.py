@@ -139,3 +139,135 @@ def test_customer_complains_asks_status_asks_for_a_human_and_rates(
     assert all(row.latency_ms is not None and row.latency_ms >= 0 for row in bot)
     assert any(row.speaker is Speaker.system and row.intent == "EXTERNAL_ticket_resolved" for row in rows)
     assert {row.conversation_id for row in rows} == {ticket.conversation_id}
+
+
+def conversation(stack: RasaStack, sender: str, *messages: str) -> list[str]:
+    """Send the messages in turn; the bot's replies to each, joined."""
+    return [texts(stack.send(sender, message)) for message in messages]
+
+
+def customer_tickets(kefu: Kefu, sender_id: str) -> list[Ticket]:
+    with kefu.uow() as uow:
+        rows = list(
+            uow.session.execute(
+                select(Ticket)
+                .join(Conversation, Conversation.id == Ticket.conversation_id)
+                .where(Conversation.sender_id == sender_id)
+                .order_by(Ticket.id)
+            ).scalars()
+        )
+        uow.session.expunge_all()
+        return rows
+
+
+DESCRIPTION_FOR_ORDER = {
+    "zh": ("web:describes-zh", "我要投诉", "东西坏了，我要退款", "不记得了", "订单号", "记下"),
+    "en": (
+        "describes-en",
+        "I want to make a complaint",
+        "the parcel arrived broken",
+        "I don't know it",
+        "order",
+        "noted",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", DESCRIPTION_FOR_ORDER)
+def test_a_description_given_for_the_order_number_is_kept_and_i_dont_know_counts_as_none(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, opener, description, dont_know, order_word, noted_word = DESCRIPTION_FOR_ORDER[language]
+    asked, noted, filed = conversation(rasa_stack, sender, opener, description, dont_know)
+    assert order_word in asked.lower()
+    # No fallback: the description is acknowledged and the order number asked for once more, saying "none" will do.
+    assert noted_word in noted.lower() and order_word in noted.lower(), noted
+    assert ("没有" if language == "zh" else "none") in noted.lower()
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert (ticket.description, ticket.order_number, ticket.language) == (description, None, language)
+    assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
+
+
+MID_FORM_QUESTION = {
+    "zh": ("web:asks-zh", "我要投诉", "退款一般几天到账啊？", "88800011", "买的杯子收到就是裂的", "到账"),
+    "en": (
+        "asks-en",
+        "I want to make a complaint",
+        "how long does a refund take?",
+        "88800012",
+        "the kettle leaks",
+        "business days",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", MID_FORM_QUESTION)
+def test_a_question_mid_complaint_is_answered_and_the_form_resumes(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, opener, question, order_number, description, answer_word = MID_FORM_QUESTION[language]
+    _, answered = conversation(rasa_stack, sender, opener, question)
+    assert answer_word in answered.lower(), answered
+    assert rasa_stack.tracker(sender)["active_loop"].get("name") == "complaint_form"
+    assert rasa_stack.tracker(sender)["slots"]["requested_slot"] == "order_number"
+    _, filed = conversation(rasa_stack, sender, order_number, description)
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert (ticket.order_number, ticket.description) == (order_number, description)
+
+
+CANCELLATIONS = {
+    "zh": ("web:cancels-zh", "我要投诉", "算了，不投诉了"),
+    "en": ("cancels-en", "I want to make a complaint", "never mind"),
+}
+
+
+@pytest.mark.parametrize("language", CANCELLATIONS)
+def test_cancel_leaves_the_complaint_politely_without_a_ticket(rasa_stack: RasaStack, crm: Kefu, language: str) -> None:
+    sender, opener, cancel = CANCELLATIONS[language]
+    _, left = conversation(rasa_stack, sender, opener, cancel)
+    assert ("先不登记" if language == "zh" else "haven't registered") in left, left
+    tracker = rasa_stack.tracker(sender)
+    assert tracker["active_loop"].get("name") is None
+    assert tracker["slots"]["complaint_cancelled"] is None
+    assert customer_tickets(crm, sender) == []
+
+
+def test_a_ticket_number_shows_its_status_only_to_the_customer_who_owns_it(rasa_stack: RasaStack, crm: Kefu) -> None:
+    owner, stranger = "web:owner-of-ticket", "web:stranger-to-ticket"
+    filed = conversation(rasa_stack, owner, "my order 55500099 never arrived, I want to complain")[0]
+    number = TICKET_NUMBER.search(filed).group(0)
+    own = texts(rasa_stack.send(owner, f"what's the status of ticket {number}?"))
+    theirs = texts(rasa_stack.send(stranger, f"what's the status of ticket {number}?"))
+    unknown = texts(rasa_stack.send(stranger, "what's the status of ticket T999999?"))
+    assert number in own and any(word in own for word in ("waiting", "assigned")), own
+    # Another customer's ticket gets exactly the answer an unknown number gets: nothing about it leaks.
+    assert theirs == unknown.replace("T999999", number), (theirs, unknown)
+    assert not any(word in theirs for word in ("waiting", "assigned", "handled", "resolved", "closed"))
+    assert rasa_stack.tracker(stranger)["slots"]["ticket_number"] is None
+
+
+LOW_RATINGS = {
+    "zh": ("web:rates-low-zh", "转人工", "2分", "做得更好", "客服回复太慢了", "转达"),
+    "en": ("rates-low-en", "talk to a human", "2", "done better", "the agent was slow", "passed that on"),
+}
+
+
+@pytest.mark.parametrize("language", LOW_RATINGS)
+def test_a_low_rating_without_a_comment_is_asked_what_went_wrong(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, human, score, asked_words, comment, thanked_words = LOW_RATINGS[language]
+    handed_off = texts(rasa_stack.send(sender, human))
+    number = TICKET_NUMBER.search(handed_off).group(0)
+    rasa_api = RasaApi(rasa_stack.rasa_url)
+    rasa_api.ask_csat(sender, number)
+    rasa_api.close()
+    asked = texts(rasa_stack.send(sender, score))
+    assert asked_words in asked, asked
+    thanked = texts(rasa_stack.send(sender, comment))
+    assert thanked_words in thanked, thanked
+    [ticket] = customer_tickets(crm, sender)
+    rating = one(crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
+    assert (rating.score, rating.comment) == (2, comment)
