@@ -60,7 +60,7 @@ def channel_latencies(rasa_url: str, turns: int) -> dict[str, list[float]]:
     sessions = [str(uuid.uuid4()) for _ in range(SENDERS)]
     run = uuid.uuid4().int % 10**6
     update_ids = iter(range(run * 10**4, run * 10**4 + 10**4))
-    turns = {
+    post_turns = {
         "rest": lambda i: client.post(
             f"{rasa_url}/webhooks/rest/webhook",
             json={"sender": f"bench-{sessions[i % SENDERS]}", "message": MESSAGES[i % 8]},
@@ -76,13 +76,13 @@ def channel_latencies(rasa_url: str, turns: int) -> dict[str, list[float]]:
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         ),
     }
-    for post_turn in turns.values():
+    for post_turn in post_turns.values():
         for index in range(20):  # warm-up: first trackers, connection pools, lazy CRM connection
             post_turn(index).raise_for_status()
     # Interleaved turn by turn, so the shared machine's changing load weighs on every channel alike.
-    results: dict[str, list[float]] = {name: [] for name in turns}
+    results: dict[str, list[float]] = {name: [] for name in post_turns}
     for index in range(turns):
-        for name, post_turn in turns.items():
+        for name, post_turn in post_turns.items():
             started = time.perf_counter()
             response = post_turn(index)
             results[name].append((time.perf_counter() - started) * 1000)
