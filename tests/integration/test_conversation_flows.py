@@ -271,3 +271,21 @@ def test_a_low_rating_without_a_comment_is_asked_what_went_wrong(
     [ticket] = customer_tickets(crm, sender)
     rating = one(crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
     assert (rating.score, rating.comment) == (2, comment)
+
+
+ALL_IN_ONE = {
+    "zh": ("web:all-in-one-zh", "我要投诉，订单12345678一直没发货", "12345678", "订单号"),
+    "en": ("all-in-one-en", "I want to complain, order 12345679 never shipped", "12345679", "order number"),
+}
+
+
+@pytest.mark.parametrize("language", ALL_IN_ONE)
+def test_a_complaint_with_its_order_number_is_filed_without_asking_again(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, complaint, order_number, order_question = ALL_IN_ONE[language]
+    filed = texts(rasa_stack.send(sender, complaint))
+    assert order_question not in filed.lower(), filed
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert (ticket.order_number, ticket.description) == (order_number, complaint)
