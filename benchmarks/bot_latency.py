@@ -83,7 +83,7 @@ def bare_server(work_dir: Path) -> Iterator[str]:
             if process.poll() is not None:
                 raise RuntimeError(f"bare Rasa exited: {(work_dir / 'bare.log').read_text(errors='replace')[-2000:]}")
             try:
-                if httpx.get(f"{url}/status", timeout=5).json().get("fingerprint"):
+                if httpx.get(f"{url}/status", timeout=5).json().get("model_id"):
                     break
             except (httpx.HTTPError, ValueError):
                 pass
