@@ -1,11 +1,20 @@
-"""Language detection and the bad-input guard decide how the bot answers; both are plain functions."""
+"""Language detection, the bad-input guard, the unknown-text check and the cue lists decide how the bot answers."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
 
+from bot.nlu.classifier import is_unknown_latin_text
 from bot.nlu.input_guard import MAX_MESSAGE_CHARACTERS, bad_input_reason
 from bot.nlu.language import detect_language
 
@@ -61,3 +70,80 @@ def test_bad_input_reason(text: str | None, reason: str) -> None:
 )
 def test_real_messages_are_not_bad_input(text: str) -> None:
     assert bad_input_reason(text) is None
+
+
+CUES_FILE = Path(__file__).resolve().parents[2] / "data" / "nlu" / "cues.yml"
+KNOWN_WORDS = {"where", "is", "my", "order", "hi", "订单"}
+
+
+def tokenized(text: str, matched_pattern: str | None = None) -> Message:
+    """A message split on spaces, as the tokenizer leaves it; optionally with one regex/cue match on its first token."""
+    message = Message(data={TEXT: text})
+    tokens, offset = [], 0
+    for word in text.split():
+        start = text.index(word, offset)
+        tokens.append(Token(word, start))
+        offset = start + len(word)
+    if matched_pattern:
+        tokens[0].set("pattern", {matched_pattern: True})
+    message.set(TOKENS_NAMES[TEXT], tokens)
+    return message
+
+
+@pytest.mark.parametrize(
+    ("message", "unknown"),
+    [
+        (tokenized("asdfgh qwerty"), True),
+        (tokenized("Wo ist meine Bestellung?"), True),
+        (tokenized("where is it"), False),
+        (tokenized("cheerio", matched_pattern="cue_goodbye"), False),
+        (tokenized("12345"), False),
+        (tokenized("我的 订单"), False),
+        (tokenized("乱码 乱码"), False),
+    ],
+)
+def test_only_latin_text_without_one_known_word_or_cue_is_unknown(message: Message, unknown: bool) -> None:
+    assert is_unknown_latin_text(message, KNOWN_WORDS) is unknown
+
+
+def test_a_model_without_a_vocabulary_never_calls_text_unknown() -> None:
+    assert not is_unknown_latin_text(tokenized("asdfgh"), set())
+
+
+def cue_patterns() -> dict[str, list[re.Pattern[str]]]:
+    """The cue lists of data/nlu/cues.yml, compiled as the regex featurizer does (case-insensitive)."""
+    entries = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))["nlu"]
+    return {
+        entry["regex"]: [re.compile(line[2:], re.IGNORECASE) for line in entry["examples"].splitlines() if line]
+        for entry in entries
+    }
+
+
+@pytest.mark.parametrize(
+    ("cue", "text"),
+    [
+        ("cue_greet", "Hi there"),
+        ("cue_goodbye", "886"),
+        ("cue_thanks", "thx!"),
+        ("cue_complain", "我要投诉"),
+        ("cue_status", "where is my parcel"),
+        ("cue_human", "转人工"),
+        ("cue_chitchat", "你是机器人还是真人"),
+        ("cue_off_topic", "what's the weather like"),
+    ],
+)
+def test_cue_lists_fire_on_their_words(cue: str, text: str) -> None:
+    assert any(pattern.search(text) for pattern in cue_patterns()[cue])
+
+
+@pytest.mark.parametrize(
+    ("cue", "text"),
+    [
+        ("cue_greet", "shipping this week"),
+        ("cue_thanks", "quality is bad"),
+        ("cue_goodbye", "order 18812345"),
+        ("cue_human", "你是真人吗"),
+    ],
+)
+def test_cue_words_do_not_fire_inside_other_words(cue: str, text: str) -> None:
+    assert not any(pattern.search(text) for pattern in cue_patterns()[cue])
