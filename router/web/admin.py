@@ -11,12 +11,13 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from router.bootstrap import Kefu
 from router.crm.models import Role
 from router.crm.unit_of_work import UnitOfWork
-from router.errors import InvalidInput
+from router.errors import Conflict, InvalidInput
 from router.training import jobs, registry
 from router.training.inbox import review_inbox
 from router.training.labels import Response, correct_ticket_category, define_intent, known_intents, label_turns
 from router.web.security import CurrentUser, current_user, get_kefu, get_uow, require_role, verify_csrf
 from router.web.templating import render
+from router.web.views import acting_user, visible_ticket
 
 router = APIRouter(
     prefix="/admin",
@@ -190,11 +191,15 @@ def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: 
 def correct_category(
     ticket_id: int,
     category: str = Form(""),
+    version: int | None = Form(None),
     user: CurrentUser = Depends(current_user),
     kefu: Kefu = Depends(get_kefu),
 ) -> RedirectResponse:
-    """Fix the ticket's complaint category; the next retrain learns from it."""
+    """Fix the ticket's complaint category (agents of its team, supervisors, admins); the next retrain learns it."""
     with kefu.uow() as uow:
+        ticket = visible_ticket(uow.session, acting_user(uow.session, user), ticket_id)
+        if version is not None and ticket.version != version:
+            raise Conflict(f"ticket {ticket.number} changed since you opened it; reload it")
         correct_ticket_category(uow.session, ticket_id, category, kefu.settings.data_dir, user.id)
         uow.commit()
     return _redirect(f"/console/tickets/{ticket_id}", f"分类已更正 Category corrected to {category}")

@@ -6,16 +6,18 @@ from fastapi import APIRouter, Depends, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from router.bootstrap import Kefu
 from router.crm.models import Agent, Presence, TicketStatus, User
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import Forbidden
 from router.routing.presence import heartbeat, set_presence
 from router.routing.visibility import visible_tickets
-from router.web.security import CurrentUser, current_user, get_uow, verify_csrf
+from router.web.security import CurrentUser, current_user, get_kefu, get_uow, verify_csrf
 from router.web.templating import render
 from router.web.views import (
     OPEN_STATUSES,
     acting_user,
+    category_choices,
     customer_profile,
     summaries,
     ticket_page,
@@ -67,6 +69,7 @@ def ticket_detail(
     notice: str = "",
     user: CurrentUser = Depends(current_user),
     uow: UnitOfWork = Depends(get_uow),
+    kefu: Kefu = Depends(get_kefu),
 ) -> Response:
     """The ticket page: transcript, customer, notes, audit trail and every action an agent can take."""
     me = acting_user(uow.session, user)
@@ -81,6 +84,7 @@ def ticket_detail(
             "customer": customer_profile(uow.session, ticket.customer_id),
             "notice": notice[:200],
             "is_open": ticket.status in OPEN_STATUSES,
+            "categories": category_choices(kefu.settings.data_dir),
         },
     )
 

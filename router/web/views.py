@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -22,6 +24,7 @@ from router.crm.models import (
     User,
     utcnow,
 )
+from router.crm.seed import load_categories
 from router.errors import NotFound
 from router.routing.sla import seconds_left
 from router.routing.visibility import ensure_can_see
@@ -171,6 +174,25 @@ def ticket_page(session: Session, ticket: Ticket) -> TicketPage:
             ).all()
         ),
         actors=actors,
+    )
+
+
+@dataclass(frozen=True)
+class CategoryChoice:
+    """One complaint category an agent may correct a ticket to: its config name and bilingual label."""
+
+    name: str
+    label: str
+
+
+@lru_cache(maxsize=4)
+def category_choices(data_dir: Path) -> tuple[CategoryChoice, ...]:
+    """The ticket page's category options, from the config the correction is checked against (read once, like
+    the rest of ``data/triage/``)."""
+    categories = load_categories(data_dir)["categories"]
+    return tuple(
+        CategoryChoice(name, " ".join(part for part in (spec.get("zh"), spec.get("en")) if part) or name)
+        for name, spec in categories.items()
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import threading
 import time
@@ -12,11 +13,22 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn, record_turns
-from router.crm.models import Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TicketStatus
-from router.settings import Settings
+from router.crm.models import (
+    Interaction,
+    Speaker,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+    TrainingExample,
+)
+from router.settings import Settings, get_settings
+from router.training.cli import data_app
+from router.training.labels import COMPLAINT_TARGET
 from router.web.app import create_app
 from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
 from tests.rasa_stack import RasaStack
@@ -315,3 +327,75 @@ def _bot_turns_after_resolution(kefu: Kefu, ticket_id: int) -> list[str]:
                 )
             )
         )
+
+
+def _category_state(kefu: Kefu, ticket_id: int) -> tuple[str, int, int, list[tuple[str, str]]]:
+    """The ticket's category, version and audit-trail length, and its complaint training examples."""
+    with kefu.uow() as uow:
+        ticket = uow.session.get(Ticket, ticket_id)
+        events = uow.session.scalar(select(func.count(TicketEvent.id)).where(TicketEvent.ticket_id == ticket_id))
+        examples = uow.session.execute(
+            select(TrainingExample.label, TrainingExample.text).where(
+                TrainingExample.ticket_id == ticket_id, TrainingExample.target == COMPLAINT_TARGET
+            )
+        ).all()
+        return ticket.category, ticket.version, events, [tuple(row) for row in examples]
+
+
+def test_agent_corrects_the_category_on_the_ticket_page_and_kefu_data_export_writes_it(
+    seeded: Kefu, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_id = open_demo_ticket(seeded, "web:recategorise", "快递到了，但杯子是碎的")  # filed under delivery
+    lina, csrf = login(seeded, "lina")  # logistics + after_sales
+    page = lina.get(f"/console/tickets/{ticket_id}").text
+    assert '<option value="delivery" selected>物流配送 Delivery</option>' in page
+    assert "改正分类 Correct category" in page
+    version = int(re.search(r'id="category-form">.*?name="version" value="(\d+)"', page, re.S).group(1))
+
+    response = lina.post(
+        f"/console/tickets/{ticket_id}/category",
+        data={"category": "product_quality", "version": version, "csrf_token": csrf},
+    )
+    assert response.status_code == 200 and "Category corrected to product_quality" in response.text
+    assert 'id="ticket-category">product_quality<' in response.text
+    assert '<option value="product_quality" selected>商品质量 Product fault</option>' in response.text
+    assert "category_corrected delivery → product_quality · 李娜 Li Na" in response.text
+    category, _, _, [(label, text)] = _category_state(seeded, ticket_id)
+    assert category == label == "product_quality" and "快递到了，但杯子是碎的" in text
+
+    export_dir = tmp_path / "exported"
+    monkeypatch.setenv("KEFU_DATABASE_URL", seeded.settings.database_url)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(export_dir))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(data_app, ["export"], catch_exceptions=False)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0 and "1 complaint examples" in result.output, result.output
+    with (export_dir / "triage" / "reviewed.csv").open(encoding="utf-8", newline="") as handle:
+        assert list(csv.reader(handle)) == [["text", "category"], [text, "product_quality"]]
+
+
+def test_category_correction_by_another_team_forged_csrf_stale_page_or_unknown_category_changes_nothing(
+    seeded: Kefu,
+) -> None:
+    billing = open_demo_ticket(seeded, "web:recat-billing", "重复扣款了", category="payment_billing", team="billing")
+    own = open_demo_ticket(seeded, "web:recat-own", "快递三天没动了")
+    lina, csrf = login(seeded, "lina")  # logistics + after_sales: not billing
+    before = {ticket_id: _category_state(seeded, ticket_id) for ticket_id in (billing, own)}
+    other_team = lina.post(f"/console/tickets/{billing}/category", data={"category": "other", "csrf_token": csrf})
+    assert other_team.status_code == 403 and "another team" in other_team.text
+    forged = lina.post(f"/console/tickets/{own}/category", data={"category": "other", "csrf_token": "forged"})
+    missing = lina.post(f"/console/tickets/{own}/category", data={"category": "other"})
+    assert forged.status_code == missing.status_code == 403
+    stale = lina.post(
+        f"/console/tickets/{own}/category",
+        data={"category": "other", "version": before[own][1] - 1, "csrf_token": csrf},
+    )
+    assert stale.status_code == 409
+    unknown = lina.post(f"/console/tickets/{own}/category", data={"category": "weather", "csrf_token": csrf})
+    assert unknown.status_code == 422 and "unknown complaint category" in unknown.text
+    gone = lina.post("/console/tickets/999999/category", data={"category": "other", "csrf_token": csrf})
+    assert gone.status_code == 404
+    assert {ticket_id: _category_state(seeded, ticket_id) for ticket_id in (billing, own)} == before
+    assert before[billing][3] == before[own][3] == []
