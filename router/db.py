@@ -8,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 # Execution option that marks a connection as only reading: on SQLite it begins without the write lock.
 READ_ONLY = "kefu_read_only"
@@ -19,6 +20,9 @@ def build_engine(database_url: str, **engine_options: object) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            # SQLAlchemy 1.4 opens a new SQLite file connection (and reruns the PRAGMAs) per checkout; the action
+            # server and the event broker check out one per turn, so keep a few connections open instead.
+            engine_options.setdefault("poolclass", QueuePool)
         engine_options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         engine = create_engine(url, **engine_options)
         event.listen(engine, "connect", _configure_sqlite_connection)
