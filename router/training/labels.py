@@ -144,7 +144,8 @@ def correct_ticket_category(
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
-    text = "\n".join(part for part in (ticket.subject.strip(), ticket.description.strip()) if part)[:MAX_EXAMPLE_CHARS]
+    # The description is what the classifier read; the subject is only its first line, so learn from the former.
+    text = (ticket.description.strip() or ticket.subject.strip())[:MAX_EXAMPLE_CHARS]
     if not text:
         raise InvalidInput(f"ticket {ticket.number} has no subject or description to learn from")
     previous = ticket.category

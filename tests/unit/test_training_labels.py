@@ -105,7 +105,7 @@ def test_category_correction_fixes_the_ticket_and_feeds_the_triage_csv(kefu_any_
     with kefu_any_db.uow() as uow:
         ticket = Ticket(
             customer=Customer(display_name="c"), channel=Channel.web, subject="收到的手机屏幕碎了",
-            description="Screen cracked on arrival", category="delivery", needs_review=True,
+            description="收到的手机屏幕碎了\n盒子也是破的", category="delivery", needs_review=True,
         )  # fmt: skip
         uow.session.add(ticket)
         uow.session.flush()
@@ -122,4 +122,5 @@ def test_category_correction_fixes_the_ticket_and_feeds_the_triage_csv(kefu_any_
         assert event.data == {"from": "delivery", "to": "product_quality"}
     with (settings.var_dir / "data" / "triage" / "reviewed.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert rows == [{"text": "收到的手机屏幕碎了\nScreen cracked on arrival", "category": "product_quality"}]
+    # The description the classifier read, not the subject (its first line) repeated in front of it.
+    assert rows == [{"text": "收到的手机屏幕碎了\n盒子也是破的", "category": "product_quality"}]
