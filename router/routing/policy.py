@@ -7,10 +7,9 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from router.errors import InvalidInput
 from router.settings import get_settings
+from router.triage.config import read_yaml_mapping
 
 POLICY_FILE = Path("triage") / "routing.yml"
 # The console sends a heartbeat every 30 s (static/console.js); a shorter timeout would drop agents who are there.
@@ -34,21 +33,9 @@ class RoutingPolicy:
     escalate_when_left: float
 
 
-def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise InvalidInput(f"routing policy {path} does not exist")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise InvalidInput(f"routing policy {path} is not valid YAML: {error}") from error
-    if not isinstance(loaded, dict):
-        raise InvalidInput(f"routing policy {path} must be a mapping")
-    return loaded
-
-
 def load_policy(path: Path) -> RoutingPolicy:
     """Read and check a routing.yml; a missing, malformed or out-of-range number is a clear InvalidInput."""
-    raw = _read(path)
+    raw = read_yaml_mapping(path, "routing policy")
     try:
         policy = RoutingPolicy(
             heartbeat_timeout=timedelta(seconds=float(raw["heartbeat_timeout_seconds"])),

@@ -77,21 +77,22 @@ class TriageConfig:
         return self.categories.get(name) or self.categories[self.fallback_category]
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml_mapping(path: Path, what: str = "triage config") -> dict:
+    """A supervisor-edited YAML file as a mapping; missing, malformed or not a mapping is a clear InvalidInput."""
     if not path.is_file():
-        raise InvalidInput(f"triage config {path} does not exist")
+        raise InvalidInput(f"{what} {path} does not exist")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
-        raise InvalidInput(f"triage config {path} is not valid YAML: {error}") from error
+        raise InvalidInput(f"{what} {path} is not valid YAML: {error}") from error
     if not isinstance(loaded, dict):
-        raise InvalidInput(f"triage config {path} must be a mapping")
+        raise InvalidInput(f"{what} {path} must be a mapping")
     return loaded
 
 
 def load_urgency(path: Path) -> UrgencyConfig:
     """Read and check urgency.yml."""
-    raw = _read_yaml(path)
+    raw = read_yaml_mapping(path)
     try:
         weights = {factor: float(raw["weights"][factor]) for factor in FACTORS}
         cues = tuple(
@@ -126,7 +127,7 @@ def load_urgency(path: Path) -> UrgencyConfig:
 
 def load_config(triage_dir: Path) -> TriageConfig:
     """Read categories.yml and urgency.yml from ``triage_dir`` (normally data/triage)."""
-    raw = _read_yaml(triage_dir / "categories.yml")
+    raw = read_yaml_mapping(triage_dir / "categories.yml")
     try:
         categories = {
             name: Category(name, str(spec["team"]), float(spec["severity"])) for name, spec in raw["categories"].items()
