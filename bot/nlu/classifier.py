@@ -22,9 +22,10 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.language import HAN
+
 FALLBACK_INTENT = "nlu_fallback"
 KNOWN_WORDS_FILE = "known_words.json"
-HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 
 
