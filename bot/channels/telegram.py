@@ -25,6 +25,7 @@ from telegram.error import TelegramError
 from bot.channels.inbound import RejectedMessage, button_payload, typed_text
 from router.bootstrap import Kefu, bootstrap
 from router.crm.conversations import current_conversation, parse_sender_id, sender_id_for
+from router.crm.interactions import MAX_STORED_CHARS
 from router.crm.models import Channel, Interaction, Speaker
 from router.delivery.telegram import Button, TelegramSender
 from router.delivery.updates import claim_update, prune_claims, release_update
@@ -94,7 +95,7 @@ class TelegramOutput(OutputChannel):
                     customer_id=conversation.customer_id,
                     speaker=Speaker.system,
                     channel=Channel.telegram,
-                    text=text[:4000],
+                    text=text[:MAX_STORED_CHARS],
                     event_key=f"telegram-failed:{uuid.uuid4().hex}",
                     delivery="failed",
                     buttons=[{"title": b.title, "payload": b.payload} for b in buttons] or None,

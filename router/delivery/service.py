@@ -23,9 +23,8 @@ from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticke
 from router.crm.redaction import redact
 from router.delivery.telegram import Button, TelegramSender
 from router.errors import InvalidInput, NotFound
+from router.routing.policy import MAX_REPLY_CHARS
 
-# The CRM keeps outbound texts whole up to this size (its interaction log stores at most 4000 characters).
-MAX_OUTBOUND_CHARS = 4000
 _OPEN_TICKET_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 
 
@@ -49,8 +48,8 @@ def _clean_text(text: str) -> str:
     cleaned = (text or "").strip()
     if not cleaned:
         raise InvalidInput("the message is empty")
-    if len(cleaned) > MAX_OUTBOUND_CHARS:
-        raise InvalidInput(f"the message has {len(cleaned)} characters; the limit is {MAX_OUTBOUND_CHARS}")
+    if len(cleaned) > MAX_REPLY_CHARS:
+        raise InvalidInput(f"the message has {len(cleaned)} characters; the limit is {MAX_REPLY_CHARS}")
     return cleaned
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
+from router.crm.interactions import MAX_STORED_CHARS
 from router.errors import InvalidInput
 from router.settings import get_settings
 from router.triage.config import read_yaml_mapping
@@ -15,8 +16,8 @@ POLICY_FILE = Path("triage") / "routing.yml"
 # The console sends a heartbeat every 30 s (static/console.js); a shorter timeout would drop agents who are there.
 MIN_HEARTBEAT_TIMEOUT = timedelta(seconds=60)
 
-# Replies longer than this are refused: Telegram caps a message at 4096 characters.
-MAX_REPLY_CHARS = 4000
+# Replies longer than this are refused rather than cut: the CRM's interaction log keeps a turn whole only up to this.
+MAX_REPLY_CHARS = MAX_STORED_CHARS
 MAX_NOTE_CHARS = 10_000
 # Tickets one assignment transaction claims: big enough to amortise the round trips, small enough to keep locks short.
 ASSIGN_BATCH = 100
