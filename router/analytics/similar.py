@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,8 +46,10 @@ def _resolutions(session: Session, ticket_ids: list[int]) -> dict[int, str]:
         .order_by(TicketEvent.id)
     )
     for ticket_id, data in events:
-        if isinstance(data, dict) and data.get("resolution"):
-            found[ticket_id] = str(data["resolution"])
+        # Resolving in the console stores the agent's "summary"; generated demo history says "resolution".
+        text = (data.get("summary") or data.get("resolution")) if isinstance(data, dict) else None
+        if text:
+            found[ticket_id] = str(text)
     replies = session.execute(
         select(Interaction.ticket_id, Interaction.text)
         .where(Interaction.ticket_id.in_(ticket_ids), Interaction.speaker == Speaker.agent)
@@ -56,8 +59,15 @@ def _resolutions(session: Session, ticket_ids: list[int]) -> dict[int, str]:
     return {ticket_id: found.get(ticket_id) or last_reply.get(ticket_id, "") for ticket_id in ticket_ids}
 
 
-def similar_tickets(session: Session, ticket_id: int, k: int = 5) -> list[SimilarTicket]:
-    """The ``k`` resolved tickets created before ``ticket_id`` that read most like it, most similar first."""
+def similar_tickets(
+    session: Session, ticket_id: int, k: int = 5, *, visible_teams: Collection[int] | None
+) -> list[SimilarTicket]:
+    """The ``k`` resolved tickets created before ``ticket_id`` that read most like it, most similar first.
+
+    Only tickets of ``visible_teams`` are candidates (None: every team), so an agent never sees another team's
+    tickets through this list; callers pass ``router.routing.visibility.team_scope(user)``. It has no default so
+    that no caller forgets it.
+    """
     if not 1 <= k <= 50:
         raise InvalidInput("k must be between 1 and 50")
     ticket = session.get(Ticket, ticket_id)
@@ -65,14 +75,13 @@ def similar_tickets(session: Session, ticket_id: int, k: int = 5) -> list[Simila
         raise NotFound(f"ticket {ticket_id} does not exist")
     if not _text(ticket).strip():
         return []
-    candidates = list(
-        session.execute(
-            select(Ticket)
-            .where(Ticket.id != ticket.id, Ticket.resolved_at.is_not(None), Ticket.created_at <= ticket.created_at)
-            .order_by(Ticket.created_at.desc())
-            .limit(MAX_CANDIDATES)
-        ).scalars()
+    statement = select(Ticket).where(
+        Ticket.id != ticket.id, Ticket.resolved_at.is_not(None), Ticket.created_at <= ticket.created_at
     )
+    if visible_teams is not None:
+        # Filtered before ranking, so the k places go to tickets the user may open rather than being emptied later.
+        statement = statement.where(Ticket.team_id.in_(list(visible_teams)))
+    candidates = list(session.execute(statement.order_by(Ticket.created_at.desc()).limit(MAX_CANDIDATES)).scalars())
     if not candidates:
         return []
     # Character n-grams need no word segmentation, so Chinese and English tickets are compared alike.

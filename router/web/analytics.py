@@ -15,6 +15,7 @@ from router.analytics.report import REPORTS, AnalysisResult, build
 from router.analytics.similar import similar_tickets
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import NotFound
+from router.routing.visibility import team_scope
 from router.web.security import CurrentUser, current_user, get_uow, require_role
 from router.web.templating import render
 from router.web.views import acting_user, visible_ticket
@@ -107,8 +108,9 @@ def similar(
     uow: UnitOfWork = Depends(get_uow),
 ) -> list[dict[str, Any]]:
     """Earlier resolved tickets that read like this one, with how they were resolved (the agent console shows them)."""
-    visible_ticket(uow.session, acting_user(uow.session, user), ticket_id)  # 404/403 before revealing anything
+    acting = acting_user(uow.session, user)
+    visible_ticket(uow.session, acting, ticket_id)  # 404/403 before revealing anything
     return [
         {**asdict(found), "resolved_at": found.resolved_at.isoformat() if found.resolved_at else None}
-        for found in similar_tickets(uow.session, ticket_id, k)
+        for found in similar_tickets(uow.session, ticket_id, k, visible_teams=team_scope(acting))
     ]

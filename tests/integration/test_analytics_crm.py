@@ -132,13 +132,13 @@ def test_similar_tickets_are_earlier_resolved_ones_of_the_same_kind_with_their_r
             .order_by(Ticket.created_at.desc())
         ).first()
         ticket_id, ticket_created = ticket.id, ticket.created_at
-        found = similar.similar_tickets(uow.session, ticket_id, k=5)
+        found = similar.similar_tickets(uow.session, ticket_id, k=5, visible_teams=None)
         found_ids = [f.ticket_id for f in found]
         created = dict(uow.session.execute(select(Ticket.id, Ticket.created_at).where(Ticket.id.in_(found_ids))).all())
         with pytest.raises(NotFound):
-            similar.similar_tickets(uow.session, 10**9)
+            similar.similar_tickets(uow.session, 10**9, visible_teams=None)
         with pytest.raises(InvalidInput):
-            similar.similar_tickets(uow.session, ticket_id, k=0)
+            similar.similar_tickets(uow.session, ticket_id, k=0, visible_teams=None)
     assert len(found) == 5 and ticket_id not in found_ids
     assert [f.similarity for f in found] == sorted((f.similarity for f in found), reverse=True)
     assert all(f.category == "delivery" and created[f.ticket_id] <= ticket_created for f in found)
@@ -164,7 +164,7 @@ def test_demo_history_and_analyses_work_the_same_on_postgresql(kefu_any_db: Kefu
         assert report.overall["tickets"] == summary.tickets
         assert segments.segment_report(uow.session, PERIOD) is not None
         latest = uow.session.scalars(select(Ticket).order_by(Ticket.created_at.desc())).first()
-        assert similar.similar_tickets(uow.session, latest.id, k=3)
+        assert similar.similar_tickets(uow.session, latest.id, k=3, visible_teams=None)
 
 
 def test_demo_data_refuses_silly_sizes(kefu: Kefu) -> None:
