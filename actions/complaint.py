@@ -14,6 +14,7 @@ from actions.complaint_answers import (
     ReadReply,
     Reply,
     description_besides,
+    read_confirmation_reply,
     read_description_reply,
     read_order_reply,
 )
@@ -25,8 +26,19 @@ from router.crm.models import utcnow
 FORM_NAME = "complaint_form"
 # The order number is optional: asked once more after a reply without one, then the complaint goes on without it.
 MAX_ORDER_NUMBER_MISSES = 2
+# An order number from an earlier turn waits in EARLIER_ORDER_SLOT until the customer answers CONFIRMATION_SLOT's
+# question ("is this about order 12345?"): the status question it came from may have been about another order.
+EARLIER_ORDER_SLOT = "order_number_candidate"
+CONFIRMATION_SLOT = "order_number_confirmation"
 # Everything the form remembers; cleared when a complaint is filed, dropped or handed to a person.
-FORM_SLOTS = ("order_number", "complaint_description", "order_number_misses", "complaint_cancelled")
+FORM_SLOTS = (
+    "order_number",
+    "complaint_description",
+    "order_number_misses",
+    "complaint_cancelled",
+    EARLIER_ORDER_SLOT,
+    CONFIRMATION_SLOT,
+)
 
 
 def clear_form_slots() -> list[EventType]:
@@ -38,17 +50,30 @@ def _latest_intent(tracker: Tracker) -> str | None:
     return ((tracker.latest_message or {}).get("intent") or {}).get("name")
 
 
+def _latest_order_number(tracker: Tracker) -> str | None:
+    entity = next(tracker.get_latest_entity_values("order_number"), None)
+    return str(entity) if entity else None
+
+
 def _asks_a_question(tracker: Tracker, requested_slot: str) -> bool:
     text, intent = latest_text(tracker), _latest_intent(tracker)
+    if requested_slot == CONFIRMATION_SLOT:
+        earlier = str(tracker.get_slot(EARLIER_ORDER_SLOT))
+        return read_confirmation_reply(text, intent, _latest_order_number(tracker), earlier).kind is Reply.question
     if requested_slot == "order_number":
-        entity = next(tracker.get_latest_entity_values("order_number"), None)
-        return read_order_reply(text, intent, str(entity) if entity else None).kind is Reply.question
+        return read_order_reply(text, intent, _latest_order_number(tracker)).kind is Reply.question
     return read_description_reply(text, intent).kind is Reply.question
 
 
 def _cancelled() -> dict[str, Any]:
     # Ending the form with the flag set lets the "drops the complaint" rule answer instead of filing it.
-    return {"complaint_cancelled": True, "requested_slot": None, "order_number": None, "complaint_description": None}
+    return {
+        "complaint_cancelled": True,
+        "requested_slot": None,
+        "order_number": None,
+        "complaint_description": None,
+        EARLIER_ORDER_SLOT: None,
+    }
 
 
 class ValidateComplaintForm(FormValidationAction):
@@ -65,17 +90,47 @@ class ValidateComplaintForm(FormValidationAction):
             return [SlotSet(requested, None), ActionExecutionRejected(FORM_NAME)]
         return await super().run(dispatcher, tracker, domain)
 
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        """Ask "is this about order N?" only while an earlier order number waits; nothing more once dropped."""
+        if tracker.get_slot("complaint_cancelled"):
+            return []
+        if tracker.get_slot(EARLIER_ORDER_SLOT):
+            return domain_slots
+        return [slot for slot in domain_slots if slot != CONFIRMATION_SLOT]
+
     def validate_order_number(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         """An order number or "none" fills the slot; a description given instead is kept and the number asked again."""
         text = latest_text(tracker)
         if slot_value != text:
-            # From the NLU's order_number entity, now or earlier ("where is order 12345?" then "I want to complain").
-            reply = ReadReply(Reply.order_number, str(slot_value))
+            entity = _latest_order_number(tracker)
+            if entity != str(slot_value):
+                # Left from an earlier turn ("where is order 12345?", then "I want to complain"): ask, don't assume.
+                return {"order_number": None, EARLIER_ORDER_SLOT: str(slot_value), "requested_slot": CONFIRMATION_SLOT}
+            reply = ReadReply(Reply.order_number, entity)
             return {"order_number": reply.order_number, **self._description_alongside(reply, text, tracker)}
-        entity = next(tracker.get_latest_entity_values("order_number"), None)
-        reply = read_order_reply(text, _latest_intent(tracker), str(entity) if entity else None)
+        reply = read_order_reply(text, _latest_intent(tracker), _latest_order_number(tracker))
+        return self._order_number_answer(reply, text, dispatcher, tracker)
+
+    def validate_order_number_confirmation(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Yes takes the earlier order number, no asks for the number, anything else is read as the number's answer."""
+        # Asked only while the earlier number waits (required_slots), so EARLIER_ORDER_SLOT is set here.
+        earlier = str(tracker.get_slot(EARLIER_ORDER_SLOT))
+        settled: dict[str, Any] = {CONFIRMATION_SLOT: None, EARLIER_ORDER_SLOT: None}
+        text = latest_text(tracker)
+        reply = read_confirmation_reply(text, _latest_intent(tracker), _latest_order_number(tracker), earlier)
+        if reply.kind is Reply.not_this_order:
+            return {**settled, "order_number": None}  # the form goes on to "which order is it?"
+        return {**settled, **self._order_number_answer(reply, text, dispatcher, tracker)}
+
+    def _order_number_answer(
+        self, reply: ReadReply, text: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
         if reply.kind is Reply.cancel:
             return _cancelled()
         if reply.kind in (Reply.order_number, Reply.no_order):

@@ -51,6 +51,22 @@ _ORDER_REFERENCE_WORDS = re.compile(
     r"订单号码?|订单|单号|号码|\b(my|the|order|number|no|is|it'?s|here|this|that|one|ref(erence)?)\b|#",
     re.IGNORECASE,
 )
+# Short answers to "is this about order 12345?"; the NLU's affirm/deny decide the longer ones.
+_YES = re.compile(
+    r"^\s*(yes|yeah|yep|yup|y|ya|right|correct|exactly|sure|ok(ay)?|that'?s\s+(it|right|correct|the\s+one)|"
+    r"yes,?\s+(it\s+is|that\s+one|that'?s\s+(it|the\s+one))|"
+    r"是|是的|是啊|是呀|对|对的|对啊|对呀|嗯|嗯嗯|恩|没错|就是|就是它|就是这个|就是这单|是这个|是这单|是这个订单|对就是这个)"
+    r"[\s,，.!。！~～]*$",
+    re.IGNORECASE,
+)
+_NO = re.compile(
+    r"^\s*(no|nope|nah|wrong(\s+(one|order))?|not\s+(that|this)(\s+(one|order))?|"
+    r"no,?\s+(it'?s\s+)?(not\s+(that|this)(\s+one)?|(a\s+)?(different|another|other)(\s+(one|order))?)|"
+    r"(a\s+)?(different|another|other)\s+(one|order)|"
+    r"不是|不是的|不对|不是这个|不是这单|不是这个订单|错了|不是那个|是另一个|另一个|另外一个|别的订单|是别的订单)"
+    r"[\s,，.!。！~～]*$",
+    re.IGNORECASE,
+)
 _CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -64,6 +80,7 @@ class Reply(Enum):
     question = "question"
     description = "description"
     unreadable = "unreadable"
+    not_this_order = "not_this_order"
 
 
 @dataclass(frozen=True)
@@ -145,3 +162,19 @@ def read_description_reply(text: str, intent: str | None) -> ReadReply:
     if _asks_something(text, intent):
         return ReadReply(Reply.question)
     return ReadReply(Reply.description if is_descriptive(text) else Reply.unreadable)
+
+
+def read_confirmation_reply(text: str, intent: str | None, entity_order_number: str | None, earlier: str) -> ReadReply:
+    """Read the reply to "is this about order 12345?": yes, no, another number, or an answer to "which order?"."""
+    text = text.strip()
+    if entity_order_number and entity_order_number != earlier:
+        return ReadReply(Reply.order_number, entity_order_number)
+    if is_cancellation(text) or intent == "goodbye":
+        return ReadReply(Reply.cancel)
+    if _asks_something(text, intent):
+        return ReadReply(Reply.question)
+    if entity_order_number == earlier or _YES.match(text) or (intent == "affirm" and not _NO.match(text)):
+        return ReadReply(Reply.order_number, earlier)
+    if _NO.match(text) or intent == "deny":
+        return ReadReply(Reply.not_this_order)
+    return read_order_reply(text, intent, None)

@@ -6,17 +6,25 @@ import asyncio
 from typing import Any
 
 import pytest
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaint import ActionCancelComplaint, ValidateComplaintForm
 from actions.complaint_answers import Reply, is_descriptive, read_description_reply, read_order_reply
+from tests.rasa_stack import PROJECT_ROOT
 from tests.unit.test_actions import run, user_event
 
 FORM = {"name": "complaint_form"}
-# The part of the domain the action server gets from Rasa that the validation reads.
-DOMAIN = {"forms": {"complaint_form": {"required_slots": ["order_number", "complaint_description"]}}}
+# The part of the domain the action server gets from Rasa that the validation reads: the real form's slots.
+DOMAIN = {
+    "forms": {
+        "complaint_form": yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["forms"][
+            "complaint_form"
+        ]
+    }
+}
 
 
 def form_turn(
@@ -39,13 +47,20 @@ def form_turn(
     )
 
 
-def validate(tracker: Tracker) -> tuple[dict[str, Any], list[str], bool]:
-    """Slots the validation sets, the responses it says, and whether it hands the turn back to the rules."""
+def validate_and_ask(tracker: Tracker) -> tuple[dict[str, Any], list[str], bool, str | None]:
+    """Slots the validation sets, the responses it says, whether it hands the turn back, and the slot asked next."""
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ValidateComplaintForm().run(dispatcher, tracker, DOMAIN))
     slots = {event["name"]: event["value"] for event in events if event["event"] == "slot"}
     rejected = any(event["event"] == "action_execution_rejected" for event in events)
-    return slots, [message["response"] for message in dispatcher.messages], rejected
+    asked = slots.pop("requested_slot", tracker.get_slot("requested_slot"))
+    return slots, [message["response"] for message in dispatcher.messages], rejected, asked
+
+
+def validate(tracker: Tracker) -> tuple[dict[str, Any], list[str], bool]:
+    """Slots the validation sets, the responses it says, and whether it hands the turn back to the rules."""
+    slots, said, rejected, _ = validate_and_ask(tracker)
+    return slots, said, rejected
 
 
 @pytest.mark.parametrize(
@@ -117,9 +132,9 @@ def test_a_lettered_order_number_in_free_text_is_read() -> None:
     ],
 )
 def test_cancel_leaves_the_form_without_filing(text: str, intent: str, requested: str) -> None:
-    slots, _, rejected = validate(form_turn(text, intent, requested))
+    slots, _, rejected, asked = validate_and_ask(form_turn(text, intent, requested))
     assert slots["complaint_cancelled"] is True
-    assert slots["requested_slot"] is None
+    assert asked is None
     assert not rejected
 
 
@@ -186,27 +201,92 @@ def test_descriptions_need_substance_in_either_language() -> None:
     assert read_description_reply("my refund never came", "check_status").kind is Reply.description
 
 
-def test_an_order_number_given_before_the_complaint_is_kept_when_the_form_starts() -> None:
-    # "where is order 99887766?" then a complaint: the form validates the slot filled before it started.
-    text = "it's been two weeks and nobody answers, this is unacceptable"
-    message = user_event(text, "complain")
-    tracker = Tracker(
+def form_start(text: str, earlier_order_number: str, entities: list[dict] | None = None) -> Tracker:
+    """The tracker at the form's start: the complaint, with an order number left from an earlier turn."""
+    message = user_event(text, "complain", entities=entities)
+    slots = {"order_number": earlier_order_number, "complaint_description": text}
+    return Tracker(
         sender_id="web:form",
-        slots={"language": "en", "requested_slot": None, "order_number": "99887766", "complaint_description": text},
+        slots={"language": "en", "requested_slot": None, **slots},
         latest_message=message["parse_data"],
-        events=[
-            message,
-            {"event": "slot", "name": "order_number", "value": "99887766"},
-            {"event": "slot", "name": "complaint_description", "value": text},
-        ],
+        events=[message, *({"event": "slot", "name": name, "value": value} for name, value in slots.items())],
         paused=False,
         followup_action=None,
         active_loop={},
         latest_action_name="action_listen",
     )
-    slots, said, _ = validate(tracker)
-    assert slots == {"order_number": "99887766", "complaint_description": text}
+
+
+def test_an_order_number_from_an_earlier_turn_is_asked_about_not_assumed() -> None:
+    # "where is order 99887766?" then a complaint: that status question may have been about another order.
+    text = "it's been two weeks and nobody answers, this is unacceptable"
+    slots, said, _, asked = validate_and_ask(form_start(text, "99887766"))
+    assert slots == {"order_number": None, "order_number_candidate": "99887766", "complaint_description": text}
+    assert asked == "order_number_confirmation"
     assert said == []
+
+
+def test_an_order_number_in_the_complaint_itself_is_taken_without_asking() -> None:
+    text = "order 99887766 came broken"
+    entities = [{"entity": "order_number", "value": "99887766"}]
+    slots, _, _, asked = validate_and_ask(form_start(text, "99887766", entities=entities))
+    assert slots["order_number"] == "99887766"
+    assert slots.get("order_number_candidate") is None
+    assert asked is None  # nothing left to ask: the complaint is filed
+
+
+def confirmation_turn(text: str, intent: str, entities: list[dict] | None = None, **slots: Any) -> Tracker:
+    """The reply to "is this about order 55500011?"."""
+    earlier = {"order_number_candidate": "55500011", "complaint_description": "东西一直没发货", **slots}
+    return form_turn(text, intent, "order_number_confirmation", slots=earlier, entities=entities)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"), [("是的", "affirm"), ("对", "inform"), ("yes", "affirm"), ("yep that's the one", "affirm")]
+)
+def test_yes_takes_the_earlier_order_number(text: str, intent: str) -> None:
+    slots, said, _, asked = validate_and_ask(confirmation_turn(text, intent))
+    assert slots["order_number"] == "55500011"
+    assert slots["order_number_candidate"] is None
+    assert said == []
+    assert asked is None
+
+
+@pytest.mark.parametrize(("text", "intent"), [("不是", "deny"), ("no", "deny"), ("不是这个订单", "inform")])
+def test_no_asks_for_the_order_number(text: str, intent: str) -> None:
+    slots, said, _, asked = validate_and_ask(confirmation_turn(text, intent))
+    assert slots["order_number"] is None
+    assert slots["order_number_candidate"] is None
+    assert said == []
+    assert asked == "order_number"
+
+
+def test_another_number_instead_of_yes_or_no_is_the_order_number() -> None:
+    entities = [{"entity": "order_number", "value": "66600022"}]
+    tracker = confirmation_turn("不是，是66600022", "inform", entities=entities, order_number="66600022")
+    slots, _, _, asked = validate_and_ask(tracker)
+    assert slots["order_number"] == "66600022"
+    assert slots["order_number_candidate"] is None
+    assert asked is None
+
+
+def test_none_at_the_confirmation_files_without_an_order_number() -> None:
+    slots, _, _, asked = validate_and_ask(confirmation_turn("I don't have one", "inform"))
+    assert slots["order_number"] == "none"
+    assert asked is None
+
+
+def test_a_question_at_the_confirmation_is_answered_first_and_the_confirmation_waits() -> None:
+    slots, _, rejected, _ = validate_and_ask(confirmation_turn("退款一般几天到账？", "ask_faq"))
+    assert rejected
+    assert slots == {"order_number_confirmation": None}
+
+
+def test_cancel_at_the_confirmation_drops_the_complaint() -> None:
+    slots, _, _, asked = validate_and_ask(confirmation_turn("算了", "deny"))
+    assert slots["complaint_cancelled"] is True
+    assert slots["order_number_candidate"] is None
+    assert asked is None
 
 
 @pytest.mark.parametrize(
