@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.complaint_answers import is_question
 from actions.runtime import UsesKefu, apologise_when_unavailable, latest_text
 from actions.ticketing import comment_on_latest_rating, rated_ticket_id
 from router.crm.csat import record_csat
@@ -25,10 +26,59 @@ _SCORE_ONLY = re.compile(
     r"^[\s\d一二两三四五１２３４５.,!?。，！？/]*(分|星|颗星|stars?|points?|out of 5|/5)?[\s.!。！]*$", re.IGNORECASE
 )
 
+# Naming the act ("我要投诉", "I want to complain") asks for a new complaint; "your agent was rude" is the comment.
+_NEW_COMPLAINT = re.compile(r"投诉|投訴|complain", re.IGNORECASE)
+# Comments on a low rating talk about agents ("the agent was slow"), which the NLU reads as asking for one: only a
+# request worded as such ("转人工", "talk to a human", "agent please") hands off instead of being the comment.
+_HANDOFF_REQUEST = re.compile(
+    r"转人工|人工客服|人工服务|^\s*人工|[找要换转]人工|真人|转接|[找叫要](你们)?的?(主管|经理|领导)|"
+    r"(talk|speak|chat)\s+(to|with)|connect\s+me|transfer\s+me|put\s+me\s+through|get\s+me\s+(an?|the|some)|"
+    r"\b(human|real\s+person|operator|representative)\b|\b(agent|person|someone)\s*,?\s*(please|pls|now)\b|"
+    r"^\W*(an?\s+)?agent\W*$",
+    re.IGNORECASE,
+)
+COMMENT_FORM = "csat_comment_form"
+
 
 def comment_of(text: str) -> str:
     """The comment in a rating message: empty when the message is only the score."""
     return "" if _SCORE_ONLY.match(text) else text.strip()
+
+
+def asks_for_something_else(text: str, intent: str | None) -> bool:
+    """Whether the reply to "what could we have done better?" wants a human, a status or a new complaint instead."""
+    if intent == "request_human":
+        return bool(_HANDOFF_REQUEST.search(text))
+    if intent == "check_status":
+        return is_question(text)
+    return intent == "complain" and bool(_NEW_COMPLAINT.search(text))
+
+
+class ValidateCsatCommentForm(FormValidationAction):
+    """Reads the answer to "what could we have done better?": the comment, or a request the rules should serve."""
+
+    def name(self) -> str:
+        """The comment form's validation action, by Rasa's naming convention."""
+        return "validate_csat_comment_form"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """A request for a human, a status question or a new complaint ends the question with no comment stored."""
+        intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        text = latest_text(tracker)
+        if "csat_comment" not in tracker.slots_to_validate() or not asks_for_something_else(text, intent):
+            return await super().run(dispatcher, tracker, domain)
+        # The rules then deactivate this form and hand off, answer the status or start the complaint form.
+        events = [SlotSet("csat_comment", None), SlotSet("csat_comment_wanted", None)]
+        if intent == "complain":
+            # The complaint's own mapping reads it only outside a form, so pass the words on as its description.
+            events.append(SlotSet("complaint_description", text))
+        return [*events, ActionExecutionRejected(COMMENT_FORM)]
+
+    def validate_csat_comment(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Anything else is the comment, as the customer wrote it."""
+        return {"csat_comment": slot_value}
 
 
 class ActionRecordCsat(UsesKefu, Action):

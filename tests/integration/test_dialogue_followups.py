@@ -1,0 +1,192 @@
+"""Real Rasa + action server: an order number from earlier is confirmed before a complaint uses it, and at the CSAT
+comment question a request for a human, a status question or a new complaint wins over storing a comment."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from router.bootstrap import Kefu, bootstrap
+from router.crm.models import CsatRating, Role, Ticket, User
+from router.delivery.rasa_api import RasaApi
+from router.routing.agent_actions import resolve
+from router.routing.tickets import find_ticket
+from router.settings import Settings
+from router.training.registry import active_model
+from tests.integration.test_conversation_flows import TICKET_NUMBER, customer_tickets, one, texts
+from tests.rasa_stack import RasaStack
+from tests.unit.test_actions_tickets import activate_triage, train_small_triage
+
+pytestmark = pytest.mark.rasa
+
+
+@pytest.fixture(scope="module")
+def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
+    """The stack's CRM, with a triage model active so complaints can be triaged."""
+    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
+    with kefu.uow() as uow:
+        has_triage = active_model(uow.session, "triage") is not None
+    if not has_triage:
+        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+    yield kefu
+    kefu.dispose()
+
+
+def say(stack: RasaStack, sender: str, *messages: str) -> list[str]:
+    """Send the messages in turn; the bot's replies to each, joined."""
+    return [texts(stack.send(sender, message)) for message in messages]
+
+
+# sender, status question naming the order, complaint without a number, yes, the question's words.
+CONFIRMED = {
+    "zh": ("web:earlier-yes-zh", "我的订单 70070001 到哪了？", "收到的杯子是碎的，我要投诉", "是的", "70070001", "吗"),
+    "en": (
+        "earlier-yes-en",
+        "where is order 70070002?",
+        "the blender I got smells of burning plastic, I want to complain",
+        "yes",
+        "70070002",
+        "is this about order",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", CONFIRMED)
+def test_an_order_number_from_a_status_question_is_confirmed_and_yes_files_it(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, status, complaint, yes, order_number, question_words = CONFIRMED[language]
+    _, asked, filed = say(rasa_stack, sender, status, complaint, yes)
+    assert order_number in asked and question_words in asked.lower(), asked
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert (ticket.order_number, ticket.description, ticket.language) == (order_number, complaint, language)
+
+
+# sender, status question naming one order, bare complaint, no, the right number, what happened, "which order" words.
+DENIED = {
+    "zh": (
+        "web:earlier-no-zh",
+        "订单 70070003 怎么还没发货",
+        "我要投诉",
+        "不是",
+        "70070004",
+        "衣服洗一次就掉色了",
+        "订单号",
+    ),
+    "en": (
+        "earlier-no-en",
+        "any news on my order 70070005?",
+        "I want to make a complaint",
+        "no",
+        "70070006",
+        "the jacket lost its colour after one wash",
+        "order number",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", DENIED)
+def test_no_to_the_earlier_order_number_asks_for_the_right_one(rasa_stack: RasaStack, crm: Kefu, language: str) -> None:
+    sender, status, complaint, no, order_number, description, order_question = DENIED[language]
+    _, confirm, asked, _, filed = say(rasa_stack, sender, status, complaint, no, order_number, description)
+    assert re.search(r"\d{8}", status).group(0) in confirm, confirm
+    assert order_question in asked.lower(), asked
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert (ticket.order_number, ticket.description) == (order_number, description)
+
+
+def resolve_and_ask_csat(stack: RasaStack, kefu: Kefu, sender: str, ticket_number: str) -> str:
+    """An admin resolves the ticket, as on the console, and the router has the bot ask for a rating."""
+    with kefu.uow() as uow:
+        admin = uow.session.execute(select(User).where(User.role == Role.admin).limit(1)).scalar_one()
+        resolve(uow.session, ticket_id=find_ticket(uow.session, ticket_number).id, actor=admin)
+        uow.commit()
+    rasa_api = RasaApi(stack.rasa_url)
+    try:
+        return texts(rasa_api.ask_csat(sender, ticket_number))
+    finally:
+        rasa_api.close()
+
+
+def low_rating_asked_for_a_comment(stack: RasaStack, kefu: Kefu, sender: str, human: str, score: str) -> Ticket:
+    """A customer handed to a human, resolved, rating low: the bot now asks what we could have done better."""
+    number = TICKET_NUMBER.search(texts(stack.send(sender, human))).group(0)
+    assert re.search("1.*5", resolve_and_ask_csat(stack, kefu, sender, number))
+    asked = texts(stack.send(sender, score))
+    assert any(words in asked for words in ("做得更好", "done better")), asked
+    return one(kefu, select(Ticket).where(Ticket.id == int(number[1:])))
+
+
+def rating_of(kefu: Kefu, ticket: Ticket) -> CsatRating:
+    return one(kefu, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
+
+
+HANDOFF_AT_COMMENT = {
+    "zh": ("web:csat-human-zh", "转人工", "2分", "转人工", "排在第"),
+    "en": ("csat-human-en", "talk to a human", "2", "talk to a human", "number"),
+}
+
+
+@pytest.mark.parametrize("language", HANDOFF_AT_COMMENT)
+def test_a_human_asked_for_at_the_comment_question_is_a_handoff_not_a_comment(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, human, score, human_again, queue_words = HANDOFF_AT_COMMENT[language]
+    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    handed_off = texts(rasa_stack.send(sender, human_again))
+    assert TICKET_NUMBER.search(handed_off) and queue_words in handed_off, handed_off
+    tracker = rasa_stack.tracker(sender)
+    assert tracker["paused"]
+    assert tracker["active_loop"].get("name") is None
+    rating = rating_of(crm, rated)
+    assert (rating.score, rating.comment) == (2, "")
+    assert any(ticket.status.value in ("queued", "assigned") for ticket in customer_tickets(crm, sender))
+
+
+STATUS_AT_COMMENT = {
+    "zh": ("web:csat-status-zh", "我要人工客服", "1", "我的工单现在什么状态？", "工单"),
+    "en": ("csat-status-en", "can I speak to a human please", "1", "what's the status of my ticket?", "ticket"),
+}
+
+
+@pytest.mark.parametrize("language", STATUS_AT_COMMENT)
+def test_a_status_question_at_the_comment_question_is_answered_not_stored(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, human, score, question, status_words = STATUS_AT_COMMENT[language]
+    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    answered = texts(rasa_stack.send(sender, question))
+    assert status_words in answered.lower() and TICKET_NUMBER.search(answered), answered
+    assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
+    assert (rating_of(crm, rated).score, rating_of(crm, rated).comment) == (1, "")
+
+
+NEW_COMPLAINT_AT_COMMENT = {
+    "zh": ("web:csat-complaint-zh", "转人工", "2", "我还要投诉另一个订单，衣服洗一次就掉色", "没有"),
+    "en": (
+        "csat-complaint-en",
+        "talk to a human",
+        "2",
+        "I also want to complain about another order, the lamp is broken",
+        "none",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", NEW_COMPLAINT_AT_COMMENT)
+def test_a_new_complaint_at_the_comment_question_is_filed_not_stored_as_the_comment(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, human, score, complaint, no_order = NEW_COMPLAINT_AT_COMMENT[language]
+    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    asked, filed = say(rasa_stack, sender, complaint, no_order)
+    assert rasa_stack.tracker(sender)["active_loop"].get("name") is None, asked
+    newest = customer_tickets(crm, sender)[-1]
+    assert newest.number != rated.number and newest.number in filed, filed
+    assert (newest.description, newest.order_number) == (complaint, None)
+    assert rating_of(crm, rated).comment == ""
