@@ -126,6 +126,9 @@ class ValidateComplaintForm(FormValidationAction):
         reply = read_confirmation_reply(text, _latest_intent(tracker), _latest_order_number(tracker), earlier)
         if reply.kind is Reply.not_this_order:
             return {**settled, "order_number": None}  # the form goes on to "which order is it?"
+        if reply.kind is Reply.unreadable and not tracker.get_slot("order_number_misses"):
+            # "😀" or "嗯？" says nothing about the order: the form asks the same question once more.
+            return {CONFIRMATION_SLOT: None, "order_number_misses": 1}
         return {**settled, **self._order_number_answer(reply, text, dispatcher, tracker)}
 
     def _order_number_answer(

@@ -66,6 +66,17 @@ def test_an_order_number_from_a_status_question_is_confirmed_and_yes_files_it(
     assert (ticket.order_number, ticket.description, ticket.language) == (order_number, complaint, language)
 
 
+def test_an_unreadable_reply_to_the_confirmation_is_asked_again_and_loses_nothing(
+    rasa_stack: RasaStack, crm: Kefu
+) -> None:
+    sender = "web:earlier-emoji-zh"
+    _, _, again, filed = say(rasa_stack, sender, "订单 70070007 到哪了", "我要投诉，东西坏了", "😀😀😀", "对")
+    assert "70070007" in again and "吗" in again, again
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in filed
+    assert ticket.order_number == "70070007"
+
+
 # sender, status question naming one order, bare complaint, no, the right number, what happened, "which order" words.
 DENIED = {
     "zh": (

@@ -282,6 +282,15 @@ def test_a_question_at_the_confirmation_is_answered_first_and_the_confirmation_w
     assert slots == {"order_number_confirmation": None}
 
 
+def test_an_unreadable_reply_at_the_confirmation_asks_it_once_more_then_goes_on_without() -> None:
+    slots, said, _, asked = validate_and_ask(confirmation_turn("😀😀😀", "nlu_fallback"))
+    assert slots == {"order_number_confirmation": None, "order_number_misses": 1}
+    assert (said, asked) == ([], "order_number_confirmation")
+    slots, said, _, asked = validate_and_ask(confirmation_turn("？？", "nlu_fallback", order_number_misses=1))
+    assert (slots["order_number"], slots["order_number_candidate"]) == ("none", None)
+    assert said == ["utter_filing_without_order_number"]
+
+
 def test_cancel_at_the_confirmation_drops_the_complaint() -> None:
     slots, _, _, asked = validate_and_ask(confirmation_turn("算了", "deny"))
     assert slots["complaint_cancelled"] is True
