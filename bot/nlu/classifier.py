@@ -22,7 +22,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.language import HAN
+from bot.nlu.featurizers import MATCHED_PATTERNS
 
 FALLBACK_INTENT = "nlu_fallback"
 KNOWN_WORDS_FILE = "known_words.json"
@@ -45,14 +45,13 @@ def words_of(message: Message) -> list[str]:
 
 
 def matched_a_pattern(message: Message) -> bool:
-    """True when an entity regex or a cue list of data/nlu matched (the regex featurizer marks tokens)."""
-    tokens = message.get(TOKENS_NAMES[TEXT]) or []
-    return any(any((token.get("pattern") or {}).values()) for token in tokens)
+    """True when an entity regex or a cue list of data/nlu matched (noted by the WeightedRegexFeaturizer)."""
+    return bool(message.get(MATCHED_PATTERNS))
 
 
-def is_unknown_latin_text(message: Message, known_words: set[str]) -> bool:
-    """Latin-script text with not one known word and no cue: gibberish or a language we do not serve ("asdf qwer")."""
-    if not known_words or HAN.search(message.get(TEXT) or ""):
+def is_unknown_text(message: Message, known_words: set[str]) -> bool:
+    """Text with not one known word and no cue: gibberish ("asdf qwer", "阿巴阿巴") or a language we do not serve."""
+    if not known_words:
         return False
     words = words_of(message)
     return bool(words) and not any(word in known_words for word in words) and not matched_a_pattern(message)
@@ -69,8 +68,9 @@ def set_fallback(message: Message) -> None:
 class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
     """Upstream crashes (HTTP 500, turn lost) on featureless text; here such messages become ``nlu_fallback``.
 
-    So does Latin-script text none of whose words was ever seen in training: character n-grams find something
-    familiar in any string, so "asdfgh qwerty" or French would otherwise get a confident guess.
+    So does text none of whose words was ever seen in training and that matches no cue: character n-grams find
+    something familiar in any string, so "asdfgh qwerty", "阿巴阿巴" or French would otherwise get a confident guess.
+    Real Chinese messages keep at least one known word (jieba leaves common characters such as 了 or 我 as words).
     """
 
     def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
@@ -110,7 +110,7 @@ class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
         return component
 
     def process(self, messages: list[Message]) -> list[Message]:
-        """Classify messages with features; the rest, and unknown Latin text, go to the fallback."""
+        """Classify messages with features; the rest, and unknown text, go to the fallback."""
         featured = [message for message in messages if has_features(message)]
         if featured:
             super().process(featured)
@@ -119,6 +119,6 @@ class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
                 intent = {INTENT_NAME_KEY: FALLBACK_INTENT, PREDICTED_CONFIDENCE_KEY: 1.0}
                 message.set(INTENT, intent, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [intent], add_to_output=True)
-            elif is_unknown_latin_text(message, self.known_words):
+            elif is_unknown_text(message, self.known_words):
                 set_fallback(message)
         return messages

@@ -7,10 +7,13 @@ from typing import Any
 import scipy.sparse
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 # Chosen by 5-fold cross-validation on data/nlu (BENCHMARKS.md, NLU cross-validation): 1 → 0.83, 3 → 0.85, 5 → 0.84.
 DEFAULT_WEIGHT = 3.0
+# Message property: names of the regexes and cue lists that matched the text (for the unknown-text check).
+MATCHED_PATTERNS = "matched_patterns"
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=True)
@@ -29,8 +32,13 @@ class WeightedRegexFeaturizer(RegexFeaturizer):
     def _features_for_patterns(
         self, message: Message, attribute: str
     ) -> tuple[scipy.sparse.coo_matrix | None, scipy.sparse.coo_matrix | None]:
-        """Upstream's match features, multiplied by the configured weight."""
+        """Upstream's match features, multiplied by the configured weight; the matched names noted on the message."""
         sequence, sentence = super()._features_for_patterns(message, attribute)
+        if sentence is not None and attribute == TEXT:
+            # Upstream also marks tokens, but keyed by name: each cue list has a Chinese and an English regex, and the
+            # one sorted last resets the other's mark, so English cues never showed. The sentence vector is exact.
+            names = {self.known_patterns[column]["name"] for column in sentence.col[sentence.data > 0]}
+            message.set(MATCHED_PATTERNS, sorted(names))
         weight = float(self._config["weight"])
         if sequence is not None:
             sequence = sequence * weight

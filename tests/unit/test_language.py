@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
-from rasa.nlu.constants import TOKENS_NAMES
-from rasa.nlu.tokenizers.tokenizer import Token
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.tokenizers.jieba_tokenizer import JiebaTokenizer
 from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.classifier import is_unknown_latin_text
+from bot.nlu.classifier import is_unknown_text
+from bot.nlu.featurizers import MATCHED_PATTERNS, WeightedRegexFeaturizer
 from bot.nlu.input_guard import MAX_MESSAGE_CHARACTERS, bad_input_reason
 from bot.nlu.language import detect_language
 
@@ -73,41 +78,58 @@ def test_real_messages_are_not_bad_input(text: str) -> None:
 
 
 CUES_FILE = Path(__file__).resolve().parents[2] / "data" / "nlu" / "cues.yml"
-KNOWN_WORDS = {"where", "is", "my", "order", "hi", "订单"}
+ENTITIES_FILE = CUES_FILE.with_name("entities.yml")
+KNOWN_WORDS = {"where", "is", "my", "order", "hi", "订单", "的"}
 
 
-def tokenized(text: str, matched_pattern: str | None = None) -> Message:
-    """A message split on spaces, as the tokenizer leaves it; optionally with one regex/cue match on its first token."""
-    message = Message(data={TEXT: text})
-    tokens, offset = [], 0
-    for word in text.split():
-        start = text.index(word, offset)
-        tokens.append(Token(word, start))
-        offset = start + len(word)
-    if matched_pattern:
-        tokens[0].set("pattern", {matched_pattern: True})
-    message.set(TOKENS_NAMES[TEXT], tokens)
-    return message
+@pytest.fixture(scope="module")
+def featurize(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Message]:
+    """The pipeline's jieba tokenizer and weighted regex featurizer, trained on data/nlu's regexes and cue lists."""
+    storage = LocalModelStorage(tmp_path_factory.mktemp("regex"))
+    context = ExecutionContext(GraphSchema({}), "test")
+    tokenizer = JiebaTokenizer.create(JiebaTokenizer.get_default_config(), storage, Resource("jieba"), context)
+    config = {**WeightedRegexFeaturizer.get_default_config(), "case_sensitive": False, "use_word_boundaries": False}
+    featurizer = WeightedRegexFeaturizer.create(config, storage, Resource("regex"), context)
+    featurizer.train(load_data(str(CUES_FILE)).merge(load_data(str(ENTITIES_FILE))))
+
+    def run(text: str) -> Message:
+        message = Message(data={TEXT: text})
+        featurizer.process(tokenizer.process([message]))
+        return message
+
+    return run
 
 
 @pytest.mark.parametrize(
-    ("message", "unknown"),
+    ("text", "cue"),
+    [("hiya", "cue_greet"), ("你好", "cue_greet"), ("thx!", "cue_thanks"), ("谢谢", "cue_thanks"), ("nah", "cue_deny")],
+)
+def test_cue_matches_in_either_language_are_noted_on_the_message(
+    featurize: Callable[[str], Message], text: str, cue: str
+) -> None:
+    assert cue in featurize(text).get(MATCHED_PATTERNS)
+
+
+@pytest.mark.parametrize(
+    ("text", "unknown"),
     [
-        (tokenized("asdfgh qwerty"), True),
-        (tokenized("Wo ist meine Bestellung?"), True),
-        (tokenized("where is it"), False),
-        (tokenized("cheerio", matched_pattern="cue_goodbye"), False),
-        (tokenized("12345"), False),
-        (tokenized("我的 订单"), False),
-        (tokenized("乱码 乱码"), False),
+        ("asdfgh qwerty", True),
+        ("Wo ist meine Bestellung?", True),
+        ("阿巴阿巴", True),
+        ("where is it", False),
+        ("hiya", False),  # no known word, but a greeting cue
+        ("12345", False),
+        ("我的订单", False),
     ],
 )
-def test_only_latin_text_without_one_known_word_or_cue_is_unknown(message: Message, unknown: bool) -> None:
-    assert is_unknown_latin_text(message, KNOWN_WORDS) is unknown
+def test_only_text_without_one_known_word_or_cue_is_unknown(
+    featurize: Callable[[str], Message], text: str, unknown: bool
+) -> None:
+    assert is_unknown_text(featurize(text), KNOWN_WORDS) is unknown
 
 
-def test_a_model_without_a_vocabulary_never_calls_text_unknown() -> None:
-    assert not is_unknown_latin_text(tokenized("asdfgh"), set())
+def test_a_model_without_a_vocabulary_never_calls_text_unknown(featurize: Callable[[str], Message]) -> None:
+    assert not is_unknown_text(featurize("asdfgh"), set())
 
 
 def cue_patterns() -> dict[str, list[re.Pattern[str]]]:
