@@ -22,10 +22,10 @@ from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm.interactions import Turn, record_turns
+from router.crm.interactions import RecentConversations, Turn, record_turns
 from router.crm.models import Channel, Speaker
 from router.errors import KefuError
-from router.routing.tickets import reopen_on_customer_turn
+from router.routing.tickets import recently_resolved_customers, reopen_on_customer_turn
 from router.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -239,6 +239,7 @@ class CrmEventBroker(EventBroker):
     def __init__(self, kefu: Kefu, **writer_options: Any) -> None:
         self._kefu = kefu
         self._translator = TurnTranslator()
+        self._conversations = RecentConversations()
         self.writer = BufferedTurnWriter(self._store, **writer_options)
 
     @classmethod
@@ -271,7 +272,13 @@ class CrmEventBroker(EventBroker):
 
     def _store(self, turns: Sequence[Turn]) -> None:
         with self._kefu.uow() as uow:
-            for interaction in record_turns(uow.session, turns):
+            interactions = record_turns(uow.session, turns, self._conversations)
+            # Reopening is rare: only customers with a recently resolved ticket need the per-turn check.
+            customers = {i.customer_id for i in interactions if i.speaker is Speaker.customer}
+            returning = recently_resolved_customers(uow.session, customers)
+            for interaction in interactions:
+                if interaction.customer_id not in returning:
+                    continue
                 try:
                     with uow.session.begin_nested():
                         reopen_on_customer_turn(uow.session, interaction)

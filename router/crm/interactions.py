@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
-from router.crm.conversations import current_conversation
+from router.crm.conversations import CONVERSATION_GAP, current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus, utcnow
 from router.crm.redaction import redact, redact_entities
 
@@ -52,13 +53,14 @@ def guess_language(text: str) -> str | None:
     return None
 
 
-def _open_ticket_id(session: Session, conversation: Conversation) -> int | None:
-    return session.execute(
-        select(Ticket.id)
-        .where(Ticket.conversation_id == conversation.id, Ticket.status.in_(_OPEN_TICKET_STATUSES))
-        .order_by(Ticket.id.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+def _open_ticket_ids(session: Session, conversation_ids: set[int]) -> dict[int, int]:
+    """Each conversation's newest open ticket, for every conversation of a batch in one query."""
+    rows = session.execute(
+        select(Ticket.conversation_id, func.max(Ticket.id))
+        .where(Ticket.conversation_id.in_(conversation_ids), Ticket.status.in_(_OPEN_TICKET_STATUSES))
+        .group_by(Ticket.conversation_id)
+    )
+    return dict(rows.all())
 
 
 def _stored_text(text: str) -> str:
@@ -66,40 +68,132 @@ def _stored_text(text: str) -> str:
     return cleaned if len(cleaned) <= MAX_STORED_CHARS else cleaned[: MAX_STORED_CHARS - 1] + "…"
 
 
-def record_turns(session: Session, turns: Sequence[Turn]) -> list[Interaction]:
-    """Store the turns not stored yet (by ``event_key``), so a batch that is retried is never logged twice."""
+@dataclass(frozen=True)
+class ConversationRef:
+    """What logging a turn needs of its conversation, without loading the row."""
+
+    id: int
+    customer_id: int
+    channel: Channel
+    language: str | None
+    touched_at: datetime
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> ConversationRef:
+        """The reference to a loaded conversation."""
+        return cls(
+            conversation.id,
+            conversation.customer_id,
+            conversation.channel,
+            conversation.language,
+            conversation.last_activity_at,
+        )
+
+
+class RecentConversations:
+    """Sender → the conversation its turns were last logged to, so a sender who keeps talking costs no lookups.
+
+    Safe to trust for half of ``CONVERSATION_GAP``: only ``current_conversation`` starts conversations, and only
+    once the newest has been quiet for the whole gap. Entries are kept only for committed batches.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._refs: OrderedDict[str, ConversationRef] = OrderedDict()
+
+    def get(self, sender_id: str, now: datetime) -> ConversationRef | None:
+        """The sender's conversation if it was touched recently enough to be certainly still current."""
+        ref = self._refs.get(sender_id)
+        return ref if ref is not None and now - ref.touched_at < CONVERSATION_GAP / 2 else None
+
+    def remember(self, refs: dict[str, ConversationRef]) -> None:
+        """Keep these senders' conversations, forgetting the least recently used beyond ``size``."""
+        for sender_id, ref in refs.items():
+            self._refs[sender_id] = ref
+            self._refs.move_to_end(sender_id)
+        while len(self._refs) > self._size:
+            self._refs.popitem(last=False)
+
+
+def _conversations(
+    session: Session, turns: Sequence[Turn], languages: list[str | None], recent: RecentConversations | None
+) -> dict[str, ConversationRef]:
+    """Each sender's conversation, touched now and with the language its customer last wrote in."""
+    now = utcnow()
+    refs: dict[str, ConversationRef] = {}
+    known: set[str] = set()
+    for turn, language in zip(turns, languages, strict=True):
+        customer_language = language if turn.speaker is Speaker.customer else None
+        ref = refs.get(turn.sender_id)
+        if ref is None and recent is not None and (ref := recent.get(turn.sender_id, now)) is not None:
+            known.add(turn.sender_id)
+        if ref is None:
+            ref = ConversationRef.of(current_conversation(session, turn.sender_id, customer_language))
+        refs[turn.sender_id] = replace(ref, language=customer_language or ref.language, touched_at=now)
+    if known:
+        # current_conversation touched the others; these get the same update in one statement.
+        table = Conversation.__table__
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("ref_id"))
+            .values(
+                last_activity_at=bindparam("now", type_=table.c.last_activity_at.type),
+                language=bindparam("ref_language", type_=table.c.language.type),
+            ),
+            [{"ref_id": refs[s].id, "now": now, "ref_language": refs[s].language} for s in known],
+        )
+    return refs
+
+
+def record_turns(
+    session: Session, turns: Sequence[Turn], recent: RecentConversations | None = None
+) -> list[Interaction]:
+    """Store the turns not stored yet (by ``event_key``), so a batch that is retried is never logged twice.
+
+    A batch holds seconds of turns, so each sender's conversation is resolved once (not at all when ``recent``
+    knows it) and the open tickets of all of them are found in one query: the event broker's writer shares its
+    process with Rasa, and every query counts.
+    """
     keys = [turn.event_key for turn in turns]
     already = set(session.execute(select(Interaction.event_key).where(Interaction.event_key.in_(keys))).scalars())
-    stored: list[Interaction] = []
+    new_turns = []
     for turn in turns:
-        if turn.event_key in already:
-            continue
-        already.add(turn.event_key)
-        language = turn.language or guess_language(turn.text)
-        conversation = current_conversation(
-            session, turn.sender_id, language if turn.speaker is Speaker.customer else None
+        if turn.event_key not in already:
+            already.add(turn.event_key)
+            new_turns.append(turn)
+    if not new_turns:
+        return []
+    languages = [turn.language or guess_language(turn.text) for turn in new_turns]
+    conversations = _conversations(session, new_turns, languages, recent)
+    open_tickets = _open_ticket_ids(session, {ref.id for ref in conversations.values()})
+    stored = []
+    for turn, language in zip(new_turns, languages, strict=True):
+        conversation = conversations[turn.sender_id]
+        stored.append(
+            Interaction(
+                conversation_id=conversation.id,
+                customer_id=conversation.customer_id,
+                ticket_id=open_tickets.get(conversation.id),
+                agent_id=turn.agent_id,
+                speaker=turn.speaker,
+                channel=turn.channel or conversation.channel,
+                text=_stored_text(turn.text),
+                language=language or conversation.language,
+                intent=turn.intent,
+                confidence=turn.confidence,
+                entities=redact_entities(turn.entities),
+                latency_ms=turn.latency_ms,
+                event_key=turn.event_key,
+                delivery=turn.delivery,
+                buttons=turn.buttons,
+                created_at=turn.created_at,
+            )
         )
-        interaction = Interaction(
-            conversation_id=conversation.id,
-            customer_id=conversation.customer_id,
-            ticket_id=_open_ticket_id(session, conversation),
-            agent_id=turn.agent_id,
-            speaker=turn.speaker,
-            channel=turn.channel or conversation.channel,
-            text=_stored_text(turn.text),
-            language=language or conversation.language,
-            intent=turn.intent,
-            confidence=turn.confidence,
-            entities=redact_entities(turn.entities),
-            latency_ms=turn.latency_ms,
-            event_key=turn.event_key,
-            delivery=turn.delivery,
-            buttons=turn.buttons,
-            created_at=turn.created_at,
-        )
-        session.add(interaction)
-        stored.append(interaction)
+    session.add_all(stored)
     session.flush()
+    if recent is not None:
+        # A rolled-back batch may have started a conversation that does not exist; remember only committed ones.
+        event.listen(session, "after_commit", lambda _session: recent.remember(conversations), once=True)
     return stored
 
 

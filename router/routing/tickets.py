@@ -37,6 +37,7 @@ __all__ = [
     "merge",
     "open_ticket",
     "queue_position",
+    "recently_resolved_customers",
     "reopen",
     "reopen_if_recent",
     "reply",
@@ -167,6 +168,26 @@ def reopen_on_customer_turn(
     if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
         return None
     return reopen_if_recent(session, session.get(Conversation, interaction.conversation_id), policy=policy)
+
+
+def recently_resolved_customers(
+    session: Session, customer_ids: set[int], policy: RoutingPolicy | None = None
+) -> set[int]:
+    """Which of these customers had a ticket resolved within ``reopen_within``: one query spares the rest a check."""
+    if not customer_ids:
+        return set()
+    since = utcnow() - (policy or routing_policy()).reopen_within
+    return set(
+        session.execute(
+            select(Ticket.customer_id)
+            .where(
+                Ticket.customer_id.in_(customer_ids),
+                Ticket.status == TicketStatus.resolved,
+                Ticket.resolved_at >= since,
+            )
+            .distinct()
+        ).scalars()
+    )
 
 
 def reopen_if_recent(

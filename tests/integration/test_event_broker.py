@@ -14,10 +14,12 @@ from sqlalchemy.engine import make_url
 from bot.event_broker import CrmEventBroker
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn
-from router.crm.models import Interaction, Speaker
+from router.crm.models import Interaction, Role, Speaker, Ticket, TicketStatus
 from router.db import build_engine
+from router.routing.tickets import resolve
 from tests.conftest import make_kefu
 from tests.rasa_stack import running_stack
+from tests.unit.test_routing import make_team, make_user, new_ticket
 
 FLUSH_TIMEOUT_S = 60
 TERMINATE_CONNECTIONS = (
@@ -183,6 +185,29 @@ def test_an_unstorable_turn_is_dropped_alone_and_the_rest_still_stored(
     assert broker.writer.flush(FLUSH_TIMEOUT_S)
     assert [row.text for row in stored(kefu_any_db)] == ["before", "after"]
     assert broker.writer.dropped == 1
+
+
+def test_only_a_customer_with_a_recently_resolved_ticket_reopens_it_by_writing_again(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    with kefu_any_db.uow() as uow:
+        make_team(uow.session, "logistics")
+        supervisor = make_user(uow.session, Role.supervisor)
+        resolved = new_ticket(uow.session, sender="web:back").id
+        resolve(uow.session, ticket_id=resolved, actor=supervisor)
+        still_open = new_ticket(uow.session, sender="web:waiting").id
+        uow.commit()
+    broker.publish(user_event("web:waiting", "still late", "complain", 0.9, "en"))
+    broker.publish(user_event("web:back", "thanks", "thanks", 0.9, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).status is TicketStatus.resolved
+    broker.publish(user_event("web:back", "it broke again", "complain", 0.9, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).status is not TicketStatus.resolved
+        assert uow.session.get(Ticket, resolved).reopen_count == 1
+        assert uow.session.get(Ticket, still_open).reopen_count == 0
 
 
 @pytest.mark.rasa
