@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -38,6 +38,8 @@ _HANDOFF_REQUEST = re.compile(
     re.IGNORECASE,
 )
 COMMENT_FORM = "csat_comment_form"
+ASK_RATING = "utter_ask_csat"
+RECORD_RATING = "action_record_csat"
 
 
 def comment_of(text: str) -> str:
@@ -81,18 +83,30 @@ class ValidateCsatCommentForm(FormValidationAction):
         return {"csat_comment": slot_value}
 
 
+def rating_awaited(tracker: Tracker) -> bool:
+    """Whether the bot asked for a rating not given since: "I have 3 questions" out of the blue is no rating."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "action" and event.get("name") in (ASK_RATING, RECORD_RATING):
+            return event["name"] == ASK_RATING
+    return False
+
+
 class ActionRecordCsat(UsesKefu, Action):
     """Store a 1–5 rating with its optional comment and thank the customer."""
 
     def name(self) -> str:
         """Name the rating rule calls."""
-        return "action_record_csat"
+        return RECORD_RATING
 
     @apologise_when_unavailable
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
-        """Record the score from the rating entity/slot (or the text); ask again when there is none."""
+        """Record the score from this message's rating entity (or its text); ask again when there is none."""
+        if not rating_awaited(tracker):
+            dispatcher.utter_message(response="utter_ask_rephrase")
+            return [SlotSet("csat_score", None)]
         text = latest_text(tracker)
-        score = next(tracker.get_latest_entity_values("rating"), None) or tracker.get_slot("csat_score") or text
+        # Not the csat_score slot: it may still hold last month's rating.
+        score = next(tracker.get_latest_entity_values("rating"), None) or text
         comment = comment_of(text)
         try:
             with self.kefu.uow() as uow:
@@ -104,8 +118,8 @@ class ActionRecordCsat(UsesKefu, Action):
                 )
                 uow.commit()
         except InvalidInput:
-            dispatcher.utter_message(response="utter_ask_csat")
-            return [SlotSet("csat_score", None)]
+            # As an action event, so the rating rules and rating_awaited see the question asked again.
+            return [SlotSet("csat_score", None), FollowupAction(ASK_RATING)]
         events = [SlotSet("csat_score", str(rating.score)), SlotSet("csat_comment", comment or None)]
         if rating.score <= LOW_SCORE and not comment:
             return [*events, SlotSet("csat_comment_wanted", True)]  # the comment form asks what went wrong

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm.models import CsatRating, Role, Ticket, User
+from router.crm.models import Conversation, CsatRating, Role, Ticket, User
 from router.delivery.rasa_api import RasaApi
 from router.routing.agent_actions import resolve
 from router.routing.tickets import find_ticket
@@ -201,3 +201,34 @@ def test_a_new_complaint_at_the_comment_question_is_filed_not_stored_as_the_comm
     assert newest.number != rated.number and newest.number in filed, filed
     assert (newest.description, newest.order_number) == (complaint, None)
     assert rating_of(crm, rated).comment == ""
+
+
+SCORE_FIRST = {
+    "en-thanks": ("csat-score-thanks-en", "talk to a human", "5, thanks a lot", 5),
+    "en-complaint": ("csat-score-complaint-en", "talk to a human", "1, the agent was rude", 1),
+    "zh-thanks": ("web:csat-score-thanks-zh", "转人工", "5分，谢谢", 5),
+}
+
+
+@pytest.mark.parametrize("case", SCORE_FIRST)
+def test_a_score_followed_by_thanks_or_a_complaint_is_the_rating_with_its_comment(
+    rasa_stack: RasaStack, crm: Kefu, case: str
+) -> None:
+    sender, human, rating_text, score = SCORE_FIRST[case]
+    number = TICKET_NUMBER.search(texts(rasa_stack.send(sender, human))).group(0)
+    resolve_and_ask_csat(rasa_stack, crm, sender, number)
+    thanked = texts(rasa_stack.send(sender, rating_text))
+    assert any(words in thanked for words in ("感谢您的评价", "Thank you for your feedback")), thanked
+    rating = rating_of(crm, one(crm, select(Ticket).where(Ticket.id == int(number[1:]))))
+    assert (rating.score, rating.comment) == (score, rating_text)
+
+
+def test_a_number_when_no_rating_was_asked_for_stores_no_rating(rasa_stack: RasaStack, crm: Kefu) -> None:
+    sender = "no-rating-asked-en"
+    replies = say(rasa_stack, sender, "I have 3 questions", "5")
+    assert all("feedback" not in reply.lower() for reply in replies), replies
+    with crm.uow() as uow:
+        assert (
+            uow.session.execute(select(CsatRating).join(Conversation).where(Conversation.sender_id == sender)).first()
+            is None
+        )

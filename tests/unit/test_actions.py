@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import FollowupAction
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
@@ -53,6 +53,10 @@ def run(action: Any, tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[
     return events, dispatcher.messages
 
 
+# The rating question, as the rules run it before a rating is expected.
+ASKED = {"event": "action", "name": "utter_ask_csat"}
+
+
 @pytest.fixture
 def kefu_with_faq(kefu: Kefu) -> Kefu:
     with kefu.uow() as uow:
@@ -84,7 +88,7 @@ def test_an_unsure_faq_answer_mid_complaint_does_not_offer_a_human_and_derail_th
 
 def test_rating_with_comment_is_stored_and_thanked(kefu: Kefu) -> None:
     tracker = make_tracker(
-        [user_event("4分，物流有点慢 13812345678", "give_rating", entities=[{"entity": "rating", "value": "4"}])]
+        [ASKED, user_event("4分，物流有点慢 13812345678", "give_rating", entities=[{"entity": "rating", "value": "4"}])]
     )
     events, messages = run(ActionRecordCsat(kefu), tracker)
     assert messages[0]["response"] == "utter_csat_thanks"
@@ -96,7 +100,7 @@ def test_rating_with_comment_is_stored_and_thanked(kefu: Kefu) -> None:
 
 def test_rating_from_a_button_is_stored_without_a_comment(kefu: Kefu) -> None:
     tracker = make_tracker(
-        [user_event('/give_rating{"rating":"5"}', "give_rating", entities=[{"entity": "rating", "value": "5"}])],
+        [ASKED, user_event('/give_rating{"rating":"5"}', "give_rating", entities=[{"entity": "rating", "value": "5"}])],
         slots={"language": "en"},
     )
     run(ActionRecordCsat(kefu), tracker)
@@ -106,7 +110,7 @@ def test_rating_from_a_button_is_stored_without_a_comment(kefu: Kefu) -> None:
 
 
 def test_a_low_score_without_a_comment_asks_what_went_wrong_and_stores_the_answer(kefu: Kefu) -> None:
-    low = make_tracker([user_event("2", "give_rating", entities=[{"entity": "rating", "value": "2"}])])
+    low = make_tracker([ASKED, user_event("2", "give_rating", entities=[{"entity": "rating", "value": "2"}])])
     events, messages = run(ActionRecordCsat(kefu), low)
     assert messages == [], "the comment form asks the question; no thanks before the customer has answered"
     assert {"event": "slot", "name": "csat_comment_wanted", "value": True, "timestamp": None} in events
@@ -125,7 +129,7 @@ def test_a_low_score_without_a_comment_asks_what_went_wrong_and_stores_the_answe
 def test_declining_to_comment_keeps_the_rating_as_it_was(kefu: Kefu) -> None:
     run(
         ActionRecordCsat(kefu),
-        make_tracker([user_event("1", "give_rating", entities=[{"entity": "rating", "value": "1"}])]),
+        make_tracker([ASKED, user_event("1", "give_rating", entities=[{"entity": "rating", "value": "1"}])]),
     )
     _, messages = run(
         ActionStoreCsatComment(kefu), make_tracker([user_event("跳过", "deny")], slots={"csat_comment": "跳过"})
@@ -136,15 +140,36 @@ def test_declining_to_comment_keeps_the_rating_as_it_was(kefu: Kefu) -> None:
 
 
 def test_a_good_score_is_thanked_at_once(kefu: Kefu) -> None:
-    events, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("5", "give_rating")]))
+    events, messages = run(ActionRecordCsat(kefu), make_tracker([ASKED, user_event("5", "give_rating")]))
     assert [message["response"] for message in messages] == ["utter_csat_thanks"]
     assert all(event["name"] != "csat_comment_wanted" for event in events)
 
 
 def test_rating_without_a_score_asks_again_and_stores_nothing(kefu: Kefu) -> None:
-    events, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("还行吧", "give_rating")]))
-    assert messages[0]["response"] == "utter_ask_csat"
-    assert events == [{"event": "slot", "name": "csat_score", "value": None, "timestamp": None}]
+    events, messages = run(ActionRecordCsat(kefu), make_tracker([ASKED, user_event("还行吧", "give_rating")]))
+    assert messages == []
+    # The question again as an action event, so the rating rules see it asked.
+    assert events == [SlotSet("csat_score", None), FollowupAction("utter_ask_csat")]
+    with kefu.uow() as uow:
+        assert uow.session.execute(select(CsatRating)).first() is None
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [[], [ASKED, user_event("5", "give_rating"), {"event": "action", "name": "action_record_csat"}]],
+    ids=["never asked", "already rated"],
+)
+def test_a_number_when_no_rating_was_asked_for_is_not_stored(kefu: Kefu, earlier: list[dict[str, Any]]) -> None:
+    tracker = make_tracker([*earlier, user_event("I have 3 questions", "give_rating")], slots={"csat_score": "5"})
+    _, messages = run(ActionRecordCsat(kefu), tracker)
+    assert [message["response"] for message in messages] == ["utter_ask_rephrase"]
+    with kefu.uow() as uow:
+        assert uow.session.execute(select(CsatRating)).first() is None
+
+
+def test_a_stale_score_slot_is_not_taken_for_a_rating_without_a_number(kefu: Kefu) -> None:
+    tracker = make_tracker([ASKED, user_event("还行吧", "give_rating")], slots={"csat_score": "5"})
+    run(ActionRecordCsat(kefu), tracker)
     with kefu.uow() as uow:
         assert uow.session.execute(select(CsatRating)).first() is None
 
@@ -154,7 +179,7 @@ def test_a_crm_outage_gets_a_polite_apology_not_a_crash(tmp_path) -> None:
     kefu.engine.dispose()
     (tmp_path / "crm.db").unlink()
     (tmp_path / "crm.db").mkdir()  # a directory where the database file should be: every connect fails
-    _, messages = run(ActionRecordCsat(kefu), make_tracker([user_event("5", "give_rating")]))
+    _, messages = run(ActionRecordCsat(kefu), make_tracker([ASKED, user_event("5", "give_rating")]))
     # A domain response, so Rasa says it in the customer's language like every other answer.
     assert [(message["response"], message["text"]) for message in messages] == [("utter_service_unavailable", None)]
 
