@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import OrderedDict
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.events import Event
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.orm import sessionmaker
@@ -51,10 +54,41 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class KefuTrackerStore(SQLTrackerStore):
-    """``tracker_store: {type: bot.tracker_store.KefuTrackerStore, dialect: sqlite, db: ...}`` in endpoints.yml."""
+@dataclass
+class _Known:
+    """A tracker whose first ``stored`` events are exactly the sender's rows up to ``last_id``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    tracker: DialogueStateTracker
+    stored: int
+    last_id: int
+    domain: Domain | None
+
+
+class _Recent(OrderedDict[str, _Known]):
+    """Least recently used entries beyond ``size`` are forgotten (the database still has them)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def keep(self, sender_id: str, known: _Known) -> None:
+        """Remember ``known`` as the sender's newest entry."""
+        self[sender_id] = known
+        self.move_to_end(sender_id)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class KefuTrackerStore(SQLTrackerStore):
+    """``tracker_store: {type: bot.tracker_store.KefuTrackerStore, dialect: sqlite, db: ...}`` in endpoints.yml.
+
+    The last saved tracker of up to ``cached_conversations`` senders stays in memory, so a turn reads one max-id
+    instead of the conversation; the id tells whether anyone else wrote to it since. A tracker is taken out of the
+    cache while a turn holds it (Rasa's lock store lets one turn per sender run at a time), and goes back only once
+    saved, so a turn that fails half-way leaves nothing half-done to the next one.
+    """
+
+    def __init__(self, *args: Any, cached_conversations: int = 500, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
             # SQLAlchemy 1.4 opens and closes a SQLite file for every session; keep one connection per thread.
@@ -62,29 +96,48 @@ class KefuTrackerStore(SQLTrackerStore):
             self.engine = sa.create_engine(self.engine.url, poolclass=SingletonThreadPool)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sessionmaker(bind=self.engine)
+        self._saved = _Recent(int(cached_conversations))
+        self._lent = _Recent(int(cached_conversations))
         action_validation.install()
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:
+            if not fetch_events_from_all_sessions and (known := self._saved.pop(sender_id, None)) is not None:
+                last_id = session.query(sa.func.max(self.SQLEvent.id)).filter_by(sender_id=sender_id).scalar()
+                # Events added since it was saved mean the turn that added them failed before saving.
+                unchanged = len(known.tracker.events) == known.stored and known.domain is self.domain
+                if unchanged and last_id == known.last_id:
+                    self._lent.keep(sender_id, known)
+                    return known.tracker
             query = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions)
-            rows = query.with_entities(self.SQLEvent.data).all()
+            rows = query.with_entities(self.SQLEvent.id, self.SQLEvent.data).all()
         if not (self.domain and rows):
             return None
-        stored = (event_from_dict(json.loads(data)) for (data,) in rows)
-        return DialogueStateTracker.from_events(sender_id, [e for e in stored if e is not None], self.domain.slots)
+        stored = (event_from_dict(json.loads(data)) for _, data in rows)
+        tracker = DialogueStateTracker.from_events(sender_id, [e for e in stored if e is not None], self.domain.slots)
+        if not fetch_events_from_all_sessions:
+            self._lent.keep(sender_id, _Known(tracker, len(tracker.events), rows[-1][0], self.domain))
+        return tracker
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Store (and publish to the event broker) the events added since the conversation was last saved."""
+        sender_id = tracker.sender_id
+        known = self._lent.pop(sender_id, None) or self._saved.pop(sender_id, None)
         with self.session_scope() as session:
-            stored = self._event_query(session, tracker.sender_id, fetch_events_from_all_sessions=False).count()
+            if known is not None and known.tracker is tracker:
+                stored, last_id = known.stored, known.last_id
+            else:
+                query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+                stored, last_id = query.count(), None
             new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
             if self.event_broker is not None:
-                await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+                await self._stream_new_events(self.event_broker, new_events, sender_id)
+            rows = []
             for event in new_events:
                 data = event.as_dict()
-                session.add(
+                rows.append(
                     self.SQLEvent(
-                        sender_id=tracker.sender_id,
+                        sender_id=sender_id,
                         type_name=event.type_name,
                         timestamp=data.get("timestamp"),
                         intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
@@ -92,4 +145,10 @@ class KefuTrackerStore(SQLTrackerStore):
                         data=json.dumps(data),
                     )
                 )
+            session.add_all(rows)
+            session.flush()
+            last_id = rows[-1].id if rows else last_id
             session.commit()
+        # A new session makes the stored conversation start at it; the next turn reads it from the table.
+        if last_id is not None and not any(isinstance(event, SessionStarted) for event in new_events):
+            self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain))

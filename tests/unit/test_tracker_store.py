@@ -129,3 +129,58 @@ def test_action_responses_validated_as_rasa_does(response: dict[str, Any]) -> No
         assert list(error.value.absolute_path) == list(expected.absolute_path)
     else:
         assert action._validate_action_result(response)
+
+
+def test_a_saved_conversation_is_served_from_memory_until_another_writer_adds_to_it(tmp_path: Path) -> None:
+    store = _store(tmp_path / "t.db")
+    saved = DialogueStateTracker.from_events("web:5", _turn("你好", 1.0), DOMAIN.slots)
+    asyncio.run(store.save(saved))
+    assert asyncio.run(store.retrieve("web:5")) is saved
+    asyncio.run(store.save(saved))
+
+    other = _store(tmp_path / "t.db")
+    elsewhere = asyncio.run(other.retrieve("web:5"))
+    for event in _turn("还在吗", 2.0):
+        elsewhere.update(event)
+    asyncio.run(other.save(elsewhere))
+
+    fresh = asyncio.run(store.retrieve("web:5"))
+    assert fresh is not saved
+    assert list(fresh.events) == _turn("你好", 1.0) + _turn("还在吗", 2.0)
+
+
+def test_a_turn_that_fails_before_saving_leaves_nothing_behind(tmp_path: Path) -> None:
+    broker = CollectingBroker()
+    store = _store(tmp_path / "t.db", broker)
+    asyncio.run(store.save(DialogueStateTracker.from_events("web:6", _turn("hi", 1.0), DOMAIN.slots)))
+    failed = asyncio.run(store.retrieve("web:6"))
+    failed.update(UserUttered("never answered", {"name": "greet", "confidence": 0.9}, timestamp=2.0))
+    # The turn raised here; its tracker is never saved.
+
+    retried = asyncio.run(store.retrieve("web:6"))
+    assert list(retried.events) == _turn("hi", 1.0)
+    for event in _turn("hi again", 3.0):
+        retried.update(event)
+    asyncio.run(store.save(retried))
+
+    rasa_store = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert list(asyncio.run(rasa_store.retrieve("web:6")).events) == _turn("hi", 1.0) + _turn("hi again", 3.0)
+    assert [e.get("text") for e in broker.published if e["event"] == "user"] == ["hi", "hi again"]
+
+
+def test_a_new_session_or_a_new_model_reads_the_conversation_from_the_table(tmp_path: Path) -> None:
+    store = _store(tmp_path / "t.db")
+    tracker = DialogueStateTracker.from_events("web:7", _turn("old", 1.0), DOMAIN.slots)
+    asyncio.run(store.save(tracker))
+    for event in [ActionExecuted("action_session_start", timestamp=5.0), SessionStarted(5.0), *_turn("new", 6.0)]:
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    latest = asyncio.run(store.retrieve("web:7"))
+    assert latest is not tracker
+    rasa_store = SQLTrackerStore(domain=DOMAIN, dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert list(latest.events) == list(asyncio.run(rasa_store.retrieve("web:7")).events)
+    assert latest.latest_message.text == "new" and len(latest.events) < len(tracker.events)
+
+    asyncio.run(store.save(latest))
+    store.domain = Domain.from_dict({"intents": ["greet"], "slots": {"language": {"type": "text", "mappings": []}}})
+    assert asyncio.run(store.retrieve("web:7")) is not latest
