@@ -115,6 +115,13 @@ def test_event_from_dict_matches_rasa(event: Event) -> None:
         {"events": [{"event": "slot", "name": "x"}], "responses": []},
         {"events": [{"name": "no event key"}], "responses": []},
         {"events": {}, "responses": "not a list"},
+        {"events": [{"event": "no such event"}], "responses": []},
+        {"events": [{"event": 3}], "responses": []},
+        {"events": [{"event": "bot", "text": 5}], "responses": []},
+        {"events": [{"event": "bot", "text": "hi"}, {"event": "active_loop", "name": None}], "responses": []},
+        {"events": [{"event": "user", "text": "hi", "parse_data": {"entities": [{"entity": "x"}]}}]},
+        {"events": [{"event": "reminder", "intent": "x", "date_time": "2026-11-23"}], "responses": [{}]},
+        "not an object",
     ],
 )
 def test_action_responses_validated_as_rasa_does(response: dict[str, Any]) -> None:
