@@ -20,7 +20,7 @@ from router.training import registry
 from router.triage.sentiment import Sentiment
 from router.triage.training import train_model_dir
 from tests.conftest import make_kefu
-from tests.unit.test_actions import make_tracker, run, user_event
+from tests.unit.test_actions import ASKED, make_tracker, run, user_event
 
 # A small but real labelled set: enough for the triage classifier to tell these categories apart.
 COMPLAINTS = {
@@ -231,7 +231,7 @@ def test_a_rating_is_stored_on_the_ticket_the_bot_asked_about(crm: Kefu) -> None
     submit(crm, "web:r1", "退款申请一周了还没到账", "555004")
     submit(crm, "web:r1", "吹风机用一次就坏了", "555005")
     first, _ = tickets(crm)
-    rating = [user_event("4分", "give_rating", entities=[{"entity": "rating", "value": "4"}])]
+    rating = [ASKED, user_event("4分", "give_rating", entities=[{"entity": "rating", "value": "4"}])]
     run(ActionRecordCsat(crm), make_tracker(rating, slots={"ticket_number": first.number}, sender_id="web:r1"))
     run(ActionRecordCsat(crm), make_tracker(rating, slots={"ticket_number": first.number}, sender_id="web:r2"))
     with crm.uow() as uow:
