@@ -49,7 +49,17 @@ UNSEEN_MESSAGES = [
     ("can you book me a taxi", "out_of_scope"),
     ("你今天心情好吗", "chitchat"),
     ("东西是微波炉", "inform"),
+    # Known misses of 2026-11-23, fixed by new, different examples in data/nlu/*_more.yml, never these strings.
+    ("忘了", "deny"),
+    ("跳过", "deny"),
+    ("cancel", "deny"),
+    ("the kettle leaks", "complain"),
+    ("the screen is cracked", "complain"),
+    ("the agent was slow", "complain"),
 ]
+
+# Gibberish in either script: no word of it was ever seen in training, so the bot asks to rephrase instead of guessing.
+UNSEEN_FALLBACK_MESSAGES = ("阿巴阿巴", "asdf", "asdfgh qwerty", "jjjjjjj", "Wo ist meine Bestellung?")
 
 
 def parse(stack: RasaStack, text: str) -> dict:
@@ -127,9 +137,7 @@ def test_bad_input_goes_to_the_fallback_and_is_kept(rasa_stack: RasaStack, text:
     assert user_events[-1]["parse_data"]["intent"]["name"] == "nlu_fallback"
 
 
-@pytest.mark.parametrize(
-    "text", ["asdfgh qwerty", "jjjjjjj", "Wo ist meine Bestellung?", "Bonjour, où est ma commande?"]
-)
+@pytest.mark.parametrize("text", [*UNSEEN_FALLBACK_MESSAGES, "Bonjour, où est ma commande?"])
 def test_gibberish_and_unserved_latin_languages_go_to_the_fallback(rasa_stack: RasaStack, text: str) -> None:
     assert parse(rasa_stack, text)["intent"]["name"] == "nlu_fallback"
 
