@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.featurizers import MATCHED_PATTERNS
+from bot.nlu.language import HAN
 
 FALLBACK_INTENT = "nlu_fallback"
 KNOWN_WORDS_FILE = "known_words.json"
@@ -39,9 +40,17 @@ def has_features(message: Message) -> bool:
 
 
 def words_of(message: Message) -> list[str]:
-    """The message's tokens that contain letters, lower-cased: what can be known or unknown (not numbers, not marks)."""
-    tokens = message.get(TOKENS_NAMES[TEXT]) or []
-    return [token.text.lower() for token in tokens if LETTERS.search(token.text)]
+    """What can be known or unknown in a message: its lower-cased Latin words and its single Chinese characters.
+
+    Chinese goes by character because jieba splits an unseen phrase differently in every context ("跳过" alone is one
+    word, inside "这题跳过吧" two); numbers and marks never count.
+    """
+    words = []
+    for token in message.get(TOKENS_NAMES[TEXT]) or []:
+        text = token.text.lower()
+        if LETTERS.search(text):
+            words.extend(HAN.findall(text) or [text])
+    return words
 
 
 def matched_a_pattern(message: Message) -> bool:
@@ -70,7 +79,7 @@ class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     So does text none of whose words was ever seen in training and that matches no cue: character n-grams find
     something familiar in any string, so "asdfgh qwerty", "阿巴阿巴" or French would otherwise get a confident guess.
-    Real Chinese messages keep at least one known word (jieba leaves common characters such as 了 or 我 as words).
+    Chinese is judged by character: a real message shares at least one with the training examples.
     """
 
     def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
