@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 _INPUT_CHANNELS = {"rest": Channel.rest, "telegram": Channel.telegram, "webchat": Channel.web, "web": Channel.web}
 # Remembering the last message time and language of this many senders is plenty for latency and costs little.
 _REMEMBERED_SENDERS = 10_000
+# What a customer says to the satisfaction survey is feedback on the resolved ticket ("客服态度太差"), not the
+# problem coming back, so it never reopens the ticket; a new complaint there opens a ticket of its own.
+SURVEY_QUESTIONS = frozenset({"utter_ask_csat", "utter_ask_csat_comment"})
 
 
 def event_key(event: dict[str, Any]) -> str:
@@ -54,6 +57,7 @@ class TurnTranslator:
 
     def __init__(self) -> None:
         self._last_user_message: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
+        self._last_response: OrderedDict[str, str | None] = OrderedDict()
 
     def translate(self, event: dict[str, Any]) -> Turn | None:
         """The turn an event stands for, or None for events that are not something said (slots, actions)."""
@@ -77,6 +81,7 @@ class TurnTranslator:
         intent_name = intent.get("name")
         # The router's injected intents (a ticket resolved) are not something the customer typed.
         speaker = Speaker.system if intent_name and intent_name.startswith("EXTERNAL_") else Speaker.customer
+        answered = self._last_response.get(sender_id) if speaker is Speaker.customer else None
         return Turn(
             event_key=event_key(event),
             sender_id=sender_id,
@@ -88,6 +93,7 @@ class TurnTranslator:
             intent=intent_name,
             confidence=intent.get("confidence"),
             entities=[e for e in entities if e.get("entity") != "language"],
+            answers_survey=answered in SURVEY_QUESTIONS,
         )
 
     def _bot_turn(self, event: dict[str, Any]) -> Turn:
@@ -96,6 +102,7 @@ class TurnTranslator:
         user_timestamp, language = self._last_user_message.get(sender_id, (None, None))
         latency_ms = (timestamp - user_timestamp) * 1000 if user_timestamp is not None else None
         data = event.get("data") or {}
+        _remember_bounded(self._last_response, sender_id, (event.get("metadata") or {}).get("utter_action"))
         return Turn(
             event_key=event_key(event),
             sender_id=sender_id,
@@ -108,10 +115,14 @@ class TurnTranslator:
         )
 
     def _remember(self, sender_id: str, timestamp: float, language: str | None) -> None:
-        self._last_user_message[sender_id] = (timestamp, language)
-        self._last_user_message.move_to_end(sender_id)
-        while len(self._last_user_message) > _REMEMBERED_SENDERS:
-            self._last_user_message.popitem(last=False)
+        _remember_bounded(self._last_user_message, sender_id, (timestamp, language))
+
+
+def _remember_bounded(memory: OrderedDict[str, Any], sender_id: str, value: Any) -> None:
+    memory[sender_id] = value
+    memory.move_to_end(sender_id)
+    while len(memory) > _REMEMBERED_SENDERS:
+        memory.popitem(last=False)
 
 
 class BufferedTurnWriter:
@@ -274,10 +285,11 @@ class CrmEventBroker(EventBroker):
         with self._kefu.uow() as uow:
             interactions = record_turns(uow.session, turns, self._conversations)
             # Reopening is rare: only customers with a recently resolved ticket need the per-turn check.
+            survey_answers = {turn.event_key for turn in turns if turn.answers_survey}
             customers = {i.customer_id for i in interactions if i.speaker is Speaker.customer}
             returning = recently_resolved_customers(uow.session, customers)
             for interaction in interactions:
-                if interaction.customer_id not in returning:
+                if interaction.customer_id not in returning or interaction.event_key in survey_answers:
                     continue
                 try:
                     with uow.session.begin_nested():

@@ -42,6 +42,8 @@ class Turn:
     agent_id: int | None = None
     delivery: str | None = None
     buttons: list[dict] | None = None
+    # The customer was answering the satisfaction survey (the bot's last question), so this is feedback.
+    answers_survey: bool = False
 
 
 def guess_language(text: str) -> str | None:

@@ -167,7 +167,8 @@ def reopen_on_customer_turn(
     """The event log's hook: a customer raising something again soon after a resolution reopens their ticket."""
     if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
         return None
-    return reopen_if_recent(session, session.get(Conversation, interaction.conversation_id), policy=policy)
+    conversation = session.get(Conversation, interaction.conversation_id)
+    return reopen_if_recent(session, conversation, written_at=interaction.created_at, policy=policy)
 
 
 def recently_resolved_customers(
@@ -191,16 +192,22 @@ def recently_resolved_customers(
 
 
 def reopen_if_recent(
-    session: Session, conversation: Conversation, now: datetime | None = None, policy: RoutingPolicy | None = None
+    session: Session,
+    conversation: Conversation,
+    written_at: datetime | None = None,
+    policy: RoutingPolicy | None = None,
 ) -> Ticket | None:
-    """Reopen the customer's ticket resolved within the policy's ``reopen_within``, when they write again."""
-    since = (now or utcnow()) - (policy or routing_policy()).reopen_within
+    """Reopen the customer's ticket resolved within ``reopen_within`` before they wrote (default: now) again."""
+    written_at = written_at or utcnow()
+    since = written_at - (policy or routing_policy()).reopen_within
     ticket = session.execute(
         select(Ticket)
         .where(
             Ticket.customer_id == conversation.customer_id,
             Ticket.status == TicketStatus.resolved,
             Ticket.resolved_at >= since,
+            # The log is written after the reply: a turn said before the resolution is not the customer coming back.
+            Ticket.resolved_at < written_at,
         )
         .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
         .limit(1)

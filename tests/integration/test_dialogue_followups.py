@@ -4,13 +4,14 @@ comment question a request for a human, a status question or a new complaint win
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm.models import Conversation, CsatRating, Role, Ticket, User
+from router.crm.models import Conversation, CsatRating, Interaction, Role, Ticket, TicketStatus, User
 from router.delivery.rasa_api import RasaApi
 from router.routing.agent_actions import resolve
 from router.routing.tickets import find_ticket
@@ -219,8 +220,28 @@ def test_a_score_followed_by_thanks_or_a_complaint_is_the_rating_with_its_commen
     resolve_and_ask_csat(rasa_stack, crm, sender, number)
     thanked = texts(rasa_stack.send(sender, rating_text))
     assert any(words in thanked for words in ("感谢您的评价", "Thank you for your feedback")), thanked
-    rating = rating_of(crm, one(crm, select(Ticket).where(Ticket.id == int(number[1:]))))
+    rated = one(crm, select(Ticket).where(Ticket.id == int(number[1:])))
+    rating = rating_of(crm, rated)
     assert (rating.score, rating.comment) == (score, rating_text)
+    wait_until_logged(crm, sender, rating_text)
+    # Feedback on the resolved ticket, even "1, the agent was rude", is not the problem coming back.
+    assert one(crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
+
+
+def wait_until_logged(kefu: Kefu, sender: str, text: str, timeout_s: float = 15.0) -> None:
+    """The event broker logs turns off the reply path: wait until the customer's turn is in the CRM."""
+    statement = (
+        select(Interaction.id)
+        .join(Conversation, Interaction.conversation_id == Conversation.id)
+        .where(Conversation.sender_id == sender, Interaction.text == text)
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with kefu.uow() as uow:
+            if uow.session.execute(statement).first() is not None:
+                return
+        time.sleep(0.1)
+    pytest.fail(f"{text!r} from {sender} was not logged within {timeout_s} s")
 
 
 def test_a_number_when_no_rating_was_asked_for_stores_no_rating(rasa_stack: RasaStack, crm: Kefu) -> None:

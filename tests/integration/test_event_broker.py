@@ -57,9 +57,13 @@ def user_event(
     return {"sender_id": sender_id, **event.as_dict()}
 
 
-def bot_event(sender_id: str, text: str, delay_s: float = 0.0, timestamp: float | None = None) -> dict:
-    """A bot event as published, ``delay_s`` after ``timestamp`` (default now)."""
-    return {"sender_id": sender_id, **BotUttered(text, timestamp=(timestamp or time.time()) + delay_s).as_dict()}
+def bot_event(
+    sender_id: str, text: str, delay_s: float = 0.0, timestamp: float | None = None, response: str | None = None
+) -> dict:
+    """A bot event as published, ``delay_s`` after ``timestamp`` (default now), saying domain ``response``."""
+    metadata = {"utter_action": response} if response else {}
+    event = BotUttered(text, metadata=metadata, timestamp=(timestamp or time.time()) + delay_s)
+    return {"sender_id": sender_id, **event.as_dict()}
 
 
 def stored(kefu: Kefu) -> list[Interaction]:
@@ -208,6 +212,47 @@ def test_only_a_customer_with_a_recently_resolved_ticket_reopens_it_by_writing_a
         assert uow.session.get(Ticket, resolved).status is not TicketStatus.resolved
         assert uow.session.get(Ticket, resolved).reopen_count == 1
         assert uow.session.get(Ticket, still_open).reopen_count == 0
+
+
+def test_a_turn_said_before_the_resolution_but_logged_after_it_does_not_reopen(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    said_at = time.time()
+    with kefu_any_db.uow() as uow:
+        make_team(uow.session, "logistics")
+        resolved = new_ticket(uow.session, sender="web:slow-log").id
+        resolve(uow.session, ticket_id=resolved, actor=make_user(uow.session, Role.supervisor))
+        uow.commit()
+    broker.publish(user_event("web:slow-log", "talk to a human", "request_human", 0.9, "en", timestamp=said_at))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).status is TicketStatus.resolved
+    broker.publish(user_event("web:slow-log", "talk to a human", "request_human", 0.9, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).reopen_count == 1
+
+
+def test_feedback_given_to_the_satisfaction_survey_does_not_reopen_the_ticket(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    with kefu_any_db.uow() as uow:
+        make_team(uow.session, "logistics")
+        resolved = new_ticket(uow.session, sender="web:rater").id
+        resolve(uow.session, ticket_id=resolved, actor=make_user(uow.session, Role.supervisor))
+        uow.commit()
+    broker.publish(bot_event("web:rater", "请为本次服务打分 1-5", response="utter_ask_csat"))
+    broker.publish(user_event("web:rater", "1分，太慢了", "complain", 0.8, "zh"))
+    broker.publish(bot_event("web:rater", "我们哪里可以做得更好？", response="utter_ask_csat_comment"))
+    broker.publish(user_event("web:rater", "客服态度太差了", "complain", 0.9, "zh"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).status is TicketStatus.resolved
+    broker.publish(bot_event("web:rater", "感谢您的反馈", response="utter_csat_comment_thanks"))
+    broker.publish(user_event("web:rater", "东西又坏了", "complain", 0.9, "zh"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).reopen_count == 1
 
 
 @pytest.mark.rasa

@@ -228,7 +228,7 @@ def test_a_customer_writing_soon_after_resolution_reopens_the_ticket(kefu: Kefu,
         conversation = current_conversation(uow.session, "telegram:777")
         assert (
             reopen_if_recent(
-                uow.session, conversation, now=utcnow() + routing_policy().reopen_within + timedelta(hours=1)
+                uow.session, conversation, written_at=utcnow() + routing_policy().reopen_within + timedelta(hours=1)
             )
             is None
         )
