@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from router.bootstrap import bootstrap
+from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
+from tests.e2e.conftest import seeded_kefu
 from tests.rasa_stack import RasaStack, running_stack
 
 
@@ -26,3 +28,10 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     kefu.dispose()
     with running_stack(database_url, work_dir) as stack:
         yield stack
+
+
+@pytest.fixture
+def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL."""
+    with seeded_kefu(database_url, tmp_path) as kefu:
+        yield kefu

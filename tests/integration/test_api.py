@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
 from router.crm.models import Interaction, Ticket, TicketStatus
 from router.web.app import create_app
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
+from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
 from tests.integration.test_web_console import login
-
-
-@pytest.fixture
-def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM, once on SQLite and once on PostgreSQL."""
-    with seeded_kefu(database_url, tmp_path) as kefu:
-        yield kefu
 
 
 def bearer(kefu: Kefu, username: str) -> TestClient:

@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from router.analytics.similar import similar_tickets
 from router.bootstrap import Kefu
 from router.crm.models import Team
-from router.web.app import create_app
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
+from tests.e2e.conftest import open_demo_ticket
+from tests.integration.test_api import bearer
 
 LOST_PARCEL = "快递显示已签收，但我根本没收到包裹，订单 55210"
-
-
-@pytest.fixture
-def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL."""
-    with seeded_kefu(database_url, tmp_path) as kefu:
-        yield kefu
-
-
-def bearer(kefu: Kefu, username: str) -> TestClient:
-    """A client that authenticates every call with the user's API token."""
-    client = TestClient(create_app(kefu))
-    response = client.post("/api/tokens", json={"username": username, "password": DEMO_PASSWORD})
-    assert response.status_code == 200, response.text
-    client.headers["Authorization"] = f"Bearer {response.json()['token']}"
-    return client
 
 
 def test_an_agent_never_gets_another_teams_ticket_even_the_most_similar(seeded: Kefu) -> None:

@@ -6,7 +6,6 @@ import csv
 import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,17 +29,10 @@ from router.settings import Settings, get_settings
 from router.training.cli import data_app
 from router.training.labels import COMPLAINT_TARGET
 from router.web.app import create_app
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
+from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
 from tests.rasa_stack import RasaStack
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture
-def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM, once on SQLite and once on PostgreSQL."""
-    with seeded_kefu(database_url, tmp_path) as kefu:
-        yield kefu
 
 
 def login(kefu: Kefu, username: str) -> tuple[TestClient, str]:
