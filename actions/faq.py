@@ -24,7 +24,8 @@ class ActionAnswerFaq(UsesKefu, Action):
     @apologise_when_unavailable
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         """The FAQ answer as text (admins edit it in the CRM), else ``utter_faq_not_sure`` then the handoff offer."""
-        with self.kefu.uow() as uow:
+        # Only reads: on SQLite a read-only unit of work never queues behind the turn log's writes.
+        with self.kefu.reader() as uow:
             match = answer_question(
                 uow.session,
                 latest_text(tracker),
