@@ -34,7 +34,8 @@ class ActionCheckStatus(UsesKefu, Action):
         order_number = _latest_entity(tracker, "order_number")
         if not ticket_number and not order_number:
             ticket_number = tracker.get_slot("ticket_number")
-        with self.kefu.uow() as uow:
+        # Only reads: on SQLite a read-only unit of work never queues behind the turn log's writes.
+        with self.kefu.reader() as uow:
             ticket = ticket_for_status(
                 uow.session, sender_id=tracker.sender_id, ticket_number=ticket_number, order_number=order_number
             )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu
-from router.crm.conversations import current_conversation
+from router.crm.conversations import current_conversation, customer_id_of
 from router.crm.models import Conversation, CsatRating, Customer, Ticket, TicketStatus, utcnow
 from router.crm.redaction import redact
 from router.errors import KefuError
@@ -113,17 +113,19 @@ def ticket_for_status(
     session: Session, *, sender_id: str, ticket_number: str | None, order_number: str | None
 ) -> Ticket | None:
     """The customer's own ticket a status question is about: by ticket number, by order number, else their latest."""
-    conversation = current_conversation(session, sender_id)
+    customer_id = customer_id_of(session, sender_id)
+    if customer_id is None:
+        return None  # a sender the CRM has never seen has no tickets
     if ticket_number:
-        return own_ticket(session, conversation.customer_id, ticket_number)
+        return own_ticket(session, customer_id, ticket_number)
     if order_number:
         return session.execute(
             select(Ticket)
-            .where(Ticket.customer_id == conversation.customer_id, Ticket.order_number == order_number)
+            .where(Ticket.customer_id == customer_id, Ticket.order_number == order_number)
             .order_by(Ticket.id.desc())
             .limit(1)
         ).scalar_one_or_none()
-    return latest_ticket_for_customer(session, conversation.customer_id)
+    return latest_ticket_for_customer(session, customer_id)
 
 
 def rated_ticket_id(session: Session, *, sender_id: str, ticket_number: str | None) -> int | None:

@@ -29,6 +29,13 @@ def sender_id_for(channel: Channel, external_id: str) -> str:
     return external_id if channel is Channel.rest else f"{channel.value}:{external_id}"
 
 
+def customer_id_of(session: Session, sender_id: str) -> int | None:
+    """The customer behind ``sender_id`` without creating one, for questions that only read (a status lookup)."""
+    return session.execute(
+        select(ChannelIdentity.customer_id).where(ChannelIdentity.sender_id == sender_id)
+    ).scalar_one_or_none()
+
+
 def find_or_create_identity(session: Session, sender_id: str, language: str | None = None) -> ChannelIdentity:
     """The channel identity behind ``sender_id``, creating its customer on first contact."""
     identity = session.execute(

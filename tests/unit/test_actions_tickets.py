@@ -160,6 +160,9 @@ def test_status_by_ticket_number_by_order_number_and_latest(crm: Kefu) -> None:
 def test_status_without_any_ticket_says_none_found(crm: Kefu) -> None:
     _, messages = run(ActionCheckStatus(crm), make_tracker([user_event("我的投诉呢", "check_status")], sender_id="x"))
     assert messages[0]["response"] == "utter_no_ticket"
+    with crm.uow() as uow:
+        # A status question only reads: it creates no customer or conversation for a sender never seen.
+        assert uow.session.execute(select(Conversation).where(Conversation.sender_id == "x")).first() is None
 
 
 def test_handoff_opens_a_ticket_pauses_the_bot_and_tells_the_queue_position(crm: Kefu) -> None:
