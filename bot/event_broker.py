@@ -12,7 +12,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +25,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import RecentConversations, Turn, record_turns
 from router.crm.models import Channel, Speaker
 from router.errors import KefuError
+from router.recent import RecentlyUsed
 from router.routing.tickets import recently_resolved_customers, reopen_on_customer_turn
 from router.settings import Settings, get_settings
 
@@ -56,8 +57,8 @@ class TurnTranslator:
     """Turns Rasa ``user`` and ``bot`` events into log turns, remembering per sender what latency needs."""
 
     def __init__(self) -> None:
-        self._last_user_message: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
-        self._last_response: OrderedDict[str, str | None] = OrderedDict()
+        self._last_user_message: RecentlyUsed[tuple[float, str | None]] = RecentlyUsed(_REMEMBERED_SENDERS)
+        self._last_response: RecentlyUsed[str | None] = RecentlyUsed(_REMEMBERED_SENDERS)
 
     def translate(self, event: dict[str, Any]) -> Turn | None:
         """The turn an event stands for, or None for events that are not something said (slots, actions)."""
@@ -77,7 +78,7 @@ class TurnTranslator:
         language = next((e.get("value") for e in entities if e.get("entity") == "language"), None)
         language = language or metadata.get("language")
         timestamp = float(event.get("timestamp") or time.time())
-        self._remember(sender_id, timestamp, language)
+        self._last_user_message.keep(sender_id, (timestamp, language))
         intent_name = intent.get("name")
         # The router's injected intents (a ticket resolved) are not something the customer typed.
         speaker = Speaker.system if intent_name and intent_name.startswith("EXTERNAL_") else Speaker.customer
@@ -102,7 +103,7 @@ class TurnTranslator:
         user_timestamp, language = self._last_user_message.get(sender_id, (None, None))
         latency_ms = (timestamp - user_timestamp) * 1000 if user_timestamp is not None else None
         data = event.get("data") or {}
-        _remember_bounded(self._last_response, sender_id, (event.get("metadata") or {}).get("utter_action"))
+        self._last_response.keep(sender_id, (event.get("metadata") or {}).get("utter_action"))
         return Turn(
             event_key=event_key(event),
             sender_id=sender_id,
@@ -113,16 +114,6 @@ class TurnTranslator:
             latency_ms=latency_ms,
             buttons=data.get("buttons") or None,
         )
-
-    def _remember(self, sender_id: str, timestamp: float, language: str | None) -> None:
-        _remember_bounded(self._last_user_message, sender_id, (timestamp, language))
-
-
-def _remember_bounded(memory: OrderedDict[str, Any], sender_id: str, value: Any) -> None:
-    memory[sender_id] = value
-    memory.move_to_end(sender_id)
-    while len(memory) > _REMEMBERED_SENDERS:
-        memory.popitem(last=False)
 
 
 class BufferedTurnWriter:

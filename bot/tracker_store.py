@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -29,6 +28,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
 from bot import action_validation
+from router.recent import RecentlyUsed
 
 
 @cache
@@ -64,21 +64,6 @@ class _Known:
     domain: Domain | None
 
 
-class _Recent(OrderedDict[str, _Known]):
-    """Least recently used entries beyond ``size`` are forgotten (the database still has them)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def keep(self, sender_id: str, known: _Known) -> None:
-        """Remember ``known`` as the sender's newest entry."""
-        self[sender_id] = known
-        self.move_to_end(sender_id)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class KefuTrackerStore(SQLTrackerStore):
     """``tracker_store: {type: bot.tracker_store.KefuTrackerStore, dialect: sqlite, db: ...}`` in endpoints.yml.
 
@@ -96,8 +81,8 @@ class KefuTrackerStore(SQLTrackerStore):
             self.engine = sa.create_engine(self.engine.url, poolclass=SingletonThreadPool)
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sessionmaker(bind=self.engine)
-        self._saved = _Recent(int(cached_conversations))
-        self._lent = _Recent(int(cached_conversations))
+        self._saved: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
+        self._lent: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
         action_validation.install()
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 from router.crm.conversations import CONVERSATION_GAP, current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus, utcnow
 from router.crm.redaction import redact, redact_entities
+from router.recent import RecentlyUsed
 
 # Longer texts are cut before storage: the log is for reading and training, not an archive of pastes.
 MAX_STORED_CHARS = 4000
@@ -100,8 +100,7 @@ class RecentConversations:
     """
 
     def __init__(self, size: int = 10_000) -> None:
-        self._size = size
-        self._refs: OrderedDict[str, ConversationRef] = OrderedDict()
+        self._refs: RecentlyUsed[ConversationRef] = RecentlyUsed(size)
 
     def get(self, sender_id: str, now: datetime) -> ConversationRef | None:
         """The sender's conversation if it was touched recently enough to be certainly still current."""
@@ -111,10 +110,7 @@ class RecentConversations:
     def remember(self, refs: dict[str, ConversationRef]) -> None:
         """Keep these senders' conversations, forgetting the least recently used beyond ``size``."""
         for sender_id, ref in refs.items():
-            self._refs[sender_id] = ref
-            self._refs.move_to_end(sender_id)
-        while len(self._refs) > self._size:
-            self._refs.popitem(last=False)
+            self._refs.keep(sender_id, ref)
 
 
 def _conversations(
