@@ -27,7 +27,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
-from bot import action_validation
+from bot import action_validation, graph_runner
 from router.recent import RecentlyUsed
 
 
@@ -83,7 +83,9 @@ class KefuTrackerStore(SQLTrackerStore):
             self.sessionmaker = sessionmaker(bind=self.engine)
         self._saved: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
         self._lent: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
+        # Rasa builds the tracker store before it loads a model: the one place kefu's per-turn fixes go in.
         action_validation.install()
+        graph_runner.install()
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:
@@ -117,23 +119,26 @@ class KefuTrackerStore(SQLTrackerStore):
             new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
             if self.event_broker is not None:
                 await self._stream_new_events(self.event_broker, new_events, sender_id)
-            rows = []
-            for event in new_events:
-                data = event.as_dict()
-                rows.append(
-                    self.SQLEvent(
-                        sender_id=sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                        action_name=data.get("name"),
-                        data=json.dumps(data),
-                    )
-                )
-            session.add_all(rows)
-            session.flush()
-            last_id = rows[-1].id if rows else last_id
+            rows = [self._row(sender_id, event) for event in new_events]
+            if rows:
+                # One executemany instead of the ORM's insert per row; Rasa's lock lets one turn per sender save at
+                # a time, so the sender's highest id is this turn's last event.
+                session.execute(sa.insert(self.SQLEvent), rows)
+                last_id = session.query(sa.func.max(self.SQLEvent.id)).filter_by(sender_id=sender_id).scalar()
             session.commit()
         # A new session makes the stored conversation start at it; the next turn reads it from the table.
         if last_id is not None and not any(isinstance(event, SessionStarted) for event in new_events):
             self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain))
+
+    @staticmethod
+    def _row(sender_id: str, event: Event) -> dict[str, Any]:
+        """The ``events`` row Rasa's SQLTrackerStore writes for an event."""
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
