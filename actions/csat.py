@@ -37,6 +37,10 @@ _HANDOFF_REQUEST = re.compile(
     r"^\W*(an?\s+)?agent\W*$",
     re.IGNORECASE,
 )
+# "退款怎么这么久" or "how come it took two weeks?" is worded as a question but says what went wrong: the comment.
+_RHETORICAL = re.compile(
+    r"(怎么|为什么|为啥|凭什么|咋)(会|能)?(这么|那么|这样|那样)|\bhow\s+come\b|\bwhy\b.*\bso\b", re.IGNORECASE
+)
 COMMENT_FORM = "csat_comment_form"
 ASK_RATING = "utter_ask_csat"
 RECORD_RATING = "action_record_csat"
@@ -48,11 +52,14 @@ def comment_of(text: str) -> str:
 
 
 def asks_for_something_else(text: str, intent: str | None) -> bool:
-    """Whether the reply to "what could we have done better?" wants a human, a status or a new complaint instead."""
+    """Whether the reply to "what could we have done better?" wants a human, a status, an FAQ or a new complaint."""
     if intent == "request_human":
         return bool(_HANDOFF_REQUEST.search(text))
     if intent == "check_status":
         return is_question(text)
+    if intent == "ask_faq":
+        # "怎么退货？" wants the answer; "the refund took too long" or "退款怎么这么久" says what went wrong.
+        return is_question(text) and not _RHETORICAL.search(text)
     return intent == "complain" and bool(_NEW_COMPLAINT.search(text))
 
 
@@ -64,12 +71,12 @@ class ValidateCsatCommentForm(FormValidationAction):
         return "validate_csat_comment_form"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        """A request for a human, a status question or a new complaint ends the question with no comment stored."""
+        """A request for a human, a status or FAQ question or a new complaint ends the question, no comment stored."""
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         text = latest_text(tracker)
         if "csat_comment" not in tracker.slots_to_validate() or not asks_for_something_else(text, intent):
             return await super().run(dispatcher, tracker, domain)
-        # The rules then deactivate this form and hand off, answer the status or start the complaint form.
+        # The rules then deactivate this form and hand off, answer the status or the FAQ, or start the complaint form.
         events = [SlotSet("csat_comment", None), SlotSet("csat_comment_wanted", None)]
         if intent == "complain":
             # The complaint's own mapping reads it only outside a form, so pass the words on as its description.

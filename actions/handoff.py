@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -9,7 +10,8 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.complaint import clear_form_slots
+from actions.complaint import EARLIER_ORDER_SLOT, clear_form_slots
+from actions.complaint import FORM_NAME as COMPLAINT_FORM
 from actions.complaint_answers import NO_ORDER
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
 from actions.ticketing import hand_off, load_triage
@@ -17,6 +19,12 @@ from actions.ticketing import hand_off, load_triage
 # The agent sees the last few things the customer said as the ticket's description.
 CONTEXT_MESSAGES = 5
 _NO_CONTEXT = {"zh": "客户要求转人工。", "en": "The customer asked for a human agent."}
+# Orders named earlier in the conversation that the agent may need, at most this many (the most recent).
+MAX_EARLIER_ORDERS = 3
+_EARLIER_ORDERS = {
+    "zh": "【对话中此前提到的订单，客户未确认与本次请求有关】{orders}",
+    "en": "[Orders mentioned earlier in the conversation, not confirmed as this request's] {orders}",
+}
 
 
 def recent_customer_text(tracker: Tracker, language: str) -> str:
@@ -30,10 +38,47 @@ def recent_customer_text(tracker: Tracker, language: str) -> str:
     return "\n".join(texts) or _NO_CONTEXT[language]
 
 
-def _given_order_number(tracker: Tracker) -> str | None:
-    """The order number the customer already gave (say, halfway through a complaint), for the agent's ticket."""
-    order_number = tracker.get_slot("order_number")
-    return None if order_number in (None, NO_ORDER) else str(order_number)
+@dataclass(frozen=True)
+class OrderNumbers:
+    """The order a handoff is about, if the customer gave one for it, and the orders they mentioned before."""
+
+    given: str | None
+    earlier: tuple[str, ...]
+
+
+def _order_number(value: object) -> str | None:
+    return None if value in (None, "", NO_ORDER) else str(value)
+
+
+def order_numbers(tracker: Tracker) -> OrderNumbers:
+    """Which order this request is about: one named in the request itself or answered to the complaint form.
+
+    The order_number slot also keeps what an earlier status question named ("where is order 12345?"); that order may
+    have nothing to do with why the customer now wants a person, so it is only mentioned, never the ticket's.
+    """
+    # The slots may keep a number from an earlier session whose messages this tracker no longer holds: the oldest.
+    kept = (tracker.get_slot("order_number"), tracker.get_slot(EARLIER_ORDER_SLOT))
+    mentioned = [number for number in map(_order_number, kept) if number]
+    loop, slot_set_in_complaint = None, False
+    for event in tracker.events:
+        if event.get("event") == "active_loop":
+            loop = event.get("name")
+        elif event.get("event") == "slot" and event.get("name") == "order_number":
+            slot_set_in_complaint = loop == COMPLAINT_FORM
+        elif event.get("event") == "user":
+            entities = (event.get("parse_data") or {}).get("entities") or []
+            mentioned += [str(e.get("value")) for e in entities if e.get("entity") == "order_number"]
+    named_now = _order_number(next(tracker.get_latest_entity_values("order_number"), None))
+    slot = _order_number(tracker.get_slot("order_number"))
+    given = named_now or (slot if slot_set_in_complaint else None)
+    # Most recent last, each once, leaving out the request's own order.
+    earlier = [n for n in dict.fromkeys(reversed(mentioned)) if n != given][:MAX_EARLIER_ORDERS]
+    return OrderNumbers(given=given, earlier=tuple(reversed(earlier)))
+
+
+def earlier_orders_note(earlier: tuple[str, ...], language: str) -> str:
+    """The line that shows the agent orders mentioned before, labelled so none is taken for the ticket's own."""
+    return _EARLIER_ORDERS[language].format(orders=", ".join(earlier))
 
 
 class ActionHandoff(UsesKefu, Action):
@@ -47,6 +92,7 @@ class ActionHandoff(UsesKefu, Action):
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[dict[str, Any]]:
         """Queue the customer, tell them their position, and pause (the web app resumes the bot)."""
         language = customer_language(tracker)
+        orders = order_numbers(tracker)
         triage = load_triage(self.kefu)
         with self.kefu.uow() as uow:
             handoff = hand_off(
@@ -55,8 +101,11 @@ class ActionHandoff(UsesKefu, Action):
                 sender_id=tracker.sender_id,
                 language=language,
                 text=recent_customer_text(tracker, language),
-                order_number=_given_order_number(tracker),
+                order_number=orders.given,
             )
+            if orders.earlier and not handoff.joined_existing:
+                # Added after triage, so the label's words never sway the ticket's category.
+                handoff.ticket.description += "\n" + earlier_orders_note(orders.earlier, language)
             uow.commit()
             number = handoff.ticket.number
         if handoff.with_agent:

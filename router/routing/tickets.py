@@ -6,8 +6,9 @@ import re
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement
 
 from router.crm.models import (
     Conversation,
@@ -171,22 +172,27 @@ def reopen_on_customer_turn(
     return reopen_if_recent(session, conversation, written_at=interaction.created_at, policy=policy)
 
 
+def _resolved_within_reopen_window(written_at: datetime, policy: RoutingPolicy | None) -> ColumnElement:
+    """The one statement of the reopen window: resolved in the ``reopen_within`` before the customer wrote."""
+    since = written_at - (policy or routing_policy()).reopen_within
+    return and_(
+        Ticket.status == TicketStatus.resolved,
+        Ticket.resolved_at >= since,
+        # The log is written after the reply: a turn said before the resolution is not the customer coming back.
+        Ticket.resolved_at < written_at,
+    )
+
+
 def recently_resolved_customers(
-    session: Session, customer_ids: set[int], policy: RoutingPolicy | None = None
+    session: Session, customer_ids: set[int], written_at: datetime | None = None, policy: RoutingPolicy | None = None
 ) -> set[int]:
-    """Which of these customers had a ticket resolved within ``reopen_within``: one query spares the rest a check."""
+    """Which customers had a ticket resolved within the window before ``written_at`` (now): spares the rest a check."""
     if not customer_ids:
         return set()
-    since = utcnow() - (policy or routing_policy()).reopen_within
+    in_window = _resolved_within_reopen_window(written_at or utcnow(), policy)
     return set(
         session.execute(
-            select(Ticket.customer_id)
-            .where(
-                Ticket.customer_id.in_(customer_ids),
-                Ticket.status == TicketStatus.resolved,
-                Ticket.resolved_at >= since,
-            )
-            .distinct()
+            select(Ticket.customer_id).where(Ticket.customer_id.in_(customer_ids), in_window).distinct()
         ).scalars()
     )
 
@@ -198,17 +204,10 @@ def reopen_if_recent(
     policy: RoutingPolicy | None = None,
 ) -> Ticket | None:
     """Reopen the customer's ticket resolved within ``reopen_within`` before they wrote (default: now) again."""
-    written_at = written_at or utcnow()
-    since = written_at - (policy or routing_policy()).reopen_within
+    in_window = _resolved_within_reopen_window(written_at or utcnow(), policy)
     ticket = session.execute(
         select(Ticket)
-        .where(
-            Ticket.customer_id == conversation.customer_id,
-            Ticket.status == TicketStatus.resolved,
-            Ticket.resolved_at >= since,
-            # The log is written after the reply: a turn said before the resolution is not the customer coming back.
-            Ticket.resolved_at < written_at,
-        )
+        .where(Ticket.customer_id == conversation.customer_id, in_window)
         .order_by(Ticket.resolved_at.desc(), Ticket.id.desc())
         .limit(1)
     ).scalar_one_or_none()

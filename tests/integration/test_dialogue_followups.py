@@ -1,5 +1,5 @@
 """Real Rasa + action server: an order number from earlier is confirmed before a complaint uses it, and at the CSAT
-comment question a request for a human, a status question or a new complaint wins over storing a comment."""
+comment question a request for a human, a status or FAQ question or a new complaint wins over storing a comment."""
 
 from __future__ import annotations
 
@@ -112,6 +112,37 @@ def test_no_to_the_earlier_order_number_asks_for_the_right_one(rasa_stack: RasaS
     assert (ticket.order_number, ticket.description) == (order_number, description)
 
 
+# sender, status question naming an order, a request for a human, the label's opening words.
+HANDOFF_AFTER_STATUS = {
+    "zh": ("web:handoff-earlier-zh", "我的订单 70080021 到哪了？", "转人工", "【对话中此前提到的订单"),
+    "en": ("handoff-earlier-en", "where is order 70080022?", "talk to a human", "[Orders mentioned earlier"),
+}
+
+
+@pytest.mark.parametrize("language", HANDOFF_AFTER_STATUS)
+def test_a_handoff_after_a_status_question_shows_its_order_labelled_not_as_the_tickets(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, status, human, label = HANDOFF_AFTER_STATUS[language]
+    _, handed_off = say(rasa_stack, sender, status, human)
+    [ticket] = customer_tickets(crm, sender)
+    assert ticket.number in handed_off, handed_off
+    order_number = re.search(r"\d{8}", status).group(0)
+    assert ticket.order_number is None
+    context, note = ticket.description.rsplit("\n", 1)
+    assert context == f"{status}\n{human}"
+    assert note.startswith(label) and note.endswith(order_number), note
+
+
+def test_a_handoff_mid_complaint_gives_the_ticket_the_order_number_answered_to_the_form(
+    rasa_stack: RasaStack, crm: Kefu
+) -> None:
+    sender = "web:handoff-mid-complaint-zh"
+    say(rasa_stack, sender, "我要投诉", "70080023", "转人工")
+    [ticket] = customer_tickets(crm, sender)
+    assert (ticket.order_number, ticket.description) == ("70080023", "我要投诉\n70080023\n转人工")
+
+
 def resolve_and_ask_csat(stack: RasaStack, kefu: Kefu, sender: str, ticket_number: str) -> str:
     """An admin resolves the ticket, as on the console, and the router has the bot ask for a rating."""
     with kefu.uow() as uow:
@@ -176,6 +207,48 @@ def test_a_status_question_at_the_comment_question_is_answered_not_stored(
     assert status_words in answered.lower() and TICKET_NUMBER.search(answered), answered
     assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
     assert (rating_of(crm, rated).score, rating_of(crm, rated).comment) == (1, "")
+
+
+# sender, handoff, low score, the FAQ question, words of its answer; then a comment naming the same topic.
+FAQ_AT_COMMENT = {
+    "zh": ("web:csat-faq-zh", "转人工", "2分", "怎么退货？", "申请售后", "web:csat-faq-topic-zh", "退货流程太麻烦"),
+    "en": (
+        "csat-faq-en",
+        "talk to a human",
+        "2",
+        "how do I return an item?",
+        "Request after-sales",
+        "csat-faq-topic-en",
+        "the refund took too long",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", FAQ_AT_COMMENT)
+def test_an_faq_question_at_the_comment_question_is_answered_not_stored(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    sender, human, score, question, answer_words, _, _ = FAQ_AT_COMMENT[language]
+    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    answered = texts(rasa_stack.send(sender, question))
+    assert answer_words in answered, answered
+    assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
+    wait_until_logged(crm, sender, question)
+    rating = rating_of(crm, rated)
+    assert (rating.score, rating.comment) == (2, "")
+    # A question put to the survey is not the problem coming back: the ticket stays resolved.
+    assert one(crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
+
+
+@pytest.mark.parametrize("language", FAQ_AT_COMMENT)
+def test_a_comment_naming_an_faq_topic_is_stored_as_the_comment(
+    rasa_stack: RasaStack, crm: Kefu, language: str
+) -> None:
+    _, human, score, _, answer_words, sender, comment = FAQ_AT_COMMENT[language]
+    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    thanked = texts(rasa_stack.send(sender, comment))
+    assert any(words in thanked for words in ("转达", "passed that on")) and answer_words not in thanked, thanked
+    assert (rating_of(crm, rated).score, rating_of(crm, rated).comment) == (2, comment)
 
 
 NEW_COMPLAINT_AT_COMMENT = {

@@ -1,4 +1,5 @@
-"""At "what could we have done better?" a request for a human, a status or a new complaint is no comment."""
+"""At "what could we have done better?" a request for a human, a status or FAQ question or a new complaint is no
+comment."""
 
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ def validate(text: str, intent: str) -> tuple[dict[str, object], bool]:
         ("where is my refund?", "check_status"),
         ("我还要投诉另一个订单，衣服洗一次就掉色", "complain"),
         ("I want to complain about another order", "complain"),
+        ("怎么退货？", "ask_faq"),
+        ("退款多久到账", "ask_faq"),
+        ("how do I return an item?", "ask_faq"),
+        ("what is your return policy?", "ask_faq"),
     ],
 )
 def test_a_request_instead_of_a_comment_stores_none_and_goes_to_the_rules(text: str, intent: str) -> None:
@@ -66,6 +71,12 @@ def test_a_request_instead_of_a_comment_stores_none_and_goes_to_the_rules(text: 
         ("客服回复太慢了", "complain"),
         ("the parcel took two weeks", "check_status"),
         ("不用了", "deny"),
+        # Naming a topic the FAQ covers, or asking only for effect, is still saying what went wrong.
+        ("the refund took too long", "ask_faq"),
+        ("退货流程太麻烦", "ask_faq"),
+        ("退款怎么这么久", "ask_faq"),
+        ("why was the refund so slow?", "ask_faq"),
+        ("how come the return took two weeks?", "ask_faq"),
     ],
 )
 def test_what_went_wrong_is_the_comment(text: str, intent: str) -> None:

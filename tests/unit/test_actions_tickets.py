@@ -189,8 +189,14 @@ def test_handoff_after_a_complaint_joins_its_ticket(crm: Kefu) -> None:
 
 
 def test_handoff_mid_complaint_gives_the_agent_the_order_number_and_forgets_the_form(crm: Kefu) -> None:
+    answered = user_event("77700011", "inform", entities=[{"entity": "order_number", "value": "77700011"}])
+    in_form = [{"event": "active_loop", "name": "complaint_form"}, answered]
     tracker = make_tracker(
-        [user_event("转人工", "request_human")],
+        [
+            *in_form,
+            {"event": "slot", "name": "order_number", "value": "77700011"},
+            user_event("转人工", "request_human"),
+        ],
         slots={"order_number": "77700011", "complaint_description": "杯子碎了"},
         sender_id="web:h3",
     )
