@@ -1,6 +1,7 @@
 """Triage classifier benchmark on the shared dev sets: seeds' TF-IDF+RandomForest vs plain TF-IDF+LinearSVC vs ours.
 
-Run: ``python -m benchmarks.triage [--datasets banking77,clinc150,zh_shopping] [--max-train N] [--skip-rf]``.
+Run: ``python -m benchmarks.triage [--datasets banking77,clinc150,zh_shopping] [--max-train N] [--skip-rf]
+[--workers 1,2] [--long-reviews]``.
 Splits are fixed (seed 13): Banking77 and zh_shopping 80/20 stratified; CLINC150 its own train / val parts.
 The seeds' RandomForest runs on the English sets only (on 40k long Chinese reviews it alone outlasts the run).
 Rasa DIET is not run: training it on these sets takes far longer than this benchmark's 10-minute budget on a
@@ -130,7 +131,47 @@ def _segmentation_ms(texts: Sequence[str]) -> float:
     return round((time.perf_counter() - started) / len(texts) * 1000, 4)
 
 
-def run_model(task: Task, kind: str) -> dict[str, Any]:
+def _batch_ms(model: TriageClassifier, texts: Sequence[str], explain: int, workers: int) -> float:
+    started = time.perf_counter()
+    model.predict(texts, explain=explain, workers=workers)
+    return round((time.perf_counter() - started) / len(texts) * 1000, 4)
+
+
+def _median_p90(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "median": round(statistics.median(ordered) * 1000, 3),
+        "p90": round(ordered[len(ordered) * 9 // 10] * 1000, 3),
+    }
+
+
+def long_reviews(data_dir: Path, count: int = 200, rounds: int = 3) -> dict[str, Any]:
+    """One message at a time on long reviews: the ``count`` longest of the reviews after the first 25,000 of
+    zh_shopping's dev.csv, with a product-line model trained on those first 25,000; jieba alone alongside."""
+    with (data_dir / "zh_shopping" / "dev.csv").open(encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["review"].strip()]
+    model = TriageClassifier()
+    model.fit([r["review"] for r in rows[:25000]], [r["cat"] for r in rows[:25000]])
+    longest = sorted((r["review"] for r in rows[25000:]), key=len, reverse=True)[:count]
+    predict, segment = [], []
+    for _ in range(rounds):
+        for text in longest:
+            started = time.perf_counter()
+            model.predict([text])
+            predict.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            word_tokens(normalise(text))
+            segment.append(time.perf_counter() - started)
+    return {
+        "reviews": len(longest),
+        "min_chars": len(longest[-1]),
+        "mean_chars": round(sum(map(len, longest)) / len(longest)),
+        "predict_ms": _median_p90(predict),
+        "jieba_ms": _median_p90(segment),
+    }
+
+
+def run_model(task: Task, kind: str, workers: Sequence[int] = ()) -> dict[str, Any]:
     """Train one kind of model on the task and measure quality, times and size."""
     started = time.perf_counter()
     if kind == "ours":
@@ -153,9 +194,10 @@ def run_model(task: Task, kind: str) -> dict[str, Any]:
     batch_ms = (time.perf_counter() - started) / len(task.test_texts) * 1000
     figures: dict[str, Any] = score(task, predicted)
     if kind == "ours":
-        started = time.perf_counter()
-        model.predict(task.test_texts, explain=5)
-        figures["predict_ms_batch_with_terms"] = round((time.perf_counter() - started) / len(task.test_texts) * 1000, 4)
+        figures["predict_ms_batch_with_terms"] = _batch_ms(model, task.test_texts, 5, 1)
+        for count in (w for w in workers if w > 1):
+            figures[f"predict_ms_batch_{count}_workers"] = _batch_ms(model, task.test_texts, 0, count)
+            figures[f"predict_ms_batch_with_terms_{count}_workers"] = _batch_ms(model, task.test_texts, 5, count)
         if task.chinese:
             figures["jieba_ms_per_message"] = _segmentation_ms(task.test_texts)
         kept = [p.label == y for p, y in zip(predictions, task.test_labels, strict=True) if not p.needs_review]
@@ -180,6 +222,8 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, default=0, help="Cap training rows per task (0: all).")
     parser.add_argument("--skip-rf", action="store_true", help="Leave out the slow random-forest baseline.")
     parser.add_argument("--time-full-zh", action="store_true", help="Also time training ours on all 50k reviews.")
+    parser.add_argument("--workers", default="1,2", help="Worker counts to time ours' batch prediction with.")
+    parser.add_argument("--long-reviews", action="store_true", help="Also time one-message prediction of long reviews.")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if not (args.skip_rf and m == "seeds_rf")]
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "seed": SEED}
@@ -194,7 +238,7 @@ def main() -> None:
             if kind == "seeds_rf" and task.chinese:
                 # 100 trees on 40k long reviews take far longer than the whole rest of the run.
                 continue
-            figures = run_model(task, kind)
+            figures = run_model(task, kind, [int(count) for count in args.workers.split(",")])
             results[task.name][kind] = figures
             print(f"{task.name:28s} {kind:10s} {json.dumps(figures)}", flush=True)
     if args.time_full_zh and "zh_shopping" in args.datasets:
@@ -207,6 +251,9 @@ def main() -> None:
             "train_seconds": round(time.perf_counter() - started, 2),
         }
         print(f"ours on all {len(texts)} zh_shopping reviews: {results['zh_shopping_full_train']}", flush=True)
+    if args.long_reviews:
+        results["zh_shopping_long_reviews"] = long_reviews(args.data_dir)
+        print(f"long reviews one at a time: {results['zh_shopping_long_reviews']}", flush=True)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(results, ensure_ascii=False))
 

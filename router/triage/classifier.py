@@ -14,6 +14,7 @@ from sklearn.svm import LinearSVC
 
 from router.errors import InvalidInput
 from router.triage.features import TextFeatures
+from router.triage.parallel import predict_chunks, split
 from router.triage.text import normalise
 
 OUT_OF_SCOPE = "out_of_scope"
@@ -135,10 +136,19 @@ class TriageClassifier:
             scores.append(_class_scores(svm.decision_function(matrix[test])))
         return np.concatenate(rows), np.concatenate(scores)
 
-    def predict(self, texts: Sequence[str], explain: int = 5) -> list[Prediction]:
-        """Predictions for a batch; ``explain`` top terms each (0 skips the explanation, for speed)."""
+    def predict(self, texts: Sequence[str], explain: int = 5, workers: int = 1, first: int = 0) -> list[Prediction]:
+        """Predictions for a batch; ``explain`` top terms each (0 skips the explanation, for speed).
+
+        ``workers`` > 1 splits the batch over forked processes (router.triage.parallel: only in a single-threaded
+        process such as the CLI); ``first`` is the batch's position in a larger input, for error messages.
+        """
         if not self.labels:
             raise InvalidInput("the classifier has not been trained")
+        if workers > 1 and len(texts) > 1:
+            return [p for chunk in predict_chunks(self, split(texts, workers), workers, explain) for p in chunk]
+        for index, text in enumerate(texts, start=first):
+            if not isinstance(text, str):
+                raise InvalidInput(f"text {index} is {type(text).__name__}, not a string")
         matrix = self.features.transform([normalise(text) for text in texts])
         decisions = matrix @ self.svm.coef_.T + self.svm.intercept_
         probabilities = softmax(

@@ -122,7 +122,29 @@ def load_urgency(path: Path) -> UrgencyConfig:
         raise InvalidInput(f"triage config {path}: weights must be ≥ 0 and cue weights between 0 and 1")
     if config.repeats_for_full < 1 or config.minutes_for_full <= 0:
         raise InvalidInput(f"triage config {path}: repeats_for_full and minutes_for_full must be positive")
+    if abs(sum(weights.values()) - 100) > 0.01:
+        # Otherwise the score (capped at 100) and the factor points shown to agents would not add up.
+        raise InvalidInput(f"triage config {path}: weights must add up to 100, not {sum(weights.values()):g}")
+    if "standard" not in config.tiers or any(not 0 <= level <= 1 for level in config.tiers.values()):
+        raise InvalidInput(f"triage config {path}: tiers must include 'standard' and each be between 0 and 1")
+    _check_bands(path, bands)
     return config
+
+
+def _check_bands(path: Path, bands: tuple[PriorityBand, ...]) -> None:
+    """P1–P4 once each, more urgent ones needing a higher score, P4 from 0, and SLAs that make sense."""
+    if [band.priority for band in bands] != [1, 2, 3, 4]:
+        raise InvalidInput(
+            f"triage config {path}: priorities must be P1–P4, each once, P1 needing the highest min_score "
+            f"(got {[band.priority for band in bands]} in descending min_score order)"
+        )
+    if bands[-1].min_score > 0:
+        raise InvalidInput(f"triage config {path}: P4's min_score must be 0 so every score gets a priority")
+    for band in bands:
+        if not 0 < band.first_response_minutes <= band.resolution_minutes:
+            raise InvalidInput(
+                f"triage config {path}: P{band.priority} needs 0 < first_response_minutes ≤ resolution_minutes"
+            )
 
 
 def load_config(triage_dir: Path) -> TriageConfig:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from router.triage.ngrams import GAP, NgramTfidf, stacked
+from router.triage.ngrams import GAP, Cells, NgramTfidf, stacked
 from router.triage.text import word_tokens
 
 # Symbol ids are packed into one uint64 per n-gram: 4 characters of 16 bits, or 2 words of 32 bits.
 CHAR_BITS = 16
 WORD_BITS = 32
+# Every Unicode code point, for the table from code point to character id.
+CODE_POINTS = 0x110000
 
 
 def word_vectorizer(ngrams: tuple[int, int] = (1, 2), min_df: int = 1) -> TfidfVectorizer:
@@ -75,6 +78,20 @@ class TextFeatures:
         self.tokens: dict[str, int] = {}
         self.token_names: list[str] = []
         self.alphabet = np.zeros(0, dtype=np.uint32)
+        self._char_table = np.zeros(0, dtype=np.uint16)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The table is derived from the alphabet (and 2 MB): rebuilt on load rather than stored.
+        return {key: value for key, value in self.__dict__.items() if key != "_char_table"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_char_table()
+
+    def _build_char_table(self) -> None:
+        """Character id of every code point (0: unknown), so mapping a text is one array lookup, not a search."""
+        self._char_table = np.zeros(CODE_POINTS, dtype=np.uint16)
+        self._char_table[self.alphabet] = np.arange(1, len(self.alphabet) + 1)
 
     @property
     def word_columns(self) -> int:
@@ -92,6 +109,7 @@ class TextFeatures:
         alphabet, counts = np.unique(points[points != 0], return_counts=True)
         # Ids must fit 16 bits; beyond that the rarest characters stay unknown (never seen in real data).
         self.alphabet = np.sort(alphabet[np.argsort(-counts, kind="stable")[: (1 << CHAR_BITS) - 1]])
+        self._build_char_table()
         self.chars.space = int(np.searchsorted(self.alphabet, ord(" "))) + 1
         words = self.words.fit_transform(*stacked(self._word_ids(segmented)))
         chars = self.chars.fit_transform(self._char_ids(points), starts)
@@ -100,9 +118,9 @@ class TextFeatures:
     def transform(self, texts: Sequence[str]) -> csr_matrix:
         """The texts' matrix; words, characters and n-grams not seen in training are left out."""
         points, starts = _code_points(texts)
-        words = self.words.transform(*stacked(self._word_ids([word_tokens(text) for text in texts])))
-        chars = self.chars.transform(self._char_ids(points), starts)
-        return hstack([words, chars], format="csr")
+        words = self.words.cells(*stacked(self._word_ids([word_tokens(text) for text in texts])))
+        chars = self.chars.cells(self._char_ids(points), starts)
+        return _side_by_side(words, chars, self.words.width, len(texts), self.words.width + self.chars.width)
 
     def name(self, column: int) -> str:
         """The n-gram a column stands for, as an agent would read it."""
@@ -115,10 +133,19 @@ class TextFeatures:
         return [[self.tokens.get(token, GAP) for token in tokens] for tokens in segmented]
 
     def _char_ids(self, points: np.ndarray) -> np.ndarray:
-        if not len(self.alphabet):
-            return np.zeros(len(points), dtype=np.int64)
-        index = np.minimum(np.searchsorted(self.alphabet, points), len(self.alphabet) - 1)
-        return np.where(self.alphabet[index] == points, index + 1, GAP)
+        return self._char_table[points].astype(np.int64)
+
+
+def _side_by_side(left: Cells, right: Cells, offset: int, texts: int, width: int) -> csr_matrix:
+    """One CSR matrix of two blocks' cells, the right block's columns shifted by ``offset`` (scipy's hstack
+    does the same through format checks and copies that cost more than the rest of a one-message transform)."""
+    rows = np.concatenate([left[0], right[0]])
+    # Both blocks come sorted by row: a stable sort (timsort, which merges the two runs) keeps left before right.
+    order = np.argsort(rows, kind="stable")
+    columns = np.concatenate([left[1], right[1] + offset])[order]
+    weights = np.concatenate([left[2], right[2]])[order]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=texts))])
+    return csr_matrix((weights, columns, indptr), shape=(texts, width))
 
 
 def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

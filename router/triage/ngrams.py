@@ -2,18 +2,25 @@
 
 Each symbol (a character, or a word) gets a small integer id; an n-gram is its ids packed into one uint64, so
 building the vocabulary, counting and looking up are array operations over the whole batch at once. That makes
-training on 50k reviews and predicting a batch fast, and one message needs no sklearn call at all.
+training on 50k reviews and predicting a batch fast, and one message needs no sklearn call at all. Prediction
+looks keys up in a hash table (pandas' Index), built on fit and on load: a binary search over the sorted
+vocabulary cost about 0.3 µs a key, a third of a long review's non-jieba time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import csr_matrix
 
 # Id 0 marks "no symbol here": a gap between texts, or a symbol the model has never seen.
 GAP = 0
+
+# A text's non-zero cells: row numbers, column numbers and weights, sorted by row then column.
+Cells = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class NgramTfidf:
@@ -29,6 +36,20 @@ class NgramTfidf:
         self.space = space
         self.vocabulary = np.zeros(0, dtype=np.uint64)
         self.idf = np.zeros(0)
+        self._index = pd.Index(self.vocabulary)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The hash table is derived from the vocabulary: rebuilt on load rather than stored twice.
+        return {key: value for key, value in self.__dict__.items() if key != "_index"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build_index()
+
+    def _build_index(self) -> None:
+        """Hash the vocabulary now (pandas hashes lazily), so the first message or forked workers do not pay it."""
+        self._index = pd.Index(self.vocabulary)
+        self._index.get_indexer(self.vocabulary[:1])
 
     @property
     def width(self) -> int:
@@ -68,27 +89,38 @@ class NgramTfidf:
         kept = document_frequency >= self.min_df
         self.vocabulary = vocabulary[kept]
         self.idf = np.log((1 + len(starts)) / (1 + document_frequency[kept])) + 1.0
+        self._build_index()
         renumber = np.cumsum(kept) - 1
         mask = kept[columns]
-        return self._weighted(rows[mask], renumber[columns[mask]], counts[mask], len(starts))
+        cells = self._weighted(rows[mask], renumber[columns[mask]], counts[mask], len(starts))
+        return self.matrix(cells, len(starts))
 
     def transform(self, ids: np.ndarray, starts: np.ndarray) -> csr_matrix:
         """The texts' matrix over the learnt n-grams; unseen n-grams are ignored."""
+        return self.matrix(self.cells(ids, starts), len(starts))
+
+    def cells(self, ids: np.ndarray, starts: np.ndarray) -> Cells:
+        """The texts' non-zero cells over the learnt n-grams (unseen n-grams are ignored)."""
         keys, texts = self._keys(ids, starts)
-        columns = np.searchsorted(self.vocabulary, keys)
-        np.minimum(columns, max(self.width - 1, 0), out=columns)
-        known = self.vocabulary[columns] == keys if self.width else np.zeros(len(keys), dtype=bool)
-        pairs, counts = np.unique(texts[known] * max(self.width, 1) + columns[known], return_counts=True)
-        rows, columns = np.divmod(pairs, max(self.width, 1))
+        columns = self._index.get_indexer(keys)
+        known = columns >= 0
+        width = max(self.width, 1)
+        pairs, counts = np.unique(texts[known] * width + columns[known], return_counts=True)
+        rows, columns = np.divmod(pairs, width)
         return self._weighted(rows, columns, counts, len(starts))
 
-    def _weighted(self, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, texts: int) -> csr_matrix:
-        """CSR of (1 + ln count) × idf per cell, each row scaled to unit length; rows/columns sorted."""
+    def matrix(self, cells: Cells, texts: int) -> csr_matrix:
+        """Cells as a texts × features CSR matrix."""
+        rows, columns, weights = cells
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=texts))])
+        return csr_matrix((weights, columns, indptr), shape=(texts, self.width))
+
+    def _weighted(self, rows: np.ndarray, columns: np.ndarray, counts: np.ndarray, texts: int) -> Cells:
+        """(1 + ln count) × idf per cell, each row scaled to unit length (sklearn's sublinear tf and l2 norm)."""
         weights = (1.0 + np.log(counts)) * self.idf[columns]
         norms = np.sqrt(np.bincount(rows, weights * weights, minlength=texts))
         weights /= norms[rows]
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=texts))])
-        return csr_matrix((weights, columns, indptr), shape=(texts, self.width))
+        return rows, columns, weights
 
     def symbols_of(self, column: int) -> list[int]:
         """The symbol ids of one feature, in order (to name it)."""

@@ -60,6 +60,8 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise IncompatibleModel(f"{path} is corrupt: {error}") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), list):
+        raise IncompatibleModel(f"{path} is not a triage model manifest (no list of artifacts); retrain the model")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         raise IncompatibleModel(
@@ -68,9 +70,19 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_artifact(model_dir: Path, name: str) -> Any:
-    """One stored object of a checked model directory."""
+def load_artifact(model_dir: Path, name: str, expected: type | None = None) -> Any:
+    """One stored object of a checked model directory (of type ``expected``, when given)."""
     manifest = read_manifest(model_dir)
     if name not in manifest["artifacts"]:
         raise IncompatibleModel(f"{model_dir} has no {name!r} model (it has {', '.join(manifest['artifacts'])})")
-    return joblib.load(Path(model_dir) / f"{name}.joblib")
+    path = Path(model_dir) / f"{name}.joblib"
+    try:
+        value = joblib.load(path)
+    except Exception as error:
+        # Truncated, edited, or pickled by code whose classes have since moved: unreadable, whatever the cause.
+        raise IncompatibleModel(
+            f"{path} cannot be read ({type(error).__name__}: {error}); retrain the model"
+        ) from error
+    if expected is not None and not isinstance(value, expected):
+        raise IncompatibleModel(f"{path} holds a {type(value).__name__}, not a {expected.__name__}; retrain the model")
+    return value

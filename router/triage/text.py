@@ -24,6 +24,11 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+def load_dictionary() -> None:
+    """Load jieba's dictionary now (it loads lazily on first use), e.g. before forking workers that share it."""
+    jieba.initialize()
+
+
 def word_tokens(text: str) -> list[str]:
     """Words of already-normalised text: jieba words for Chinese runs, plain words for Latin script."""
     tokens: list[str] = []

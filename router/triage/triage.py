@@ -53,8 +53,8 @@ class Triage:
         """Load a trained model directory (default models/triage) and data/triage's categories and urgency."""
         settings = get_settings()
         model_dir = Path(model_dir or settings.models_dir / "triage")
-        classifier = load_artifact(model_dir, "classifier")
-        sentiment = load_artifact(model_dir, "sentiment")
+        classifier = load_artifact(model_dir, "classifier", TriageClassifier)
+        sentiment = load_artifact(model_dir, "sentiment", Sentiment)
         return cls(classifier, sentiment, load_config(Path(config_dir or settings.data_dir / "triage")))
 
     def assess(

@@ -60,15 +60,17 @@ def test_banking77_csv_as_it_is(tmp_path: Path) -> None:
 def test_zh_shopping_csv_with_its_own_columns(tmp_path: Path) -> None:
     with (SHARED / "zh_shopping" / "dev.csv").open(encoding="utf-8") as handle:
         rows = [[row["cat"], row["label"], row["review"]] for row in csv.DictReader(handle)]
-    train, test = rows[::12], rows[1::100]
+    train = rows[::12]
+    # Predicting the shared file itself, as it is: 50k reviews, so the CLI splits them over every core by default.
     lines = train_and_predict(
         tmp_path, write_rows(tmp_path / "train.csv", ["cat", "label", "review"], train),
-        write_rows(tmp_path / "test.csv", ["cat", "label", "review"], test), "review", "cat",
+        SHARED / "zh_shopping" / "dev.csv", "review", "cat",
     )  # fmt: skip
-    labelled = [(line, row) for line, row in zip(lines, test, strict=True) if line.get("label")]
-    accuracy = sum(line["label"] == row[0] for line, row in labelled) / len(labelled)
-    assert accuracy > 0.75
-    assert all(line["terms"] for line, _ in labelled[:50])
+    assert len(lines) == len(rows)
+    held_out = [(line, row) for index, (line, row) in enumerate(zip(lines, rows, strict=True)) if index % 12]
+    # Answers out of input order would score about 10 % (one product line in ten).
+    assert sum(line["label"] == row[0] for line, row in held_out) / len(held_out) > 0.75
+    assert all(line["terms"] for line, _ in held_out[:50])
 
 
 def test_clinc150_out_of_scope_is_flagged(tmp_path: Path) -> None:

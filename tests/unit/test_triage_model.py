@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,22 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Pa
     save_model_dir(tmp_path / "classifier-only", {"classifier": load_artifact(model_dir, "classifier")}, {})
     with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
         Triage.load(tmp_path / "classifier-only")
+
+
+def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, model_dir: Path) -> None:
+    truncated = tmp_path / "truncated"
+    shutil.copytree(model_dir, truncated)
+    stored = (truncated / "classifier.joblib").read_bytes()
+    (truncated / "classifier.joblib").write_bytes(stored[: len(stored) // 2])
+    with pytest.raises(IncompatibleModel, match=r"classifier\.joblib cannot be read \(\w+.*retrain the model"):
+        Triage.load(truncated)
+    foreign = tmp_path / "foreign"
+    save_model_dir(foreign, {"classifier": {"not": "a model"}, "sentiment": {"nor": "this"}}, {})
+    with pytest.raises(IncompatibleModel, match=r"holds a dict, not a TriageClassifier; retrain the model"):
+        Triage.load(foreign)
+    (foreign / "manifest.json").write_text("[2]", encoding="utf-8")
+    with pytest.raises(IncompatibleModel, match="not a triage model manifest"):
+        Triage.load(foreign)
 
 
 def test_a_failed_save_leaves_the_old_model_whole(tmp_path: Path) -> None:

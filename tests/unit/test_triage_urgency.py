@@ -104,3 +104,34 @@ def test_malformed_urgency_config_names_the_problem(tmp_path: Path) -> None:
         load_urgency(broken)
     with pytest.raises(InvalidInput, match="does not exist"):
         load_urgency(tmp_path / "missing.yml")
+
+
+def _urgency_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = (TRIAGE_DIR / "urgency.yml").read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "urgency.yml"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  waiting: 10\n", "  waiting: 30\n", "weights must add up to 100, not 120"),
+        ("tiers: {standard: 0.0,", "tiers: {basic: 0.0,", "tiers must include 'standard'"),
+        ("vip: 1.0}", "vip: 3}", "each be between 0 and 1"),
+        ("- {priority: 4, min_score: 0,", "- {priority: 5, min_score: 0,", r"P1–P4, each once.*\[1, 2, 3, 5\]"),
+        ("- {priority: 2, min_score: 45,", "- {priority: 2, min_score: 75,", r"P1 needing the highest.*\[2, 1, 3, 4\]"),
+        ("- {priority: 4, min_score: 0,", "- {priority: 4, min_score: 10,", "P4's min_score must be 0"),
+        ("first_response_minutes: 60,", "first_response_minutes: 600,", "P2 needs 0 < first_response_minutes"),
+    ],
+)
+def test_urgency_config_that_would_misprioritise_is_refused(tmp_path: Path, old: str, new: str, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        load_urgency(_urgency_with(tmp_path, old, new))
+
+
+def test_sla_minutes_come_from_the_config(tmp_path: Path) -> None:
+    slower = load_urgency(_urgency_with(tmp_path, "first_response_minutes: 15,", "first_response_minutes: 20,"))
+    worst = score_urgency(UrgencyInputs(1.0, 1.0, "骗子盗刷，马上处理，否则找律师", "vip", 9, 999), slower)
+    assert (worst.band.priority, worst.band.first_response_minutes) == (1, 20)
