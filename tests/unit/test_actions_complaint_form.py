@@ -12,7 +12,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaint import ActionCancelComplaint, ValidateComplaintForm
-from actions.complaint_answers import Reply, is_descriptive, read_description_reply, read_order_reply
+from actions.complaint_answers import Reply, is_descriptive, is_question, read_description_reply, read_order_reply
 from tests.rasa_stack import PROJECT_ROOT
 from tests.unit.test_actions import run, user_event
 
@@ -156,6 +156,30 @@ def test_a_question_mid_form_is_handed_back_to_the_rules(text: str, intent: str,
 def test_a_statement_the_nlu_took_for_a_status_question_is_the_description() -> None:
     slots, _, rejected = validate(form_turn("the screen is cracked", "check_status", "complaint_description"))
     assert slots == {"complaint_description": "the screen is cracked"}
+    assert not rejected
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("等了好几天了", False),
+        ("快递十几天了还没到", False),
+        ("前几天买的耳机坏了", False),
+        ("用了没多久就坏了", False),
+        ("退款要几天", True),
+        ("几天能到", True),
+        ("还要等多久", True),
+        ("要多久才发货", True),
+    ],
+)
+def test_a_few_days_is_told_and_how_many_days_is_asked(text: str, asks: bool) -> None:
+    assert is_question(text) is asks
+
+
+def test_waiting_days_told_mid_form_is_the_description() -> None:
+    text = "等了好几天了，快递一直不动"
+    slots, _, rejected = validate(form_turn(text, "check_status", "complaint_description"))
+    assert slots == {"complaint_description": text}
     assert not rejected
 
 
