@@ -175,10 +175,10 @@ def run(config: Path, folds: int, seeds: list[int]) -> dict[int, list[Prediction
 
 
 def spread(values: list[float]) -> dict[str, float]:
-    """Mean, sample standard deviation, min and max, rounded for the report."""
+    """Mean, sample standard deviation, min, max and each seed's value (in seed order), rounded for the report."""
     deviation = statistics.stdev(values) if len(values) > 1 else 0.0
     return {"mean": round(statistics.mean(values), 4), "sd": round(deviation, 4), "min": round(min(values), 4),
-            "max": round(max(values), 4)}  # fmt: skip
+            "max": round(max(values), 4), "per_seed": [round(value, 4) for value in values]}  # fmt: skip
 
 
 def summarise(results: dict[int, list[Prediction]], threshold: float, ambiguity: float) -> dict:
