@@ -14,18 +14,21 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import RecentConversations, Turn, record_turns
-from router.crm.models import Channel, Speaker
+from router.crm.models import Channel, Interaction, Speaker
 from router.errors import KefuError
 from router.recent import RecentlyUsed
+from router.routing.policy import routing_policy
 from router.routing.tickets import recently_resolved_customers, reopen_on_customer_turn
 from router.settings import Settings, get_settings
 
@@ -235,6 +238,21 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, OperationalError | InterfaceError) or bool(getattr(error, "connection_invalidated", False))
 
 
+def customers_back_in_window(session: Session, interactions: Sequence[Interaction]) -> set[int]:
+    """Customers who wrote within the reopen window of a resolution, counted from when they wrote, not when stored.
+
+    Turns buffered while the CRM was away are stored late; one query covers the batch by stretching the window over
+    the span of its turns, and ``reopen_on_customer_turn`` then checks each turn at its own time.
+    """
+    said = [i for i in interactions if i.speaker is Speaker.customer]
+    if not said:
+        return set()
+    first, last = min(i.created_at for i in said), max(i.created_at for i in said)
+    policy = routing_policy()
+    stretched = replace(policy, reopen_within=policy.reopen_within + (last - first))
+    return recently_resolved_customers(session, {i.customer_id for i in said}, written_at=last, policy=stretched)
+
+
 class CrmEventBroker(EventBroker):
     """Rasa's ``event_broker`` (``type: bot.event_broker.CrmEventBroker``): every turn into CRM ``interactions``."""
 
@@ -277,8 +295,7 @@ class CrmEventBroker(EventBroker):
             interactions = record_turns(uow.session, turns, self._conversations)
             # Reopening is rare: only customers with a recently resolved ticket need the per-turn check.
             survey_answers = {turn.event_key for turn in turns if turn.answers_survey}
-            customers = {i.customer_id for i in interactions if i.speaker is Speaker.customer}
-            returning = recently_resolved_customers(uow.session, customers)
+            returning = customers_back_in_window(uow.session, interactions)
             for interaction in interactions:
                 if interaction.customer_id not in returning or interaction.event_key in survey_answers:
                     continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
@@ -16,6 +17,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn
 from router.crm.models import Interaction, Role, Speaker, Ticket, TicketStatus
 from router.db import build_engine
+from router.routing.policy import routing_policy
 from router.routing.tickets import resolve
 from tests.conftest import make_kefu
 from tests.rasa_stack import running_stack
@@ -228,6 +230,23 @@ def test_a_turn_said_before_the_resolution_but_logged_after_it_does_not_reopen(
     with kefu_any_db.uow() as uow:
         assert uow.session.get(Ticket, resolved).status is TicketStatus.resolved
     broker.publish(user_event("web:slow-log", "talk to a human", "request_human", 0.9, "en"))
+    assert broker.writer.flush(FLUSH_TIMEOUT_S)
+    with kefu_any_db.uow() as uow:
+        assert uow.session.get(Ticket, resolved).reopen_count == 1
+
+
+def test_a_turn_said_within_the_window_but_stored_after_it_closed_still_reopens(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    window = routing_policy().reopen_within
+    said_at = datetime.now(timezone.utc) - window  # an hour after the resolution; the CRM was away since
+    with kefu_any_db.uow() as uow:
+        make_team(uow.session, "logistics")
+        resolved = new_ticket(uow.session, sender="web:late-log").id
+        resolve(uow.session, ticket_id=resolved, actor=make_user(uow.session, Role.supervisor))
+        uow.session.get(Ticket, resolved).resolved_at = said_at - timedelta(hours=1)
+        uow.commit()
+    broker.publish(user_event("web:late-log", "it broke again", "complain", 0.9, "en", timestamp=said_at.timestamp()))
     assert broker.writer.flush(FLUSH_TIMEOUT_S)
     with kefu_any_db.uow() as uow:
         assert uow.session.get(Ticket, resolved).reopen_count == 1
