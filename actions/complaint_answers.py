@@ -32,9 +32,11 @@ _CANCEL = re.compile(
     r"不投诉了|不想投诉了|不要投诉了|先不投诉|取消投诉|撤销投诉|不用投诉了",
     re.IGNORECASE,
 )
-# 几天/多久 ask only on their own: "好几天"/"十几天"/"过几天" (a few days) and "没多久" (not long) tell, not ask.
+# 几天/多久 ask only on their own: "好几天"/"十几天"/"过几天"/"几天前"/"都几天了" (a few days) and "没(过)多久" (not
+# long) tell, not ask.
 _QUESTION = re.compile(
-    r"[?？]|[吗嘛呢么]\s*[。!！~～]?\s*$|怎么|怎样|如何|什么时候|(?<![没不])多久|(?<![好这前那没过头十些])几天|多少|哪里|哪儿|能不能|可不可以|是否|有没有|"
+    r"[?？]|[吗嘛呢么]\s*[。!！~～]?\s*$|怎么|怎样|如何|什么时候|(?<![没不])(?<!没过)多久|"
+    r"(?<![好这前那没过头十些])几天(?![前后了])|多少|哪里|哪儿|能不能|可不可以|是否|有没有|"
     r"^\s*(what|when|where|how|why|who|which|can|could|do|does|did|is|are|will|would|should|may)\b",
     re.IGNORECASE,
 )

@@ -166,10 +166,16 @@ def test_a_statement_the_nlu_took_for_a_status_question_is_the_description() -> 
         ("快递十几天了还没到", False),
         ("前几天买的耳机坏了", False),
         ("用了没多久就坏了", False),
+        ("没过多久屏幕就裂了", False),
+        ("我几天前下的单，还没发货", False),
+        ("都几天了还没到", False),
+        ("几天后再联系我", False),
         ("退款要几天", True),
         ("几天能到", True),
         ("还要等多久", True),
         ("要多久才发货", True),
+        ("还要过多久才到", True),
+        ("发货要几天", True),
     ],
 )
 def test_a_few_days_is_told_and_how_many_days_is_asked(text: str, asks: bool) -> None:
