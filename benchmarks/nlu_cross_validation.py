@@ -13,7 +13,8 @@ Two scores are kept apart:
 * ``deployed`` scores what the bot does: a ``nlu_fallback`` (asking to rephrase) counts as a miss of the true intent.
 
 The FallbackClassifier only reorders the classifier's ranking, so its thresholds are replayed on the recorded
-rankings (``--ambiguity``), without retraining, to choose them by cross-validation.
+rankings (a grid of ambiguity thresholds at the configured threshold, and of thresholds at the configured ambiguity),
+without retraining, to choose them by cross-validation.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ FALLBACK = "nlu_fallback"
 # the FallbackClassifier marks its own with its threshold, below 1.
 RULE_FALLBACK_CONFIDENCE = 1.0
 AMBIGUITY_GRID = (0.0, 0.02, 0.05, 0.1, 0.15)
+THRESHOLD_GRID = (0.0, 0.2, 0.25, 0.3, 0.35, 0.4)
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def summarise(results: dict[int, list[Prediction]], threshold: float, ambiguity:
     per_intent: dict[str, list[float]] = {intent: [] for intent in intents}
     per_language: dict[str, list[float]] = {}
     replay: dict[str, list[float]] = {str(a): [] for a in AMBIGUITY_GRID}
+    replay_threshold: dict[str, list[float]] = {str(t): [] for t in THRESHOLD_GRID}
     for predictions in results.values():
         targets = [p.target for p in predictions]
         rasa = f1_report(targets, [rasa_scored(p) for p in predictions], intents)
@@ -209,6 +212,9 @@ def summarise(results: dict[int, list[Prediction]], threshold: float, ambiguity:
         for value in AMBIGUITY_GRID:
             replayed = [p.with_fallback(threshold, value) for p in predictions]
             replay[str(value)].append(f1_report(targets, replayed, intents)["macro avg"]["f1-score"])
+        for value in THRESHOLD_GRID:
+            replayed = [p.with_fallback(value, ambiguity) for p in predictions]
+            replay_threshold[str(value)].append(f1_report(targets, replayed, intents)["macro avg"]["f1-score"])
     consistent = all(p.deployed == p.with_fallback(threshold, ambiguity) for ps in results.values() for p in ps)
     return {
         "macro_f1_rasa": spread(per_seed["rasa"]),
@@ -219,6 +225,9 @@ def summarise(results: dict[int, list[Prediction]], threshold: float, ambiguity:
         "per_intent_f1_deployed": {intent: round(statistics.mean(v), 3) for intent, v in per_intent.items()},
         "macro_f1_deployed_by_language": {lang: spread(v) for lang, v in per_language.items()},
         f"macro_f1_deployed_by_ambiguity_at_threshold_{threshold}": {a: spread(v)["mean"] for a, v in replay.items()},
+        f"macro_f1_deployed_by_threshold_at_ambiguity_{ambiguity}": {
+            t: spread(v)["mean"] for t, v in replay_threshold.items()
+        },
         "replay_matches_model": consistent,
     }
 
