@@ -16,6 +16,7 @@ from router.training.rasa_runner import LogSink, Prediction
 from router.training.staging import held_back_mask
 from router.triage.classifier import OUT_OF_SCOPE, OUT_OF_SCOPE_ALIASES, TriageClassifier
 from router.triage.datasets import read_texts
+from router.triage.sentiment import Sentiment
 from router.triage.store import IncompatibleModel, load_artifact
 from router.triage.training import train_model_dir, train_sentiment
 
@@ -79,6 +80,17 @@ def _active_row(kefu: Kefu) -> tuple[Path, dict[str, Any]] | None:
         return (Path(active.path), dict(active.metrics)) if active is not None else None
 
 
+def _reusable_sentiment(active: Path, log: LogSink) -> Sentiment | None:
+    """The active model's sentiment model, or None when it cannot be read (then it is trained afresh)."""
+    # Sentiment does not depend on the labels reviewed here: reusing it saves a minute of training.
+    try:
+        return load_artifact(active, "sentiment", Sentiment)
+    except IncompatibleModel as error:
+        # Retraining is how an unreadable active model gets replaced, so it must not stop the retraining.
+        log(f"the active model's sentiment cannot be reused ({error}): training it afresh")
+        return None
+
+
 def train_candidate(
     kefu: Kefu, data_dir: Path, heldout: Complaints, version: str, log: LogSink
 ) -> ComplaintCandidate | None:
@@ -89,10 +101,8 @@ def train_candidate(
         return None
     train = complaints.split()[0].without(heldout)
     active = _active_row(kefu)
-    # Sentiment does not depend on the labels reviewed here: reuse the active model's instead of a minute of training.
-    if active is not None and active[0].exists():
-        sentiment = load_artifact(active[0], "sentiment")
-    else:
+    sentiment = _reusable_sentiment(active[0], log) if active is not None and active[0].exists() else None
+    if sentiment is None:
         sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
     out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
     # numpy numbers in the trainer's figures become plain JSON for the registry row.
@@ -109,7 +119,7 @@ def _canonical(category: str) -> str:
 
 def predictions(model_dir: Path, heldout: Complaints) -> list[Prediction]:
     """What the complaint model in ``model_dir`` says each held-back complaint is about."""
-    classifier: TriageClassifier = load_artifact(model_dir, "classifier")
+    classifier = load_artifact(model_dir, "classifier", TriageClassifier)
     predicted = classifier.predict(heldout.texts, explain=0)
     return [
         Prediction(text, _canonical(expected), prediction.label, prediction.confidence)

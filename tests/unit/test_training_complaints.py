@@ -16,6 +16,7 @@ from router.errors import Conflict
 from router.settings import PROJECT_ROOT
 from router.training import complaints, registry
 from router.training.gate import GateReport
+from router.triage.store import IncompatibleModel, save_model_dir
 from router.triage.training import train_model_dir, train_sentiment
 from tests.conftest import make_kefu
 
@@ -147,3 +148,31 @@ def test_active_model_trained_before_the_gate_is_not_compared(complaint_kefu: Ke
 
     assert report.passed and report.previous is None
     assert "trained on the held-back complaints" in report.reasons[0]
+
+
+def test_a_model_directory_holding_the_wrong_objects_is_refused(complaint_kefu: Kefu) -> None:
+    data_dir, models_dir = complaint_kefu.settings.data_dir, complaint_kefu.settings.models_dir
+    heldout = complaints.read_complaints(data_dir).split()[1]
+    swapped = registry.version_path(models_dir, registry.TRIAGE, "swapped")
+    sentiment = train_sentiment(complaint_kefu.settings.shared_data_dir, data_dir / "triage")
+    # Readable, current format, but each artifact is the other kind of model.
+    save_model_dir(swapped, {"classifier": sentiment, "sentiment": {"negative": 0.9}}, {"metrics": {}})
+
+    with pytest.raises(IncompatibleModel, match="holds a Sentiment, not a TriageClassifier"):
+        complaints.gate(complaint_kefu, swapped, heldout, TOLERANCE)
+
+    # As the active model it is neither compared with nor a source of sentiment, and retraining still works.
+    with complaint_kefu.uow() as uow:
+        metrics = {"gate": {}}
+        registry.register(
+            uow.session, registry.TRIAGE, "swapped", swapped, "hash", metrics, ModelStatus.candidate, None
+        )
+        uow.commit()
+    _promote(complaint_kefu, "swapped")
+    log: list[str] = []
+    candidate = complaints.train_candidate(complaint_kefu, data_dir, heldout, "new", log.append)
+    assert candidate is not None
+    assert any("holds a dict, not a Sentiment" in line and "training it afresh" in line for line in log)
+    report = complaints.gate(complaint_kefu, candidate.path, heldout, TOLERANCE)
+    assert report.passed and report.previous is None
+    assert "cannot be read" in report.reasons[0] and "not a TriageClassifier" in report.reasons[0]
