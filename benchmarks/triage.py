@@ -131,10 +131,23 @@ def _segmentation_ms(texts: Sequence[str]) -> float:
     return round((time.perf_counter() - started) / len(texts) * 1000, 4)
 
 
-def _batch_ms(model: TriageClassifier, texts: Sequence[str], explain: int, workers: int) -> float:
-    started = time.perf_counter()
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the workers, once their pool has shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed_batch(model: TriageClassifier, texts: Sequence[str], explain: int, workers: int) -> tuple[float, float]:
+    """ms per message, and cores busy on it (CPU seconds per second): workers gain only if they get the cores."""
+    cpu, started = _cpu_seconds(), time.perf_counter()
     model.predict(texts, explain=explain, workers=workers)
-    return round((time.perf_counter() - started) / len(texts) * 1000, 4)
+    wall = time.perf_counter() - started
+    return round(wall / len(texts) * 1000, 4), round((_cpu_seconds() - cpu) / wall, 2)
+
+
+def _load() -> float:
+    """The machine's one-minute load average: other work competing for the 2 cores."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def _median_p90(samples: list[float]) -> dict[str, float]:
@@ -194,10 +207,15 @@ def run_model(task: Task, kind: str, workers: Sequence[int] = ()) -> dict[str, A
     batch_ms = (time.perf_counter() - started) / len(task.test_texts) * 1000
     figures: dict[str, Any] = score(task, predicted)
     if kind == "ours":
-        figures["predict_ms_batch_with_terms"] = _batch_ms(model, task.test_texts, 5, 1)
+        ms, cores = _timed_batch(model, task.test_texts, 5, 1)
+        figures["predict_ms_batch_with_terms"], figures["cores_busy_with_terms"] = ms, cores
         for count in (w for w in workers if w > 1):
-            figures[f"predict_ms_batch_{count}_workers"] = _batch_ms(model, task.test_texts, 0, count)
-            figures[f"predict_ms_batch_with_terms_{count}_workers"] = _batch_ms(model, task.test_texts, 5, count)
+            figures[f"load_before_{count}_workers"] = _load()
+            ms, cores = _timed_batch(model, task.test_texts, 0, count)
+            figures[f"predict_ms_batch_{count}_workers"], figures[f"cores_busy_{count}_workers"] = ms, cores
+            ms, cores = _timed_batch(model, task.test_texts, 5, count)
+            figures[f"predict_ms_batch_with_terms_{count}_workers"] = ms
+            figures[f"cores_busy_with_terms_{count}_workers"] = cores
         if task.chinese:
             figures["jieba_ms_per_message"] = _segmentation_ms(task.test_texts)
         kept = [p.label == y for p, y in zip(predictions, task.test_labels, strict=True) if not p.needs_review]
@@ -226,7 +244,8 @@ def main() -> None:
     parser.add_argument("--long-reviews", action="store_true", help="Also time one-message prediction of long reviews.")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if not (args.skip_rf and m == "seeds_rf")]
-    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "seed": SEED}
+    results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seed": SEED}
+    results["load_at_start"] = _load()
     for task in load_tasks(args.data_dir, args.datasets.split(",")):
         if args.max_train:
             task.train_texts, task.train_labels = (
@@ -254,6 +273,7 @@ def main() -> None:
     if args.long_reviews:
         results["zh_shopping_long_reviews"] = long_reviews(args.data_dir)
         print(f"long reviews one at a time: {results['zh_shopping_long_reviews']}", flush=True)
+    results["load_at_end"] = _load()
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print(json.dumps(results, ensure_ascii=False))
 
