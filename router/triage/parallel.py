@@ -4,7 +4,10 @@ jieba segments in pure Python, so one process predicts Chinese at one core's spe
 loaded gives each worker the model's arrays copy-on-write (nothing is pickled but the texts and the answers).
 Fork is only safe in a process with no other threads (a forked child gets a copy of locks other threads may hold,
 and none of those threads), so a threaded caller — the web app, Rasa's action server — must stay single-process;
-this module refuses rather than risk a deadlock.
+this module refuses rather than risk a deadlock. Native thread pools are not counted as threads: OpenBLAS stops
+its threads before a fork and restarts them on demand, and a worker's prediction (sparse products, numpy
+element-wise maths, jieba) enters no BLAS or OpenMP code, so it never waits on a pool whose threads it lacks.
+Workers only pay when each has a free core: on a busy machine they share one and gain nothing.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.cluster import KMeans
 from typer.testing import CliRunner
 
 from router.cli import app
@@ -85,6 +87,17 @@ def test_a_threaded_process_is_not_forked(classifier: TriageClassifier, texts: l
     finally:
         release.set()
         server.join()
+
+
+@pytest.mark.timeout(120)
+def test_workers_answer_after_native_thread_pools_have_run(classifier: TriageClassifier, texts: list[str]) -> None:
+    # As in a benchmark or admin script: numpy's BLAS and scikit-learn's OpenMP have started their thread pools.
+    matrix = np.random.default_rng(13).random((600, 600))
+    matrix @ matrix
+    KMeans(n_clusters=3, n_init=1, random_state=13).fit(matrix)
+    assert threading.active_count() == 1 and len(os.listdir("/proc/self/task")) > 1, "native threads, no Python ones"
+
+    assert classifier.predict(texts, explain=0, workers=2) == classifier.predict(texts, explain=0)
 
 
 def test_chunks_cover_the_input_in_order_and_stream(classifier: TriageClassifier, texts: list[str]) -> None:
