@@ -1,11 +1,12 @@
 """Triage classifier benchmark on the shared dev sets: seeds' TF-IDF+RandomForest vs plain TF-IDF+LinearSVC vs ours.
 
 Run: ``python -m benchmarks.triage [--datasets banking77,clinc150,zh_shopping] [--max-train N] [--skip-rf]
-[--workers 1,2] [--long-reviews]``.
+[--workers 1,2] [--long-reviews] [--diet [--diet-epochs N] [--diet-max-per-class N]]``.
 Splits are fixed (seed 13): Banking77 and zh_shopping 80/20 stratified; CLINC150 its own train / val parts.
 The seeds' RandomForest runs on the English sets only (on 40k long Chinese reviews it alone outlasts the run).
-Rasa DIET is not run: training it on these sets takes far longer than this benchmark's 10-minute budget on a
-shared 2-core machine.
+``--diet`` adds Rasa 3.6's DIETClassifier on the same splits (``benchmarks.triage_diet``), trained in a child
+process so TensorFlow's memory and threads stay out of the other models' figures. It costs minutes per set, so it
+is opted into, runs few epochs and caps the training examples per class (``diet_train_examples`` says how many).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import pickle
 import resource
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
@@ -34,7 +37,13 @@ from router.settings import get_settings
 from router.triage.classifier import OUT_OF_SCOPE, OUT_OF_SCOPE_ALIASES, TriageClassifier
 from router.triage.text import normalise, word_tokens
 
+if TYPE_CHECKING:  # benchmarks.triage_diet is imported only with --diet, in the child process that runs Rasa
+    from benchmarks.triage_diet import DietRun
+
 SEED = 13
+# Defaults of --diet-epochs and --diet-max-per-class, chosen so DIET fits about 10 minutes a set on 2 cores.
+DIET_EPOCHS = 40
+DIET_MAX_PER_CLASS = 300
 
 
 @dataclass
@@ -231,6 +240,16 @@ def run_model(task: Task, kind: str, workers: Sequence[int] = ()) -> dict[str, A
     return figures
 
 
+def run_diet_apart(task: Task, epochs: int, max_per_class: int) -> DietRun:
+    """DIET trained and scored in a fresh child process: its peak RSS is DIET's alone, and Rasa's import, logging
+    setup and TensorFlow threads never reach the process that measures the other models."""
+    from benchmarks.triage_diet import quiet_rasa, run_diet
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=quiet_rasa) as pool:
+        return pool.submit(run_diet, task, epochs, max_per_class).result()
+
+
 def main() -> None:
     """Parse flags, run every task × model, print a table and then one JSON line of all figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -242,6 +261,9 @@ def main() -> None:
     parser.add_argument("--time-full-zh", action="store_true", help="Also time training ours on all 50k reviews.")
     parser.add_argument("--workers", default="1,2", help="Worker counts to time ours' batch prediction with.")
     parser.add_argument("--long-reviews", action="store_true", help="Also time one-message prediction of long reviews.")
+    parser.add_argument("--diet", action="store_true", help="Also train and score Rasa's DIET (minutes per set).")
+    parser.add_argument("--diet-epochs", type=int, default=DIET_EPOCHS, help="DIET's training epochs.")
+    parser.add_argument("--diet-max-per-class", type=int, default=DIET_MAX_PER_CLASS, help="0: all examples.")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if not (args.skip_rf and m == "seeds_rf")]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seed": SEED}
@@ -260,6 +282,10 @@ def main() -> None:
             figures = run_model(task, kind, [int(count) for count in args.workers.split(",")])
             results[task.name][kind] = figures
             print(f"{task.name:28s} {kind:10s} {json.dumps(figures)}", flush=True)
+        if args.diet:
+            figures = run_diet_apart(task, args.diet_epochs, args.diet_max_per_class).figures
+            results[task.name]["diet"] = figures
+            print(f"{task.name:28s} {'diet':10s} {json.dumps(figures)}", flush=True)
     if args.time_full_zh and "zh_shopping" in args.datasets:
         task = next(t for t in load_tasks(args.data_dir, ["zh_shopping"]))
         texts, labels = task.train_texts + task.test_texts, task.train_labels + task.test_labels
