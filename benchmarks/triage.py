@@ -1,12 +1,13 @@
 """Triage classifier benchmark on the shared dev sets: seeds' TF-IDF+RandomForest vs plain TF-IDF+LinearSVC vs ours.
 
 Run: ``python -m benchmarks.triage [--datasets banking77,clinc150,zh_shopping] [--max-train N] [--skip-rf]
-[--workers 1,2] [--long-reviews] [--diet [--diet-epochs N] [--diet-max-per-class N]]``.
+[--workers 1,2] [--long-reviews] [--diet [--diet-epochs N] [--diet-max-examples N] [--diet-tasks A,B]]``.
 Splits are fixed (seed 13): Banking77 and zh_shopping 80/20 stratified; CLINC150 its own train / val parts.
 The seeds' RandomForest runs on the English sets only (on 40k long Chinese reviews it alone outlasts the run).
 ``--diet`` adds Rasa 3.6's DIETClassifier on the same splits (``benchmarks.triage_diet``), trained in a child
 process so TensorFlow's memory and threads stay out of the other models' figures. It costs minutes per set, so it
-is opted into, runs few epochs and caps the training examples per class (``diet_train_examples`` says how many).
+is opted into, runs few epochs and keeps at most ``--diet-max-examples // classes`` training examples per class
+(``diet_train_examples`` and ``diet_max_per_class`` in the output say how many); ``--diet-tasks`` picks the tasks.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ if TYPE_CHECKING:  # benchmarks.triage_diet is imported only with --diet, in the
     from benchmarks.triage_diet import DietRun
 
 SEED = 13
-# Defaults of --diet-epochs and --diet-max-per-class, chosen so DIET fits about 10 minutes a set on 2 cores.
-DIET_EPOCHS = 40
-DIET_MAX_PER_CLASS = 300
+# Defaults of --diet-epochs and --diet-max-examples: DIET's training time grows with epochs x examples, and these
+# fit about 10 minutes a set on 2 shared cores (BENCHMARKS.md, triage round 6).
+DIET_EPOCHS = 10
+DIET_MAX_EXAMPLES = 5000
 
 
 @dataclass
@@ -263,7 +265,10 @@ def main() -> None:
     parser.add_argument("--long-reviews", action="store_true", help="Also time one-message prediction of long reviews.")
     parser.add_argument("--diet", action="store_true", help="Also train and score Rasa's DIET (minutes per set).")
     parser.add_argument("--diet-epochs", type=int, default=DIET_EPOCHS, help="DIET's training epochs.")
-    parser.add_argument("--diet-max-per-class", type=int, default=DIET_MAX_PER_CLASS, help="0: all examples.")
+    parser.add_argument(
+        "--diet-max-examples", type=int, default=DIET_MAX_EXAMPLES, help="Split evenly over classes; 0: all."
+    )
+    parser.add_argument("--diet-tasks", default="", help="Tasks to run DIET on (default: every task).")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if not (args.skip_rf and m == "seeds_rf")]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "seed": SEED}
@@ -282,8 +287,10 @@ def main() -> None:
             figures = run_model(task, kind, [int(count) for count in args.workers.split(",")])
             results[task.name][kind] = figures
             print(f"{task.name:28s} {kind:10s} {json.dumps(figures)}", flush=True)
-        if args.diet:
-            figures = run_diet_apart(task, args.diet_epochs, args.diet_max_per_class).figures
+        if args.diet and (not args.diet_tasks or task.name in args.diet_tasks.split(",")):
+            classes = len(set(task.train_labels))
+            per_class = max(1, args.diet_max_examples // classes) if args.diet_max_examples else 0
+            figures = run_diet_apart(task, args.diet_epochs, per_class).figures
             results[task.name]["diet"] = figures
             print(f"{task.name:28s} {'diet':10s} {json.dumps(figures)}", flush=True)
     if args.time_full_zh and "zh_shopping" in args.datasets:
