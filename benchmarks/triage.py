@@ -22,6 +22,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,7 +291,11 @@ def main() -> None:
         if args.diet and (not args.diet_tasks or task.name in args.diet_tasks.split(",")):
             classes = len(set(task.train_labels))
             per_class = max(1, args.diet_max_examples // classes) if args.diet_max_examples else 0
-            figures = run_diet_apart(task, args.diet_epochs, per_class).figures
+            try:
+                figures = run_diet_apart(task, args.diet_epochs, per_class).figures
+            except BrokenProcessPool:
+                # Seen on zh_shopping: DIET outgrew the machine's memory and the kernel killed its process.
+                figures = {"error": "DIET's process died (killed: out of memory?)", "diet_max_per_class": per_class}
             results[task.name]["diet"] = figures
             print(f"{task.name:28s} {'diet':10s} {json.dumps(figures)}", flush=True)
     if args.time_full_zh and "zh_shopping" in args.datasets:

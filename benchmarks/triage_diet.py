@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import statistics
 import tempfile
 import time
@@ -40,6 +39,15 @@ def quiet_rasa() -> None:
 
     configure_structlog(logging.WARNING)
     logging.disable(logging.INFO)
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory: getrusage's ru_maxrss would also count the parent's peak before the
+    spawn (Linux carries it across fork and exec), VmHWM counts only the current program."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def capped(texts: Sequence[str], labels: Sequence[str], per_class: int) -> tuple[list[str], list[str]]:
@@ -156,6 +164,6 @@ def run_diet(task: Task, epochs: int, max_per_class: int) -> DietRun:
         predict_ms_batch=round(batch_ms, 4),
         predict_ms_single=round(statistics.median(single) * 1000, 3),
         model_mb=round(model_mb, 1),
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=peak_rss_mb(),
     )
     return DietRun(figures, predicted)
