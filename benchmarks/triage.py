@@ -8,6 +8,7 @@ The seeds' RandomForest runs on the English sets only (on 40k long Chinese revie
 process so TensorFlow's memory and threads stay out of the other models' figures. It costs minutes per set, so it
 is opted into, runs few epochs and keeps at most ``--diet-max-examples // classes`` training examples per class
 (``diet_train_examples`` and ``diet_max_per_class`` in the output say how many); ``--diet-tasks`` picks the tasks.
+On Chinese reviews give ``--diet-max-examples 1000``: DIET's memory grows past 23 GB on the default 5,000.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # benchmarks.triage_diet is imported only with --diet, in the
 
 SEED = 13
 # Defaults of --diet-epochs and --diet-max-examples: DIET's training time grows with epochs x examples, and these
-# fit about 10 minutes a set on 2 shared cores (BENCHMARKS.md, triage round 6).
+# train the English sets in 2-6 minutes on 2 shared cores. Chinese reviews need --diet-max-examples 1000: at 5,000
+# DIET outgrew 23 GB and was killed (BENCHMARKS.md, triage round 6).
 DIET_EPOCHS = 10
 DIET_MAX_EXAMPLES = 5000
 
