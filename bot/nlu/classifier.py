@@ -31,6 +31,13 @@ from bot.nlu.language import HAN
 FALLBACK_INTENT = "nlu_fallback"
 KNOWN_WORDS_FILE = "known_words.json"
 LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
+HAN_RUN = re.compile(f"{HAN.pattern}+")
+# Characters Chinese writes for their sound: modal particles, interjections and the onomatopoeia made of them
+# (叽里呱啦, 哔哩哔哩, 噼里啪啦). Each occurs somewhere in training, so alone they would make any string of them known
+# and let the classifier guess (nine of fifteen such strings were taken as "affirm"; BENCHMARKS.md, NLU round 7).
+SOUND_SYLLABLES = frozenset(
+    "啊阿吧巴啦拉呀哦噢喔嗯哼哈呵嘿嘻哩里哔叽呱咕噜哗噼啪嘟嘀嗒咚唉哎诶欸呦哟喽嘛呢咯嘞呐哇呜嗷嗨啧咦"
+)
 
 
 def sentence_features(message: Message) -> csr_matrix:
@@ -57,16 +64,21 @@ def has_features(message: Message) -> bool:
 
 
 def words_of(message: Message) -> list[str]:
-    """What can be known or unknown in a message: its lower-cased Latin words and its single Chinese characters.
+    """What can be known or unknown in a message: its lower-cased Latin words and, in Chinese, every character that
+    carries meaning alone and every pair of adjacent characters.
 
     Chinese goes by character because jieba splits an unseen phrase differently in every context ("跳过" alone is one
-    word, inside "这题跳过吧" two); numbers and marks never count.
+    word, inside "这题跳过吧" two). Sound syllables count only as part of a pair, so that "好吧" and "嗯嗯" stay
+    known and "叽里呱啦" does not. Numbers and marks never count.
     """
     words = []
     for token in message.get(TOKENS_NAMES[TEXT]) or []:
         text = token.text.lower()
-        if LETTERS.search(text):
-            words.extend(HAN.findall(text) or [text])
+        if LETTERS.search(text) and not HAN.search(text):
+            words.append(text)
+    for run in HAN_RUN.findall(message.get(TEXT) or ""):
+        words.extend(character for character in run if character not in SOUND_SYLLABLES or len(run) == 1)
+        words.extend(run[start : start + 2] for start in range(len(run) - 1))
     return words
 
 
@@ -96,7 +108,8 @@ class FeatureSafeLogisticRegressionClassifier(LogisticRegressionClassifier):
 
     So does text none of whose words was ever seen in training and that matches no cue: character n-grams find
     something familiar in any string, so "asdfgh qwerty", "阿巴阿巴" or French would otherwise get a confident guess.
-    Chinese is judged by character: a real message shares at least one with the training examples.
+    Chinese is judged by character and by pair of characters: a real message shares one with the training examples,
+    where a string of sound syllables ("叽里呱啦") shares only characters that mean nothing alone.
     """
 
     def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:

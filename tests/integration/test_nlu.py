@@ -59,7 +59,18 @@ UNSEEN_MESSAGES = [
 ]
 
 # Gibberish in either script: no word of it was ever seen in training, so the bot asks to rephrase instead of guessing.
-UNSEEN_FALLBACK_MESSAGES = ("阿巴阿巴", "asdf", "asdfgh qwerty", "jjjjjjj", "Wo ist meine Bestellung?")
+# Chinese onomatopoeia is made of particles every model has seen (吧, 啦, 啊), but never strung together.
+UNSEEN_FALLBACK_MESSAGES = (
+    "阿巴阿巴",
+    "叽里呱啦",
+    "啊啊啊啊",
+    "哔哩哔哩吧啦",
+    "噼里啪啦",
+    "asdf",
+    "asdfgh qwerty",
+    "jjjjjjj",
+    "Wo ist meine Bestellung?",
+)
 
 
 def parse(stack: RasaStack, text: str) -> dict:

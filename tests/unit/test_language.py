@@ -129,6 +129,23 @@ def test_only_text_without_one_known_word_or_cue_is_unknown(
     assert is_unknown_text(featurize(text), KNOWN_WORDS) is unknown
 
 
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [
+        ("哔哩哔哩吧啦", True),  # every character is a sound syllable, and no pair of them was seen
+        ("吧啦吧啦", True),
+        ("啊啊啊啊", True),
+        ("吧", False),  # a syllable alone is judged like any single character
+        ("嗯嗯", False),  # a pair seen in training
+        ("好吧", False),  # a character that means something alone
+    ],
+)
+def test_sound_syllables_are_known_only_alone_or_in_a_pair_seen_in_training(
+    featurize: Callable[[str], Message], text: str, unknown: bool
+) -> None:
+    assert is_unknown_text(featurize(text), {"吧", "啦", "啊", "嗯嗯", "好"}) is unknown
+
+
 def test_a_model_without_a_vocabulary_never_calls_text_unknown(featurize: Callable[[str], Message]) -> None:
     assert not is_unknown_text(featurize("asdfgh"), set())
 
