@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import statistics
 import tempfile
@@ -32,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from benchmarks.rasa_quiet import quiet_rasa
 
 if TYPE_CHECKING:  # Rasa is imported lazily: loading it takes seconds
     from rasa.shared.nlu.training_data.message import Message
@@ -249,12 +250,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--errors", type=Path, help="write the first seed's misclassified examples to this JSON file")
     args = parser.parse_args()
-    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.chdir(PROJECT_ROOT)  # the config's jieba dictionary path is relative to the project
-    from rasa.utils.log_utils import configure_structlog
-
-    configure_structlog(logging.WARNING)  # Rasa's structured log would print every parse
-    logging.disable(logging.WARNING)
+    quiet_rasa()
     config = args.config.resolve()
     threshold, ambiguity = fallback_settings(config)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
+from benchmarks.rasa_quiet import quiet_rasa
 from router.settings import Settings
 from router.training import registry
 from router.training.inbox import normalise
@@ -89,11 +89,9 @@ def active_model_path(settings: Settings) -> Path:
 
 def predict(model_path: Path, messages: Sequence[HeldOutMessage]) -> list[Prediction]:
     """Parse every message with the trained model, in process, exactly as Rasa's server parses a turn."""
+    quiet_rasa()
     from rasa.core.agent import Agent
-    from rasa.utils.log_utils import configure_structlog
 
-    # Rasa logs every parse at debug level to stdout; the report must stay readable and end with the JSON line.
-    configure_structlog(logging.WARNING)
     agent = Agent.load(str(model_path))
 
     async def parse_all() -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import random
 import statistics
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from benchmarks.nlu_cross_validation import PROJECT_ROOT, load_nlu_data
+from benchmarks.rasa_quiet import quiet_rasa
 
 WARM_UP = 20
 
@@ -47,15 +47,12 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=PROJECT_ROOT / "config.yml")
     parser.add_argument("--messages", type=int, default=500)
     args = parser.parse_args()
-    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     config = args.config.resolve()
     os.chdir(PROJECT_ROOT)  # the config's jieba dictionary path is relative to the project
+    quiet_rasa()
     from rasa.model_training import train_nlu
     from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
-    from rasa.utils.log_utils import configure_structlog
 
-    configure_structlog(logging.WARNING)
-    logging.disable(logging.WARNING)
     data = load_nlu_data()
     texts = [example.get("text") for example in data.intent_examples]
     random.Random(0).shuffle(texts)

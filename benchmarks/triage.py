@@ -248,7 +248,8 @@ def run_model(task: Task, kind: str, workers: Sequence[int] = ()) -> dict[str, A
 def run_diet_apart(task: Task, epochs: int, max_per_class: int) -> DietRun:
     """DIET trained and scored in a fresh child process: its peak RSS is DIET's alone, and Rasa's import, logging
     setup and TensorFlow threads never reach the process that measures the other models."""
-    from benchmarks.triage_diet import quiet_rasa, run_diet
+    from benchmarks.rasa_quiet import quiet_rasa
+    from benchmarks.triage_diet import run_diet
 
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=quiet_rasa) as pool:

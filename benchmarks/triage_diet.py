@@ -7,8 +7,6 @@ takes seconds and hundreds of megabytes the rest of the benchmark must not pay.
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import statistics
 import tempfile
 import time
@@ -24,21 +22,6 @@ from benchmarks.triage import SEED, Task, score
 
 if TYPE_CHECKING:
     from rasa.core.processor import MessageProcessor
-
-
-def _offline_and_quiet_environment() -> None:
-    """No telemetry leaves the machine and TensorFlow's C++ log stays out of the output; set before Rasa loads."""
-    os.environ["RASA_TELEMETRY_ENABLED"] = "false"
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-
-
-def quiet_rasa() -> None:
-    """Warnings only from Rasa: its structured log would otherwise print every parsed message."""
-    _offline_and_quiet_environment()
-    from rasa.utils.log_utils import configure_structlog
-
-    configure_structlog(logging.WARNING)
-    logging.disable(logging.INFO)
 
 
 def peak_rss_mb() -> float:
@@ -123,7 +106,6 @@ class DietRun:
 
 def run_diet(task: Task, epochs: int, max_per_class: int) -> DietRun:
     """Train DIET on the task's training part (capped per class) and score its predictions on the test part."""
-    _offline_and_quiet_environment()
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
     from rasa.model_training import train_nlu
