@@ -90,7 +90,7 @@ def test_a_saved_classifier_predicts_the_same_after_loading(tmp_path: Path) -> N
     classifier.fit(texts[::2], labels[::2])
     before = classifier.predict(texts[1::2])
     save_model_dir(tmp_path / "model", {"classifier": classifier}, {})
-    after = load_artifact(tmp_path / "model", "classifier").predict(texts[1::2])
+    after = load_artifact(tmp_path / "model", "classifier", TriageClassifier).predict(texts[1::2])
     assert after == before
     assert sum(p.label == y for p, y in zip(after, labels[1::2], strict=True)) / len(after) > 0.6
 
@@ -201,7 +201,8 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Pa
         Triage.load(other)
     with pytest.raises(IncompatibleModel, match=r"no manifest\.json"):
         Triage.load(tmp_path / "empty")
-    save_model_dir(tmp_path / "classifier-only", {"classifier": load_artifact(model_dir, "classifier")}, {})
+    classifier = load_artifact(model_dir, "classifier", TriageClassifier)
+    save_model_dir(tmp_path / "classifier-only", {"classifier": classifier}, {})
     with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
         Triage.load(tmp_path / "classifier-only")
 

@@ -44,7 +44,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def classifier(model_dir: Path) -> TriageClassifier:
     from router.triage.store import load_artifact
 
-    return load_artifact(model_dir, "classifier")
+    return load_artifact(model_dir, "classifier", TriageClassifier)
 
 
 def test_workers_give_the_single_process_answers_in_input_order(classifier: TriageClassifier, texts: list[str]) -> None:
