@@ -53,6 +53,7 @@ UNSEEN_MESSAGES = [
     ("忘了", "deny"),
     ("跳过", "deny"),
     ("cancel", "deny"),
+    ("算啦", "deny"),  # "forget it": affirm 0.43 before it joined the deny cue
     ("the kettle leaks", "complain"),
     ("the screen is cracked", "complain"),
     ("the agent was slow", "complain"),

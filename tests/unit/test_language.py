@@ -102,7 +102,14 @@ def featurize(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Messa
 
 @pytest.mark.parametrize(
     ("text", "cue"),
-    [("hiya", "cue_greet"), ("你好", "cue_greet"), ("thx!", "cue_thanks"), ("谢谢", "cue_thanks"), ("nah", "cue_deny")],
+    [
+        ("hiya", "cue_greet"),
+        ("你好", "cue_greet"),
+        ("thx!", "cue_thanks"),
+        ("谢谢", "cue_thanks"),
+        ("nah", "cue_deny"),
+        ("算啦", "cue_deny"),
+    ],
 )
 def test_cue_matches_in_either_language_are_noted_on_the_message(
     featurize: Callable[[str], Message], text: str, cue: str
