@@ -43,7 +43,7 @@ LETTERS = re.compile(r"[^\W\d_]", re.UNICODE)
 HAN_RUN = re.compile(f"{HAN.pattern}+")
 # Characters Chinese writes for their sound: modal particles, interjections and the onomatopoeia made of them
 # (叽里呱啦, 哔哩哔哩, 噼里啪啦). Each occurs somewhere in training, so alone they would make any string of them known
-# and let the classifier guess (nine of fifteen such strings were taken as "affirm"; BENCHMARKS.md, NLU round 7).
+# and let the classifier guess (nine of fifteen such strings were taken as "affirm"; BENCHMARKS.md, NLU rounds 6, 7).
 SOUND_SYLLABLES = frozenset(
     "啊阿吧巴啦拉呀哦噢喔嗯哼哈呵嘿嘻哩里哔叽呱咕噜哗噼啪嘟嘀嗒咚唉哎诶欸呦哟喽嘛呢咯嘞呐哇呜嗷嗨啧咦"
 )
