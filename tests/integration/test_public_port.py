@@ -195,9 +195,11 @@ def test_web_chat_refuses_a_missing_or_forged_cookie_and_cross_site_posts(site: 
     assert user_texts(site, f"web:{victim}") == []
     # A form on another site can only send "simple" content types, which carry no message here.
     client, own = _chat_client(site)
-    with client:
+    try:
         plain = {"Content-Type": "text/plain"}
         assert client.post("/webchat/messages", content=b'{"message": "hello"}', headers=plain).status_code == 415
+    finally:
+        client.close()
     assert user_texts(site, f"web:{own}") == []
 
 
