@@ -9,6 +9,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import yaml
@@ -30,8 +32,8 @@ def services(settings: Settings) -> list[Service]:
     """What `kefu run` starts, in the order people care about."""
     return [
         Service("web app", f"{settings.web_url}/healthz"),
-        Service("Rasa server", f"http://127.0.0.1:{settings.rasa_port}/status"),
-        Service("action server", f"http://127.0.0.1:{settings.action_port}/health"),
+        Service("Rasa server", f"{settings.rasa_url.rstrip('/')}/status?token={quote(settings.rasa_token, safe='')}"),
+        Service("action server", f"{settings.action_url.removesuffix('/webhook')}/health"),
     ]
 
 
@@ -40,16 +42,44 @@ def tracker_store_endpoint(database: Path) -> dict[str, str]:
     return {"type": "bot.tracker_store.KefuTrackerStore", "dialect": "sqlite", "db": str(database)}
 
 
+def action_endpoint(settings: Settings) -> dict[str, str]:
+    """Rasa's ``action_endpoint``: the action server, and the token Rasa sends it (as ``?token=``) on every call."""
+    return {"url": settings.action_url, "token": settings.action_token}
+
+
+def channel_credentials(settings: Settings) -> dict[str, Any]:
+    """Rasa's input channels: the repo's ``credentials.yml``, without the REST channel unless the settings want it.
+
+    The REST channel takes any sender id (``telegram:<chat>``, ``web:<uuid>``), so it is a development tool:
+    off in production unless ``KEFU_REST_CHANNEL=true``.
+    """
+    credentials = yaml.safe_load((settings.project_dir / "credentials.yml").read_text(encoding="utf-8"))
+    if not settings.rest_channel_enabled:
+        credentials.pop("rest", None)
+    return credentials
+
+
+def _write_private(path: Path, content: dict[str, Any]) -> Path:
+    # The endpoints file holds the action token: readable by its owner only, from the moment it exists.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def write_endpoints(settings: Settings) -> Path:
-    """Rasa's endpoints.yml with the action server URL taken from kefu's settings."""
+    """Rasa's endpoints.yml with the action server URL and token taken from kefu's settings."""
     endpoints = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text(encoding="utf-8"))
-    endpoints["action_endpoint"] = {"url": f"http://127.0.0.1:{settings.action_port}/webhook"}
+    endpoints["action_endpoint"] = action_endpoint(settings)
     # A persistent tracker store: promoting a model (PUT /model) and restarts keep every conversation.
     endpoints["tracker_store"] = tracker_store_endpoint(settings.var_dir / "rasa_tracker.db")
-    path = settings.var_dir / "endpoints.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
-    return path
+    return _write_private(settings.var_dir / "endpoints.yml", endpoints)
+
+
+def write_credentials(settings: Settings) -> Path:
+    """Rasa's credentials.yml for this run: the channels :func:`channel_credentials` keeps."""
+    return _write_private(settings.var_dir / "credentials.yml", channel_credentials(settings))
 
 
 def process_environment(settings: Settings) -> dict[str, str]:
@@ -58,11 +88,18 @@ def process_environment(settings: Settings) -> dict[str, str]:
     env.update(
         {
             "KEFU_DATABASE_URL": settings.database_url,
+            "KEFU_RASA_HOST": settings.rasa_host,
             "KEFU_RASA_PORT": str(settings.rasa_port),
+            "KEFU_RASA_URL": settings.rasa_url,
+            "KEFU_RASA_TOKEN": settings.rasa_token,
+            "KEFU_ACTION_HOST": settings.action_host,
             "KEFU_ACTION_PORT": str(settings.action_port),
+            "KEFU_ACTION_URL": settings.action_url,
+            "KEFU_ACTION_TOKEN": settings.action_token,
             "KEFU_WEB_HOST": settings.web_host,
             "KEFU_WEB_PORT": str(settings.web_port),
             "KEFU_ENDPOINTS": str(write_endpoints(settings)),
+            "KEFU_CREDENTIALS": str(write_credentials(settings)),
             "KEFU_NLU_MODEL": str(settings.models_dir / "nlu" / "active.tar.gz"),
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
@@ -113,9 +150,10 @@ def show_urls(settings: Settings, logins: list[tuple[str, str, str]], console: C
         ("Admin", f"{web}/admin"),
         ("Analytics", f"{web}/analytics"),
         ("API docs", f"{web}/api/docs"),
-        ("Rasa REST webhook", f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook"),
     ]:
         table.add_row(label, url)
+    if settings.rest_channel_enabled:
+        table.add_row("Rasa REST webhook (this machine only)", f"{settings.rasa_url.rstrip('/')}/webhooks/rest/webhook")
     console.print(table)
     logins_table = Table(title="Demo logins", show_header=True)
     for column in ("user", "password", "role"):

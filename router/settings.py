@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseSettings, Field, validator
+from pydantic import BaseSettings, Field, root_validator, validator
+
+from router.internal_tokens import with_internal_tokens
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,12 +20,20 @@ class Settings(BaseSettings):
         f"sqlite:///{PROJECT_ROOT / 'var' / 'kefu.db'}",
         description="SQLAlchemy URL of the CRM database (SQLite file by default, PostgreSQL by URL).",
     )
+    env: Literal["development", "production"] = "development"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
+    rasa_host: str = Field("127.0.0.1", description="Where Rasa listens: loopback, or a private address.")
     rasa_port: int = 5005
+    action_host: str = Field("127.0.0.1", description="Where the action server listens (loopback or private).")
     action_port: int = 5055
-    rasa_url: str = "http://127.0.0.1:5005"
-    action_url: str = "http://127.0.0.1:5055/webhook"
+    rasa_url: str = Field("", description="How kefu reaches Rasa; defaults to the Rasa host and port.")
+    action_url: str = Field("", description="Rasa's action endpoint; defaults to the action host and port.")
+    rasa_token: str = Field("", description="Rasa's --auth-token: every call to Rasa's API and channels sends it.")
+    action_token: str = Field("", description="Rasa sends it with every action call; the action server checks it.")
+    rest_channel: bool | None = Field(
+        None, description="Rasa's plain REST channel (loopback only); default: on in development, off in production."
+    )
     public_url: str = Field("", description="URL customers and agents use; defaults to the web host/port.")
     secret_key: str = Field("kefu-dev-secret-change-me", description="Signs sessions and CSRF tokens.")
     project_dir: Path = PROJECT_ROOT
@@ -62,6 +73,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
         return value
 
+    @root_validator(skip_on_failure=True)
+    def _internal_urls_follow_hosts(cls, values: dict[str, Any]) -> dict[str, Any]:
+        values["rasa_url"] = values["rasa_url"] or f"http://{values['rasa_host']}:{values['rasa_port']}"
+        values["action_url"] = values["action_url"] or f"http://{values['action_host']}:{values['action_port']}/webhook"
+        return values
+
+    @property
+    def rest_channel_enabled(self) -> bool:
+        """Whether Rasa serves its REST channel, which takes any sender id: a development and test tool."""
+        return self.env == "development" if self.rest_channel is None else self.rest_channel
+
     @property
     def web_url(self) -> str:
         """Base URL of the kefu web app, as customers and agents reach it."""
@@ -70,5 +92,5 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings of this process, read once from the environment."""
-    return Settings()
+    """Settings of this process, read once from the environment (development fills in the internal tokens)."""
+    return with_internal_tokens(Settings())

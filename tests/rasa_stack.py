@@ -9,7 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import yaml
 
-from router.runner import tracker_store_endpoint
+from router.runner import channel_credentials, tracker_store_endpoint
+from router.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MODEL_CACHE_DIR = PROJECT_ROOT / "models" / "test-cache"
@@ -94,23 +95,22 @@ def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
     return model
 
 
-def write_endpoints(directory: Path, action_url: str, event_broker: bool, credentials: Path | None = None) -> Path:
+def write_endpoints(
+    directory: Path, action_endpoint: dict[str, str], event_broker: bool, channels: dict[str, Any]
+) -> Path:
     """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports).
 
     The tracker store is production's (``kefu run``), so tests and benchmarks run what customers reach.
     """
     endpoints: dict[str, Any] = {
-        "action_endpoint": {"url": action_url},
+        "action_endpoint": action_endpoint,
         "tracker_store": tracker_store_endpoint(directory / "rasa_tracker.db"),
     }
     if event_broker:
         endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker"}
     path = directory / "endpoints.yml"
     path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
-    if credentials is None:
-        (directory / "credentials.yml").write_text("rest:\n", encoding="utf-8")
-    else:
-        shutil.copyfile(credentials, directory / "credentials.yml")
+    (directory / "credentials.yml").write_text(yaml.safe_dump(channels), encoding="utf-8")
     return path
 
 
@@ -128,15 +128,23 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @dataclass
 class RasaStack:
-    """A running Rasa server + action server pair, talking to the CRM at ``database_url``."""
+    """A running Rasa server + action server pair, talking to the CRM at ``database_url``.
+
+    Both listen on loopback and want their tokens, as under ``kefu run``; ``client`` sends the Rasa token.
+    """
 
     rasa_url: str
     action_url: str
     database_url: str
     model_path: Path
     log_dir: Path
+    rasa_token: str
+    action_token: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=120))
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(timeout=120, params={"token": self.rasa_token})
 
     def send(self, sender_id: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Post one customer message through the REST channel and return the bot's replies."""
@@ -193,13 +201,15 @@ def start_stack(
     database_url: str,
     work_dir: Path,
     event_broker: bool | None = None,
-    credentials: Path | None = None,
+    all_channels: bool = False,
     env: dict[str, str] | None = None,
 ) -> RasaStack:
     """Train or reuse the model, start both servers on free ports and wait until both answer.
 
-    ``event_broker=None`` enables the CRM event broker when ``bot/event_broker.py`` exists. ``credentials`` is a
-    Rasa credentials file (the REST channel alone if None, the repo's ``credentials.yml`` for every channel);
+    The servers run as ``kefu run`` starts them (``python -m bot.server`` and ``python -m bot.action_server``), on
+    loopback, each with a fresh random token. ``event_broker=None`` enables the CRM event broker when
+    ``bot/event_broker.py`` exists. The channels are the REST channel alone, or with ``all_channels`` those
+    ``kefu run`` gives Rasa (REST unless ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram);
     ``env`` adds environment variables both servers see (e.g. the channels' tokens).
     """
     model = trained_model()
@@ -207,14 +217,32 @@ def start_stack(
         event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()
     work_dir.mkdir(parents=True, exist_ok=True)
     rasa_port, action_port = free_port(), free_port()
-    action_url = f"http://127.0.0.1:{action_port}/webhook"
-    endpoints = write_endpoints(work_dir, action_url, event_broker, credentials)
-    process_env = rasa_env(KEFU_DATABASE_URL=database_url, KEFU_RASA_URL=f"http://127.0.0.1:{rasa_port}", **(env or {}))
-    stack = RasaStack(f"http://127.0.0.1:{rasa_port}", action_url, database_url, model, work_dir)
+    rasa_token, action_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    process_env = rasa_env(
+        KEFU_DATABASE_URL=database_url,
+        KEFU_RASA_PORT=str(rasa_port),
+        KEFU_RASA_TOKEN=rasa_token,
+        KEFU_ACTION_PORT=str(action_port),
+        KEFU_ACTION_TOKEN=action_token,
+        **(env or {}),
+    )
+    # The servers' own view of the settings that shape the files written for them.
+    settings = Settings(
+        _env_file=None,
+        rasa_port=rasa_port,
+        action_port=action_port,
+        rasa_url="",
+        action_url="",
+        env=process_env.get("KEFU_ENV", "development"),
+        rest_channel=process_env.get("KEFU_REST_CHANNEL"),
+    )
+    channels = channel_credentials(settings) if all_channels else {"rest": None}
+    endpoints = write_endpoints(work_dir, {"url": settings.action_url, "token": action_token}, event_broker, channels)
+    stack = RasaStack(settings.rasa_url, settings.action_url, database_url, model, work_dir, rasa_token, action_token)
     commands = {
-        "actions": [RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
+        "actions": [sys.executable, "-m", "bot.action_server"],
         "rasa": [
-            RASA, "run", "--enable-api", "--cors", "*", "--port", str(rasa_port), "--model", str(model),
+            sys.executable, "-m", "bot.server", "--model", str(model),
             "--endpoints", str(endpoints), "--credentials", str(work_dir / "credentials.yml"),
         ],
     }  # fmt: skip
@@ -232,7 +260,8 @@ def start_stack(
                     )
                 )
         _wait_healthy(stack, f"http://127.0.0.1:{action_port}/health", stack.processes[0], lambda _: True)
-        _wait_healthy(stack, f"{stack.rasa_url}/status", stack.processes[1], lambda r: bool(r.json().get("model_id")))
+        status = f"{stack.rasa_url}/status?token={rasa_token}"
+        _wait_healthy(stack, status, stack.processes[1], lambda r: bool(r.json().get("model_id")))
     except BaseException:
         stack.stop()
         raise
@@ -244,11 +273,11 @@ def running_stack(
     database_url: str,
     work_dir: Path,
     event_broker: bool | None = None,
-    credentials: Path | None = None,
+    all_channels: bool = False,
     env: dict[str, str] | None = None,
 ) -> Iterator[RasaStack]:
     """:func:`start_stack` as a context manager that always stops the servers."""
-    stack = start_stack(database_url, work_dir, event_broker, credentials, env)
+    stack = start_stack(database_url, work_dir, event_broker, all_channels, env)
     try:
         yield stack
     finally:

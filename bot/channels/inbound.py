@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 
 # Rasa treats "/intent{...}" as an already-parsed intent: only payloads of buttons we offered may look like that,
@@ -31,3 +32,12 @@ def button_payload(payload: str | None) -> str:
     if not _BUTTON_PAYLOAD.match(cleaned):
         raise RejectedMessage("unknown button")
     return cleaned
+
+
+def from_kefu(token_sent: str, rasa_token: str) -> bool:
+    """Whether a channel request carries ``KEFU_RASA_TOKEN``: only kefu's web app (and its poller) may call in.
+
+    The token travels as the ``token`` query parameter, as Rasa's own HTTP API takes it; with no token configured
+    nothing is let in.
+    """
+    return bool(rasa_token) and hmac.compare_digest(token_sent.encode(), rasa_token.encode())

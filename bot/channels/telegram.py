@@ -1,8 +1,10 @@
-"""Telegram as a Rasa input channel on python-telegram-bot: webhook behind the Rasa server, secret token enforced.
+"""Telegram as a Rasa input channel on python-telegram-bot: webhook behind the kefu web app, secret token enforced.
 
 Credentials (``credentials.yml``, key ``bot.channels.telegram.TelegramInput``) may give ``token``,
 ``secret_token`` and ``api_url``; anything left out comes from the ``KEFU_TELEGRAM_*`` settings. Without a
 secret token every webhook request is refused: an unauthenticated webhook would let anyone speak for any chat.
+Telegram calls the web app (the one public port), which forwards each update here with ``KEFU_RASA_TOKEN``; an
+update without that token is refused too, whoever else reaches Rasa's port.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sanic.response import HTTPResponse
 from telegram import Message, Update
 from telegram.error import TelegramError
 
-from bot.channels.inbound import RejectedMessage, button_payload, typed_text
+from bot.channels.inbound import RejectedMessage, button_payload, from_kefu, typed_text
 from router.bootstrap import Kefu, bootstrap
 from router.crm.conversations import current_conversation, parse_sender_id, sender_id_for
 from router.crm.interactions import MAX_STORED_CHARS
@@ -121,12 +123,14 @@ class TelegramInput(InputChannel):
             token=credentials.get("token") or settings.telegram_token,
             secret_token=credentials.get("secret_token") or settings.telegram_secret_token,
             api_url=credentials.get("api_url") or settings.telegram_api_url,
+            rasa_token=settings.rasa_token,
         )
 
-    def __init__(self, token: str, secret_token: str, api_url: str, kefu: Kefu | None = None) -> None:
+    def __init__(self, token: str, secret_token: str, api_url: str, rasa_token: str, kefu: Kefu | None = None) -> None:
         self.token = token
         self.secret_token = secret_token
         self.api_url = api_url
+        self.rasa_token = rasa_token
         self._kefu = kefu
 
     def kefu(self) -> Kefu:
@@ -149,7 +153,8 @@ class TelegramInput(InputChannel):
 
     def _authorised(self, request: Request) -> bool:
         given = request.headers.get(SECRET_HEADER, "")
-        return bool(self.secret_token) and hmac.compare_digest(given.encode(), self.secret_token.encode())
+        from_telegram = bool(self.secret_token) and hmac.compare_digest(given.encode(), self.secret_token.encode())
+        return from_telegram and from_kefu(request.args.get("token", ""), self.rasa_token)
 
     def _claim(self, update_id: str) -> bool:
         with self.kefu().uow() as uow:

@@ -1,9 +1,9 @@
-"""The web chat page's Rasa input channel: JSON over REST at ``/webhooks/webchat/webhook``, open to any origin.
+"""The web chat's Rasa input channel: JSON over REST at ``/webhooks/webchat/webhook``, for kefu's web app only.
 
-The page (and the script-tag widget on other sites) posts ``{"session": <uuid>, "message": <text>}`` or
-``{"session": <uuid>, "payload": <button payload>}`` as ``text/plain`` (a CORS "simple request", so browsers send
-no preflight) and gets ``{"messages": [...]}`` back. Replies Rasa sends on its own and agents' replies reach the
-page from the CRM through the kefu web app's event stream (``router/web/webchat.py``).
+The browser never calls it: the page posts to the web app (``router/web/webchat.py``), which takes the customer's
+session from its own signed cookie and forwards ``{"session": <uuid>, "message": <text>}`` (or ``"payload"`` for a
+tapped button) here with ``?token=KEFU_RASA_TOKEN``, and returns the ``{"messages": [...]}`` answer. Replies Rasa
+sends on its own and agents' replies reach the page from the CRM through the web app's event stream.
 """
 
 from __future__ import annotations
@@ -16,20 +16,13 @@ from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, Us
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from bot.channels.inbound import RejectedMessage, button_payload, typed_text
+from bot.channels.inbound import RejectedMessage, button_payload, from_kefu, typed_text
 from router.crm.conversations import sender_id_for
 from router.crm.models import Channel
+from router.settings import get_settings
 
 _REPLY_FIELDS = ("text", "buttons", "image", "custom")
-
-
-def _cors(request: Request, reply: HTTPResponse) -> HTTPResponse:
-    # The widget runs on other sites; marking the request as handled stops `rasa run --cors` adding a second header.
-    reply.headers["Access-Control-Allow-Origin"] = "*"
-    setattr(request.ctx, SANIC_CORS_EVALUATED, "1")
-    return reply
 
 
 def parse_session(value: Any) -> str:
@@ -41,12 +34,20 @@ def parse_session(value: Any) -> str:
 
 
 class WebchatInput(InputChannel):
-    """Messages from the kefu web chat page; replies come back in the HTTP response."""
+    """Messages from the kefu web chat page, relayed by the web app; replies come back in the HTTP response."""
 
     @classmethod
     def name(cls) -> str:
         """URL segment and tracker channel name."""
         return "webchat"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> InputChannel:
+        """The channel checking ``KEFU_RASA_TOKEN`` (nothing secret goes into ``credentials.yml``)."""
+        return cls(get_settings().rasa_token)
+
+    def __init__(self, rasa_token: str) -> None:
+        self.rasa_token = rasa_token
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """Health check and the message endpoint."""
@@ -54,21 +55,23 @@ class WebchatInput(InputChannel):
 
         @hook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return _cors(request, response.json({"status": "ok"}))
+            return response.json({"status": "ok"})
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not from_kefu(request.args.get("token", ""), self.rasa_token):
+                return response.json({"error": "missing or wrong token: only kefu's web app may call"}, status=401)
             try:
                 body = request.json
             except Exception:  # Sanic raises its own BadRequest for any body that is not JSON
                 body = None
             if not isinstance(body, dict):
-                return _cors(request, response.json({"error": "body must be a JSON object"}, status=400))
+                return response.json({"error": "body must be a JSON object"}, status=400)
             try:
                 session = parse_session(body.get("session"))
                 text = button_payload(body["payload"]) if body.get("payload") else typed_text(body.get("message"))
             except RejectedMessage as error:
-                return _cors(request, response.json({"error": str(error)}, status=422))
+                return response.json({"error": str(error)}, status=422)
             collector = CollectingOutputChannel()
             await on_new_message(
                 UserMessage(
@@ -80,6 +83,6 @@ class WebchatInput(InputChannel):
                 )
             )
             replies = [{k: m[k] for k in _REPLY_FIELDS if m.get(k)} for m in collector.messages]
-            return _cors(request, response.json({"messages": replies}))
+            return response.json({"messages": replies})
 
         return hook

@@ -20,7 +20,7 @@ def _configured_settings() -> Settings:
     missing = [name for name in ("telegram_token", "telegram_secret_token") if not getattr(settings, name)]
     if missing:
         names = ", ".join(f"KEFU_{name.upper()}" for name in missing)
-        console.print(f"[bold red]✗[/] set {names} (the secret token is any random string the Rasa channel checks)")
+        console.print(f"[bold red]✗[/] set {names} (the secret token is any random string the webhook checks)")
         raise typer.Exit(code=1)
     return settings
 
@@ -43,9 +43,9 @@ def poll(
 
 @app.command("set-webhook")
 def set_webhook(
-    public_url: str = typer.Argument(..., help="Public HTTPS base URL of the Rasa server, e.g. https://kefu.example"),
+    public_url: str = typer.Argument(..., help="Public HTTPS base URL of the kefu web app, e.g. https://kefu.example"),
 ) -> None:
-    """Tell Telegram to post updates to the Rasa server, signed with KEFU_TELEGRAM_SECRET_TOKEN."""
+    """Tell Telegram to post updates to the kefu web app, signed with KEFU_TELEGRAM_SECRET_TOKEN."""
     settings = _configured_settings()
     url = public_url.rstrip("/") + "/webhooks/telegram/webhook"
 

@@ -1,5 +1,7 @@
 """Long polling for development: fetch Telegram updates and hand each to the Rasa server's Telegram webhook.
 
+Like the web app's relay, it calls Rasa over the private network with ``KEFU_RASA_TOKEN``.
+
 Forwarding to the webhook (with the secret token) keeps one code path for updates, so polling and webhook mode
 dedupe, answer and log exactly alike. The offset only moves past an update Rasa accepted, so nothing is skipped.
 """
@@ -47,7 +49,8 @@ class TelegramPoller:
         """Poll ``rounds`` times (forever when None); the webhook is removed first, as Telegram requires."""
         await self.sender.call(self.sender.bot.delete_webhook)
         headers = {SECRET_HEADER: self.settings.telegram_secret_token, "Content-Type": "application/json"}
-        async with httpx.AsyncClient(timeout=120) as client:
+        params = {"token": self.settings.rasa_token}
+        async with httpx.AsyncClient(timeout=120, params=params) as client:
             done = 0
             while rounds is None or done < rounds:
                 await self._round(client, headers)

@@ -200,7 +200,13 @@ def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
         with kefu.uow() as uow:
             switch = registry.rollback if rollback else registry.promote
             promotion = switch(
-                uow.session, version, settings.models_dir, settings.rasa_url, _user_id(kefu, user), reason
+                uow.session,
+                version,
+                settings.models_dir,
+                settings.rasa_url,
+                _user_id(kefu, user),
+                reason,
+                rasa_token=settings.rasa_token,
             )
             uow.commit()
     except KefuError as error:

@@ -159,7 +159,9 @@ def retrain(
     if promoted:
         progress(0.95, "promoting and reloading the running servers")
         with kefu.uow() as uow:
-            promotion = registry.promote(uow.session, version, settings.models_dir, settings.rasa_url, user_id)
+            promotion = registry.promote(
+                uow.session, version, settings.models_dir, settings.rasa_url, user_id, rasa_token=settings.rasa_token
+            )
             uow.commit()
         log(promotion.rasa_message)
     progress(1.0, f"{version}: " + ("promoted" if promoted else "kept as candidate" if passed else "refused"))

@@ -99,11 +99,12 @@ def _point_link(link: Path, target: Path) -> None:
     os.replace(temporary, link)
 
 
-def reload_rasa(rasa_url: str, model_path: Path) -> tuple[bool, str]:
+def reload_rasa(rasa_url: str, model_path: Path, rasa_token: str = "") -> tuple[bool, str]:
     """Ask the running Rasa server to swap in ``model_path`` (``PUT /model``); (False, why) if none is running."""
     try:
         response = httpx.put(
             f"{rasa_url.rstrip('/')}/model",
+            params={"token": rasa_token} if rasa_token else None,
             json={"model_file": str(model_path.resolve())},
             timeout=RASA_RELOAD_TIMEOUT_SECONDS,
         )
@@ -123,8 +124,13 @@ def promote(
     actor_user_id: int | None,
     override_reason: str = "",
     action: str = "model.promote",
+    *,
+    rasa_token: str = "",
 ) -> Promotion:
-    """Make ``version`` the active model of every kind it has: reload Rasa, then record it and move the links."""
+    """Make ``version`` the active model of every kind it has: reload Rasa, then record it and move the links.
+
+    ``rasa_token`` is Rasa's API token (``KEFU_RASA_TOKEN``), which ``PUT /model`` requires.
+    """
     rows = list(session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalars())
     if not rows:
         raise NotFound(f"no model version {version!r}")
@@ -140,7 +146,7 @@ def promote(
     by_kind = {row.kind: row for row in rows}
     reloaded, message = (False, "no Rasa model in this version")
     if NLU in by_kind:
-        reloaded, message = reload_rasa(rasa_url, Path(by_kind[NLU].path))
+        reloaded, message = reload_rasa(rasa_url, Path(by_kind[NLU].path), rasa_token)
     now = utcnow()
     for row in rows:
         current = active_model(session, row.kind)
@@ -174,10 +180,19 @@ def promote(
 
 
 def rollback(
-    session: Session, version: str, models_dir: Path, rasa_url: str, actor_user_id: int | None, reason: str = ""
+    session: Session,
+    version: str,
+    models_dir: Path,
+    rasa_url: str,
+    actor_user_id: int | None,
+    reason: str = "",
+    *,
+    rasa_token: str = "",
 ) -> Promotion:
     """Go back to an earlier version in one step (audited as a rollback)."""
     rows = list(session.execute(select(ModelVersion.status).where(ModelVersion.version == version)).scalars())
     if rows and all(status is ModelStatus.active for status in rows):
         raise Conflict(f"{version} is already the active model")
-    return promote(session, version, models_dir, rasa_url, actor_user_id, reason, action="model.rollback")
+    return promote(
+        session, version, models_dir, rasa_url, actor_user_id, reason, action="model.rollback", rasa_token=rasa_token
+    )

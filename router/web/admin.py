@@ -182,7 +182,15 @@ def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: 
     settings = kefu.settings
     switch = registry.rollback if rollback else registry.promote
     with kefu.uow() as uow:
-        promotion = switch(uow.session, version, settings.models_dir, settings.rasa_url, user.id, reason)
+        promotion = switch(
+            uow.session,
+            version,
+            settings.models_dir,
+            settings.rasa_url,
+            user.id,
+            reason,
+            rasa_token=settings.rasa_token,
+        )
         uow.commit()
     return _redirect("/admin/models", f"{promotion.version} 已启用 is active. {promotion.rasa_message}")
 

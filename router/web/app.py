@@ -8,9 +8,22 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse
 
 from router.bootstrap import Kefu, bootstrap
-from router.web import admin, analytics, api, auth, console, health, live, supervisor, ticket_actions, webchat
+from router.web import (
+    admin,
+    analytics,
+    api,
+    auth,
+    console,
+    health,
+    live,
+    supervisor,
+    telegram,
+    ticket_actions,
+    webchat,
+)
 from router.web.error_handlers import install_error_handlers
 from router.web.headers import install_security_headers
+from router.web.rasa_relay import relay_lifespan
 from router.web.templating import STATIC_DIR
 
 SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
@@ -27,6 +40,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
+        lifespan=lambda app: relay_lifespan(app, kefu.settings),
     )
     app.state.kefu = kefu
     app.add_middleware(
@@ -50,6 +64,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin.category_router)
     app.include_router(webchat.router)
+    app.include_router(telegram.router)
     app.include_router(analytics.router)
     app.include_router(analytics.api_router)
 

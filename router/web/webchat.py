@@ -1,8 +1,9 @@
-"""The customer web chat: the page, its history and the live stream of bot and agent turns from the CRM.
+"""The customer web chat: the page, its messages, its history and the live stream of bot and agent turns.
 
-The page talks to Rasa's ``webchat`` channel for the customer's own messages (``bot/channels/webchat.py``) and to
-this router for everything else. The browser's session id (a random UUID in ``localStorage``) is the customer's
-identity and the only key to their history, as in any anonymous chat widget.
+Who is speaking is decided here, never by the browser: the page sets a random session id (a UUID) in a cookie
+signed with ``KEFU_SECRET_KEY``, and every message, history read and event stream is the cookie's session's,
+whatever the request body says. Messages are relayed to Rasa's ``webchat`` channel (``bot/channels/webchat.py``)
+over the private network, so the browser only ever talks to this app (same origin, no CORS).
 """
 
 from __future__ import annotations
@@ -13,15 +14,16 @@ import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Query, Request
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from router.bootstrap import Kefu
 from router.crm.conversations import sender_id_for
 from router.crm.models import Channel, Conversation, Interaction, Speaker
-from router.errors import InvalidInput
+from router.web.rasa_relay import RasaRelay, get_relay
 from router.web.security import get_kefu
 from router.web.templating import templates
 
@@ -34,16 +36,40 @@ HISTORY_LIMIT = 200
 BATCH_LIMIT = 100
 _SHOWN_SPEAKERS = (Speaker.customer, Speaker.bot, Speaker.agent)
 _PUSHED_SPEAKERS = (Speaker.bot, Speaker.agent)
-# The widget is embedded on other sites: its JSON endpoints answer any origin (they need no cookie).
-_OPEN_CORS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+_NO_STORE = {"Cache-Control": "no-store"}
+CHAT_COOKIE = "kefu_chat"
+CHAT_COOKIE_MAX_AGE_S = 365 * 24 * 3600  # a returning customer finds their conversation, as with any chat widget
+RASA_WEBCHAT_PATH = "/webhooks/webchat/webhook"
+# What the page may say about a message; everything else in its body (a "session" or "sender" above all) is dropped.
+_MESSAGE_FIELDS = ("message", "payload", "page")
 
 
-def web_sender_id(session: str) -> str:
-    """``web:<uuid>`` for a browser session id, refusing anything that is not a UUID."""
+def _cookie_serializer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="kefu-webchat-session")
+
+
+def chat_cookie(secret_key: str, session: str) -> str:
+    """The signed cookie value naming ``session``."""
+    return _cookie_serializer(secret_key).dumps(session)
+
+
+def chat_session(secret_key: str, cookie: str | None) -> str | None:
+    """The session a cookie names, or None when it is missing, forged or not a UUID."""
+    if not cookie:
+        return None
     try:
-        return sender_id_for(Channel.web, str(uuid.UUID(session)))
-    except ValueError as error:
-        raise InvalidInput("session must be a UUID") from error
+        return str(uuid.UUID(str(_cookie_serializer(secret_key).loads(cookie))))
+    except (BadSignature, ValueError):
+        return None
+
+
+def _session_of(request: Request, kefu: Kefu) -> str | None:
+    return chat_session(kefu.settings.secret_key, request.cookies.get(CHAT_COOKIE))
+
+
+def _no_session() -> JSONResponse:
+    refusal = {"error": "no chat session: allow cookies for this site and reload the page"}
+    return JSONResponse(refusal, status_code=401, headers=_NO_STORE)
 
 
 def _turn(interaction: Interaction) -> dict:
@@ -87,15 +113,56 @@ def turns_after(kefu: Kefu, sender_id: str, after_id: int) -> list[dict]:
 
 @router.get("/chat", include_in_schema=False)
 def chat_page(request: Request, embed: bool = False, kefu: Kefu = Depends(get_kefu)) -> HTMLResponse:
-    """The chat page customers open (``?embed=1`` inside the script-tag widget's frame)."""
-    context = {"rasa_url": kefu.settings.rasa_url.rstrip("/"), "embed": embed}
-    return templates.TemplateResponse(request, "webchat.html", context)
+    """The chat page customers open (``?embed=1`` inside the script-tag widget's frame); it sets the session cookie."""
+    page = templates.TemplateResponse(request, "webchat.html", {"embed": embed})
+    session = _session_of(request, kefu) or str(uuid.uuid4())
+    # Inside the widget's frame on a shop's site the cookie is a third-party one: over https it must say so.
+    https = kefu.settings.web_url.startswith("https://")
+    page.set_cookie(
+        CHAT_COOKIE,
+        chat_cookie(kefu.settings.secret_key, session),
+        max_age=CHAT_COOKIE_MAX_AGE_S,
+        httponly=True,
+        secure=https,
+        samesite="none" if https else "lax",
+    )
+    return page
+
+
+@router.post("/webchat/messages")
+async def send_message(
+    request: Request, kefu: Kefu = Depends(get_kefu), relay: RasaRelay = Depends(get_relay)
+) -> Response:
+    """The customer's message (``{"message": text}`` or ``{"payload": button}``) to the assistant; its replies back.
+
+    Only JSON is taken: a page on another site cannot send it without a CORS preflight, which this app never grants.
+    """
+    session = _session_of(request, kefu)
+    if session is None:
+        return _no_session()
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return JSONResponse({"error": "send the message as application/json"}, status_code=415)
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+    relayed = {name: body[name] for name in _MESSAGE_FIELDS if isinstance(body.get(name), str)}
+    relayed["session"] = session
+    answer = await relay.post(RASA_WEBCHAT_PATH, json.dumps(relayed).encode())
+    answer.headers.update(_NO_STORE)
+    return answer
 
 
 @router.get("/webchat/history")
-def history(session: str = Query(..., max_length=64), kefu: Kefu = Depends(get_kefu)) -> JSONResponse:
+def history(request: Request, kefu: Kefu = Depends(get_kefu)) -> JSONResponse:
     """JSON list of the session's turns (customer, bot, agent), oldest first."""
-    return JSONResponse({"turns": chat_history(kefu, web_sender_id(session))}, headers=_OPEN_CORS)
+    session = _session_of(request, kefu)
+    if session is None:
+        return _no_session()
+    sender_id = sender_id_for(Channel.web, session)
+    return JSONResponse({"turns": chat_history(kefu, sender_id)}, headers=_NO_STORE)
 
 
 async def _stream(request: Request, kefu: Kefu, sender_id: str, after_id: int) -> AsyncIterator[str]:
@@ -113,16 +180,18 @@ async def _stream(request: Request, kefu: Kefu, sender_id: str, after_id: int) -
 @router.get("/webchat/events")
 async def events(
     request: Request,
-    session: str = Query(..., max_length=64),
     after: int = Query(0, ge=0),
     kefu: Kefu = Depends(get_kefu),
-) -> StreamingResponse:
+) -> Response:
     """``text/event-stream`` of ``turn`` events: bot and agent turns after ``after`` (or Last-Event-ID)."""
-    sender_id = web_sender_id(session)
+    session = _session_of(request, kefu)
+    if session is None:
+        return _no_session()
+    sender_id = sender_id_for(Channel.web, session)
     last_event_id = request.headers.get("last-event-id", "")
     after_id = max(after, int(last_event_id)) if last_event_id.isdigit() else after
     return StreamingResponse(
         _stream(request, kefu, sender_id, after_id),
         media_type="text/event-stream",
-        headers={**_OPEN_CORS, "X-Accel-Buffering": "no"},
+        headers={**_NO_STORE, "X-Accel-Buffering": "no"},
     )

@@ -62,7 +62,7 @@ def resolve(kefu: Kefu, user: CurrentUser, ticket_id: int, expected_version: int
         uow.commit()
     if sender_id is None:
         return Outcome(ticket_id, "已解决 Resolved")
-    rasa = RasaApi(kefu.settings.rasa_url, timeout_seconds=10)
+    rasa = RasaApi(kefu.settings.rasa_url, timeout_seconds=10, token=kefu.settings.rasa_token)
     try:
         rasa.ask_csat(sender_id, number)
     except RasaUnavailable:

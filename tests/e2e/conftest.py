@@ -69,8 +69,11 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path)
 
 
 @contextmanager
-def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
-    """uvicorn serving ``create_app`` with ``settings`` on a free port until the block ends; yields its base URL."""
+def running_web_app(settings: Settings, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
+    """uvicorn serving ``create_app`` with ``settings`` on a free port until the block ends; yields its base URL.
+
+    ``host`` is the address it listens on (``0.0.0.0`` to face the network, as the one public process does).
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -78,6 +81,10 @@ def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
         "KEFU_VAR_DIR": str(settings.var_dir),
         "KEFU_SECRET_KEY": settings.secret_key,
         "KEFU_RASA_URL": settings.rasa_url,
+        "KEFU_RASA_TOKEN": settings.rasa_token,
+        "KEFU_TELEGRAM_TOKEN": settings.telegram_token,
+        "KEFU_TELEGRAM_SECRET_TOKEN": settings.telegram_secret_token,
+        "KEFU_TELEGRAM_API_URL": settings.telegram_api_url,
         "KEFU_WEB_PORT": str(port),
         "KEFU_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
@@ -90,7 +97,7 @@ def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
                 "router.web.app:create_app",
                 "--factory",
                 "--host",
-                "127.0.0.1",
+                host,
                 "--port",
                 str(port),
                 "--log-level",

@@ -1,4 +1,5 @@
-"""Web chat in a real browser: Debian chromium → kefu web app page → Rasa's webchat channel → CRM → SSE back."""
+"""Web chat in a real browser: Debian chromium → kefu web app (page and relay) → Rasa's webchat channel → CRM → SSE
+back. The browser talks to the web app alone; who is chatting is the app's signed session cookie."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,7 @@ from router.delivery.telegram import Button
 from router.settings import Settings
 from router.training.registry import register
 from router.triage.training import train_default_model
+from router.web.webchat import CHAT_COOKIE, chat_session
 from tests.e2e.conftest import ARTIFACTS_DIR, _wait_until_healthy, free_port
 from tests.fake_telegram import start_channels_stack
 from tests.rasa_stack import PROJECT_ROOT, RasaStack
@@ -43,6 +46,14 @@ class ChatSite:
     base_url: str
     rasa: RasaStack
     kefu: Kefu
+    secret_key: str
+
+    def session(self, page: Page) -> str:
+        """The chat session the page's cookie names (the page itself never sees it)."""
+        cookie = next(c["value"] for c in page.context.cookies() if c["name"] == CHAT_COOKIE)
+        session = chat_session(self.secret_key, cookie)
+        assert session is not None
+        return session
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +70,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
         uow.commit()
     rasa = start_channels_stack(database_url, work_dir, "http://127.0.0.1:9/bot")
     port = free_port()
-    env = {**os.environ, "KEFU_DATABASE_URL": database_url, "KEFU_RASA_URL": rasa.rasa_url, "KEFU_WEB_PORT": str(port)}
+    secret_key = uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "KEFU_DATABASE_URL": database_url,
+        "KEFU_RASA_URL": rasa.rasa_url,
+        "KEFU_RASA_TOKEN": rasa.rasa_token,
+        "KEFU_SECRET_KEY": secret_key,
+        "KEFU_WEB_PORT": str(port),
+    }
     log_path = work_dir / "web.log"
     with log_path.open("w") as log:
         web = subprocess.Popen(
@@ -72,7 +91,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, web, log_path)
-        yield ChatSite(base_url, rasa, kefu)
+        yield ChatSite(base_url, rasa, kefu, secret_key)
     finally:
         web.terminate()
         web.wait(timeout=10)
@@ -149,7 +168,7 @@ def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_get
     say(page, "我要投诉，快递一个星期了还没到，太慢了")
     say(page, "订单号 202311150001")
     shot(page, "1-complaint")
-    session = page.evaluate("localStorage.getItem('kefu.webchat.session')")
+    session = site.session(page)
     conversation_id, customer_id = conversation_of(site.kefu, session)
     with site.kefu.uow() as uow:
         ticket = uow.session.execute(select(Ticket).where(Ticket.customer_id == customer_id)).first()
@@ -160,7 +179,7 @@ def test_customer_chats_in_chinese_and_english_files_a_complaint_reloads_and_get
 
     page.reload()
     page.wait_for_selector("#webchat[data-state=online]")
-    assert page.evaluate("localStorage.getItem('kefu.webchat.session')") == session
+    assert site.session(page) == session
     page.wait_for_function(
         "n => document.querySelectorAll('#webchat-log li').length >= n", arg=8, timeout=REPLY_TIMEOUT_MS
     )
@@ -194,7 +213,7 @@ def test_quick_reply_buttons_ime_enter_and_escaping(site: ChatSite, browser_page
     assert page.title() != "pwned"
     assert "<img" in turns(page, "customer").last.inner_text()
 
-    session = page.evaluate("localStorage.getItem('kefu.webchat.session')")
+    session = site.session(page)
     conversation_id, _ = conversation_of(site.kefu, session)
     deliver(
         site.kefu,

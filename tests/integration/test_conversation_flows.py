@@ -114,7 +114,7 @@ def test_customer_complains_asks_status_asks_for_a_human_and_rates(
     assert rasa_stack.send(sender, "hello?") == [], "a paused bot stays quiet while the agent has the customer"
 
     # The agent resolves the ticket: the router resumes the bot, which asks for a rating.
-    rasa_api = RasaApi(rasa_stack.rasa_url)
+    rasa_api = RasaApi(rasa_stack.rasa_url, token=rasa_stack.rasa_token)
     asked_rating = texts(rasa_api.ask_csat(sender, number))
     rasa_api.close()
     assert re.search("1.*5", asked_rating), asked_rating
@@ -261,7 +261,7 @@ def test_a_low_rating_without_a_comment_is_asked_what_went_wrong(
     sender, human, score, asked_words, comment, thanked_words = LOW_RATINGS[language]
     handed_off = texts(rasa_stack.send(sender, human))
     number = TICKET_NUMBER.search(handed_off).group(0)
-    rasa_api = RasaApi(rasa_stack.rasa_url)
+    rasa_api = RasaApi(rasa_stack.rasa_url, token=rasa_stack.rasa_token)
     rasa_api.ask_csat(sender, number)
     rasa_api.close()
     asked = texts(rasa_stack.send(sender, score))

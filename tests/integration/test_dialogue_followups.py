@@ -149,7 +149,7 @@ def resolve_and_ask_csat(stack: RasaStack, kefu: Kefu, sender: str, ticket_numbe
         admin = uow.session.execute(select(User).where(User.role == Role.admin).limit(1)).scalar_one()
         resolve(uow.session, ticket_id=find_ticket(uow.session, ticket_number).id, actor=admin)
         uow.commit()
-    rasa_api = RasaApi(stack.rasa_url)
+    rasa_api = RasaApi(stack.rasa_url, token=stack.rasa_token)
     try:
         return texts(rasa_api.ask_csat(sender, ticket_number))
     finally:

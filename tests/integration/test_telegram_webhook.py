@@ -1,4 +1,5 @@
-"""Telegram end to end: the fake Bot API ← kefu's Telegram channel inside a real Rasa server → the CRM."""
+"""Telegram end to end: the kefu web app's webhook → kefu's Telegram channel inside a real Rasa server → the fake Bot
+API, and the CRM."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from router.crm.seed import seed_demo
 from router.delivery.rasa_api import RasaApi
 from router.delivery.telegram_poll import TelegramPoller
 from router.settings import Settings
+from tests.e2e.conftest import running_web_app
 from tests.fake_telegram import (
     SECRET,
     TOKEN,
@@ -39,7 +41,8 @@ def fake() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture(scope="module")
-def stack(fake: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RasaStack, Kefu]]:
+def stack(fake: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RasaStack, Kefu, str]]:
+    """Rasa and the action server, the CRM, and the URL of the web app that receives Telegram's webhook."""
     work_dir = tmp_path_factory.mktemp("telegram-stack")
     database_url = f"sqlite:///{work_dir / 'kefu.db'}"
     kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
@@ -48,14 +51,21 @@ def stack(fake: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Itera
         seed_demo(uow.session, kefu.settings.data_dir)
         uow.commit()
     rasa = start_channels_stack(database_url, work_dir, fake.base_url)
-    yield rasa, kefu
-    rasa.stop()
-    kefu.dispose()
+    web_settings = kefu.settings.copy(
+        update={"rasa_url": rasa.rasa_url, "rasa_token": rasa.rasa_token, "telegram_secret_token": SECRET}
+    )
+    try:
+        with running_web_app(web_settings, work_dir / "web.log") as web_url:
+            yield rasa, kefu, web_url
+    finally:
+        rasa.stop()
+        kefu.dispose()
 
 
-def post_update(stack: tuple[RasaStack, Kefu], update: dict, secret: str | None = SECRET) -> httpx.Response:
+def post_update(stack: tuple[RasaStack, Kefu, str], update: dict, secret: str | None = SECRET) -> httpx.Response:
+    """Post ``update`` as Telegram does: to the web app's webhook, with the secret token."""
     headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
-    return httpx.post(f"{stack[0].rasa_url}/webhooks/telegram/webhook", json=update, headers=headers, timeout=120)
+    return httpx.post(f"{stack[2]}/webhooks/telegram/webhook", json=update, headers=headers, timeout=120)
 
 
 def test_chinese_and_english_text_get_bot_replies_and_a_crm_identity(stack, fake: FakeTelegram) -> None:
@@ -90,7 +100,7 @@ def test_missing_or_wrong_secret_token_is_refused_and_not_processed(stack, fake:
 
 def test_malformed_body_is_a_clear_400(stack) -> None:
     response = httpx.post(
-        f"{stack[0].rasa_url}/webhooks/telegram/webhook",
+        f"{stack[2]}/webhooks/telegram/webhook",
         content=b"{not json",
         headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
     )
@@ -140,7 +150,7 @@ def test_button_tap_is_answered_and_forged_external_intent_is_dropped(stack, fak
 def test_resolved_ticket_csat_question_reaches_the_chat_with_a_one_row_keyboard(stack, fake: FakeTelegram) -> None:
     post_update(stack, text_update(7001, 1101, "hello", "en"))
     fake.wait_for(lambda: fake.sent(1101))
-    api = RasaApi(stack[0].rasa_url)
+    api = RasaApi(stack[0].rasa_url, token=stack[0].rasa_token)
     try:
         api.ask_csat("telegram:1101", "T000001")
     finally:
@@ -172,6 +182,7 @@ def test_long_polling_forwards_updates_to_the_webhook_once(stack, fake: FakeTele
         telegram_secret_token=SECRET,
         telegram_api_url=fake.base_url,
         rasa_url=stack[0].rasa_url,
+        rasa_token=stack[0].rasa_token,
     )
     poller = TelegramPoller(settings, long_poll_seconds=1)
     stats = asyncio.run(poller.run(rounds=2))

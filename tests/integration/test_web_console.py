@@ -290,7 +290,12 @@ def test_console_pages_refuse_framing_but_the_web_chat_may_be_embedded(seeded: K
 def test_resolving_in_the_console_has_the_real_bot_ask_the_customer_for_a_rating(
     rasa_stack: RasaStack, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=rasa_stack.database_url, var_dir=tmp_path / "var", rasa_url=rasa_stack.rasa_url)
+    settings = Settings(
+        database_url=rasa_stack.database_url,
+        var_dir=tmp_path / "var",
+        rasa_url=rasa_stack.rasa_url,
+        rasa_token=rasa_stack.rasa_token,
+    )
     kefu = bootstrap(settings)
     sender = "console-csat-1"
     try:

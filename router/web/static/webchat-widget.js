@@ -1,5 +1,5 @@
 // kefu web chat widget: <script src="https://KEFU/static/webchat-widget.js" async></script> on any page adds a
-// chat button that opens the kefu chat page in a frame (its session stays in the kefu origin's localStorage).
+// chat button that opens the kefu chat page in a frame (its session is the kefu origin's signed cookie).
 (function () {
   "use strict";
   const script = document.currentScript;

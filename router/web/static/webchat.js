@@ -1,5 +1,6 @@
-// kefu web chat: customer messages go to Rasa's webchat channel; bot and agent turns arrive from the CRM as
-// server-sent events. Everything shown is set with textContent, never innerHTML.
+// kefu web chat: customer messages go to the kefu web app, which relays them to the assistant; bot and agent turns
+// arrive from the CRM as server-sent events. Who is chatting is the app's signed session cookie, which this page
+// never sees. Everything shown is set with textContent, never innerHTML.
 (function () {
   "use strict";
   const root = document.getElementById("webchat");
@@ -8,31 +9,6 @@
   const input = document.getElementById("webchat-input");
   const sendButton = document.getElementById("webchat-send");
   const statusLine = document.getElementById("webchat-status");
-  const rasaWebhook = root.dataset.rasaUrl + "/webhooks/webchat/webhook";
-  const SESSION_KEY = "kefu.webchat.session";
-
-  function newSessionId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  }
-
-  // Storage can be refused (privacy settings, some embedding contexts): the chat then works for this page view.
-  let storage = null;
-  try {
-    storage = window.localStorage;
-  } catch (error) {
-    storage = null;
-  }
-  let session = storage && storage.getItem(SESSION_KEY);
-  if (!session) {
-    session = newSessionId();
-    if (storage) storage.setItem(SESSION_KEY, session);
-  }
-  root.dataset.session = session;
 
   let lastTurnId = 0;
   // Bot replies arrive twice: in Rasa's HTTP answer and, once logged, on the event stream. Each copy seen on one
@@ -95,11 +71,10 @@
     showTurn("customer", shownText);
     sendButton.disabled = true;
     try {
-      // text/plain keeps this a CORS "simple request": no preflight, one round trip.
-      const response = await fetch(rasaWebhook, {
+      const response = await fetch("/webchat/messages", {
         method: "POST",
-        headers: { "Content-Type": "text/plain;charset=UTF-8" },
-        body: JSON.stringify({ session: session, page: location.pathname, ...body }),
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ page: location.pathname, ...body }),
       });
       const answer = await response.json();
       if (!response.ok) throw new Error(answer.error || response.statusText);
@@ -145,7 +120,7 @@
 
   function connect() {
     setStatus("connecting");
-    const url = `/webchat/events?session=${encodeURIComponent(session)}&after=${lastTurnId}`;
+    const url = `/webchat/events?after=${lastTurnId}`;
     const stream = new EventSource(url);
     stream.addEventListener("open", () => setStatus("online"));
     stream.addEventListener("turn", onStreamTurn);
@@ -156,7 +131,8 @@
   async function start() {
     setStatus("connecting");
     try {
-      const response = await fetch(`/webchat/history?session=${encodeURIComponent(session)}`);
+      const response = await fetch("/webchat/history");
+      if (!response.ok) throw new Error(response.statusText);
       const history = await response.json();
       history.turns.forEach((turn, index) => {
         // Only the newest turn keeps its buttons: older choices are no longer the question being asked.

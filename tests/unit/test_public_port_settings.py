@@ -1,0 +1,91 @@
+"""The settings behind the one public port: loopback hosts, URLs derived from them, tokens never constant."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.server import rasa_run_arguments
+from router.internal_tokens import TOKENS_FILE, with_internal_tokens
+from router.runner import channel_credentials, process_environment, write_endpoints
+from router.settings import Settings
+
+INTERNAL = ("KEFU_RASA_HOST", "KEFU_RASA_URL", "KEFU_ACTION_HOST", "KEFU_ACTION_URL", "KEFU_RASA_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*INTERNAL, "KEFU_ACTION_TOKEN", "KEFU_ENV", "KEFU_REST_CHANNEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_rasa_and_the_action_server_are_reached_on_loopback_by_default() -> None:
+    settings = Settings(_env_file=None)
+    assert settings.rasa_url == "http://127.0.0.1:5005"
+    assert settings.action_url == "http://127.0.0.1:5055/webhook"
+
+
+def test_private_hosts_make_the_urls_unless_a_url_is_given() -> None:
+    settings = Settings(_env_file=None, rasa_host="10.0.0.5", rasa_port=6000, action_host="10.0.0.6")
+    assert (settings.rasa_url, settings.action_url) == ("http://10.0.0.5:6000", "http://10.0.0.6:5055/webhook")
+    assert Settings(_env_file=None, rasa_url="http://rasa.internal:80").rasa_url == "http://rasa.internal:80"
+
+
+@pytest.mark.parametrize(
+    ("env", "rest_channel", "enabled"),
+    [
+        ("development", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("development", False, False),
+    ],
+)
+def test_the_rest_channel_is_a_development_tool(env: str, rest_channel: bool | None, enabled: bool) -> None:
+    settings = Settings(_env_file=None, env=env, rest_channel=rest_channel)
+    assert settings.rest_channel_enabled is enabled
+    channels = channel_credentials(settings)
+    assert ("rest" in channels) is enabled
+    assert {"bot.channels.webchat.WebchatInput", "bot.channels.telegram.TelegramInput"} <= set(channels)
+
+
+def test_development_makes_random_tokens_once_into_var(tmp_path: Path) -> None:
+    settings = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path / "a"))
+    assert len(settings.rasa_token) >= 32 and len(settings.action_token) >= 32
+    assert settings.rasa_token != settings.action_token
+    assert stat.S_IMODE((tmp_path / "a" / TOKENS_FILE).stat().st_mode) == 0o600
+    again = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path / "a"))
+    assert (again.rasa_token, again.action_token) == (settings.rasa_token, settings.action_token)
+    elsewhere = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path / "b"))
+    assert elsewhere.rasa_token != settings.rasa_token
+    chosen = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path / "a", rasa_token="set-by-hand"))
+    assert chosen.rasa_token == "set-by-hand" and chosen.action_token == settings.action_token
+
+
+def test_production_tokens_are_never_made_up(tmp_path: Path) -> None:
+    settings = with_internal_tokens(Settings(_env_file=None, env="production", var_dir=tmp_path))
+    assert (settings.rasa_token, settings.action_token) == ("", "")
+    assert not (tmp_path / TOKENS_FILE).exists()
+    with pytest.raises(SystemExit, match="KEFU_RASA_TOKEN"):
+        rasa_run_arguments(settings, [])
+
+
+def test_rasa_runs_on_loopback_with_the_token_and_no_cors() -> None:
+    arguments = rasa_run_arguments(Settings(_env_file=None, rasa_token="t0ken"), ["--model", "m.tar.gz"])
+    assert arguments[:2] == ["run", "--enable-api"]
+    assert arguments[arguments.index("--interface") + 1] == "127.0.0.1"
+    assert arguments[arguments.index("--auth-token") + 1] == "t0ken"
+    assert "--cors" not in arguments and arguments[-2:] == ["--model", "m.tar.gz"]
+
+
+def test_kefu_run_hands_every_process_the_tokens_and_rasa_the_action_token(tmp_path: Path) -> None:
+    settings = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path))
+    env = process_environment(settings)
+    assert (env["KEFU_RASA_TOKEN"], env["KEFU_ACTION_TOKEN"]) == (settings.rasa_token, settings.action_token)
+    endpoints = write_endpoints(settings)
+    assert stat.S_IMODE(endpoints.stat().st_mode) == 0o600
+    action = yaml.safe_load(endpoints.read_text())["action_endpoint"]
+    assert action == {"url": "http://127.0.0.1:5055/webhook", "token": settings.action_token}
+    assert "rest" in yaml.safe_load(Path(env["KEFU_CREDENTIALS"]).read_text())
