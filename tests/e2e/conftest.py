@@ -69,8 +69,9 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path)
 
 
 @contextmanager
-def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
-    """uvicorn serving ``create_app`` with ``settings`` on a free port until the block ends; yields its base URL."""
+def running_web_app(settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """uvicorn serving ``create_app`` with ``settings`` (and ``extra_env``) on a free port until the block ends;
+    yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
@@ -80,6 +81,7 @@ def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
         "KEFU_RASA_URL": settings.rasa_url,
         "KEFU_WEB_PORT": str(port),
         "KEFU_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
     }
     with log_path.open("w") as log:
         server = subprocess.Popen(
@@ -97,6 +99,7 @@ def running_web_app(settings: Settings, log_path: Path) -> Iterator[str]:
                 "warning",
                 "--timeout-graceful-shutdown",
                 "2",
+                "--no-proxy-headers",  # as `kefu web`: the app itself trusts only KEFU_TRUSTED_PROXIES
             ],
             env=env,
             stdout=log,
