@@ -11,6 +11,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.web import admin, analytics, api, auth, console, health, live, supervisor, ticket_actions, webchat
 from router.web.error_handlers import install_error_handlers
 from router.web.headers import install_security_headers
+from router.web.limits import install_limits
 from router.web.templating import STATIC_DIR
 
 SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
@@ -39,7 +40,8 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_error_handlers(app)
-    install_security_headers(app)
+    install_limits(app, kefu.settings)
+    install_security_headers(app, kefu.settings)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(console.router)
