@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 from router.bootstrap import Kefu
 from router.crm.models import Customer, TicketEvent, TicketEventKind
 from router.settings import Settings
+from router.web import webchat
 from router.web.limits import RedisBoundedSets
 from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, running_web_app, seeded_kefu
 
@@ -77,12 +78,38 @@ def log_in(client: httpx.Client, username: str) -> None:
     assert answer.status_code == 303, answer.text
 
 
+@dataclass
+class ChatBrowser:
+    """A browser that opened the chat page: its client and its chat session.
+
+    The session goes both in the cookie the page may set and in ``?session=``, so the tests hold whichever way the
+    web app learns who is chatting.
+    """
+
+    client: httpx.Client
+    session: str
+
+    def stream(self) -> AbstractContextManager[httpx.Response]:
+        return open_stream(self.client, "/webchat/events", session=self.session)
+
+
+@contextmanager
+def chat_browser(site: Site, address: str) -> Iterator[ChatBrowser]:
+    with client_of(site, address) as client:
+        assert client.get("/chat").status_code == 200
+        yield ChatBrowser(client, str(uuid.uuid4()))
+
+
 @pytest.fixture
 def address() -> str:
     """A made-up client address (TEST-NET-3) for this test."""
     return f"203.0.113.{random.randint(1, 254)}"
 
 
+@pytest.mark.skipif(
+    "/webchat/messages" in {getattr(route, "path", "") for route in webchat.router.routes},
+    reason="the web app takes the chat's messages itself: test_webchat_flood.py floods that route",
+)
 def test_a_flood_of_new_webchat_ids_from_one_address_is_refused(tmp_path: Path, address: str) -> None:
     known = uuid.uuid4()
     with running_site(tmp_path, KEFU_WEBCHAT_NEW_SESSIONS_PER_HOUR="5") as site:
@@ -106,16 +133,11 @@ def test_a_flood_of_new_webchat_ids_from_one_address_is_refused(tmp_path: Path, 
 
 def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(tmp_path: Path) -> None:
     # The app trusts no proxy here, so each request's X-Forwarded-For is the attacker's own invention.
-    with running_site(tmp_path, KEFU_WEBCHAT_NEW_SESSIONS_PER_HOUR="3", KEFU_TRUSTED_PROXIES="192.0.2.1") as site:
-        statuses = [
-            httpx.get(
-                f"{site.base_url}/webchat/history",
-                params={"session": str(uuid.uuid4())},
-                headers=as_client(f"198.51.100.{n}"),
-            ).status_code
-            for n in range(6)
-        ]
-    assert statuses == [200, 200, 200, 429, 429, 429]
+    limits = {"KEFU_EVENT_STREAMS_PER_IP": "2", "KEFU_TRUSTED_PROXIES": "192.0.2.1"}
+    with running_site(tmp_path, **limits) as site, ExitStack() as stack:
+        browsers = [stack.enter_context(chat_browser(site, f"198.51.100.{n}")) for n in range(3)]
+        streams = [stack.enter_context(browser.stream()) for browser in browsers]
+        assert [stream.status_code for stream in streams] == [200, 200, 429]
 
 
 @contextmanager
@@ -131,22 +153,19 @@ def open_stream(client: httpx.Client, path: str, **params: str) -> Iterator[http
 
 
 def test_too_many_open_event_streams_are_refused_and_a_closed_one_frees_its_slot(tmp_path: Path, address: str) -> None:
-    customer = str(uuid.uuid4())
     limits = {"KEFU_EVENT_STREAMS_PER_CLIENT": "2", "KEFU_EVENT_STREAMS_PER_IP": "3"}
-    with running_site(tmp_path, **limits) as site, client_of(site, address) as client:
+    with running_site(tmp_path, **limits) as site, ExitStack() as browsers:
+        customer, other, third = (browsers.enter_context(chat_browser(site, address)) for _ in range(3))
         with ExitStack() as streams:
             for _ in range(2):
-                assert streams.enter_context(open_stream(client, "/webchat/events", session=customer)).is_success
-            third = streams.enter_context(open_stream(client, "/webchat/events", session=customer))
-            assert_rate_limited(third, 180)
-            other = streams.enter_context(open_stream(client, "/webchat/events", session=str(uuid.uuid4())))
-            assert other.status_code == 200  # another customer: the address's third stream
-            fourth = streams.enter_context(open_stream(client, "/webchat/events", session=str(uuid.uuid4())))
-            assert_rate_limited(fourth, 180)  # the address's limit
+                assert streams.enter_context(customer.stream()).status_code == 200
+            assert_rate_limited(streams.enter_context(customer.stream()), 180)  # the customer's limit
+            assert streams.enter_context(other.stream()).status_code == 200  # the address's third stream
+            assert_rate_limited(streams.enter_context(third.stream()), 180)  # the address's limit
         # The browser went away: the server notices within a poll and frees the slots.
         deadline = time.monotonic() + 15
         while True:
-            with open_stream(client, "/webchat/events", session=customer) as again:
+            with customer.stream() as again:
                 if again.status_code == 200:
                     break
             assert time.monotonic() < deadline, "closed streams never freed their slots"
@@ -281,30 +300,25 @@ def _redis_or_skip() -> redis.Redis:
 
 def test_two_web_app_processes_share_one_limit_through_redis(tmp_path: Path, address: str) -> None:
     store = _redis_or_skip()
-    env = {"KEFU_REDIS_URL": REDIS_URL, "KEFU_WEBCHAT_NEW_SESSIONS_PER_HOUR": "4", "KEFU_EVENT_STREAMS_PER_CLIENT": "1"}
-    reader, customer = f"198.51.100.{random.randint(1, 254)}", str(uuid.uuid4())
+    env = {"KEFU_REDIS_URL": REDIS_URL, "KEFU_EVENT_STREAMS_PER_IP": "2"}
     try:
-        with running_site(tmp_path / "one", **env) as one, running_site(tmp_path / "two", **env) as two:
-            for url in [one.base_url, two.base_url] * 2:  # two new ids on each process spend the shared four
-                new_id = {"session": str(uuid.uuid4())}
-                assert httpx.get(f"{url}/webchat/history", params=new_id, headers=as_client(address)).is_success
-            for url in (one.base_url, two.base_url):
-                new_id = {"session": str(uuid.uuid4())}
-                assert_rate_limited(
-                    httpx.get(f"{url}/webchat/history", params=new_id, headers=as_client(address)), 3600
-                )
-            with (
-                client_of(one, reader) as first,
-                client_of(two, reader) as second,
-                open_stream(first, "/webchat/events", session=customer) as open_on_one,
-            ):
-                assert open_on_one.status_code == 200
-                with open_stream(second, "/webchat/events", session=customer) as refused_on_two:
-                    assert_rate_limited(refused_on_two, 180)
+        with (
+            running_site(tmp_path / "one", **env) as one,
+            running_site(tmp_path / "two", **env) as two,
+            chat_browser(one, address) as first,
+            chat_browser(two, address) as second,
+            chat_browser(two, address) as third,
+            chat_browser(one, address) as fourth,
+            first.stream() as on_one,
+            second.stream() as on_two,
+        ):
+            assert (on_one.status_code, on_two.status_code) == (200, 200)
+            with third.stream() as refused_on_two, fourth.stream() as refused_on_one:
+                assert_rate_limited(refused_on_two, 180)
+                assert_rate_limited(refused_on_one, 180)
     finally:
-        for name in (address, reader, customer):
-            for key in store.scan_iter(f"kefu:limit:*{name}"):
-                store.delete(key)
+        for key in store.scan_iter(f"kefu:limit:*{address}"):
+            store.delete(key)
 
 
 def test_redis_sets_admit_refuse_release_and_expire() -> None:
