@@ -25,19 +25,18 @@ from typing import Protocol
 
 import anyio
 import redis
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router.bootstrap import Kefu
-from router.crm.conversations import customer_id_of, sender_id_for
-from router.crm.models import Channel
-from router.errors import InvalidInput, KefuError
+from router.crm.conversations import customer_id_of
+from router.errors import KefuError
 from router.settings import Settings
 from router.web.error_handlers import error_response
-from router.web.security import CurrentUser, current_user, get_kefu
+from router.web.security import CurrentUser, current_user
 
 log = logging.getLogger(__name__)
 
@@ -228,44 +227,6 @@ def get_limits(request: Request) -> Limits:
 def client_ip(request: Request) -> str:
     """The caller's address (the one a trusted proxy reports, see ``headers.install_security_headers``)."""
     return request.client.host if request.client else "unknown"
-
-
-def webchat_sender_id(session: str = Query(..., max_length=64)) -> str:
-    """The web chat customer a request is about (``web:<uuid>``), from its ``?session=`` browser id."""
-    try:
-        return sender_id_for(Channel.web, str(uuid.UUID(session)))
-    except ValueError as error:
-        raise InvalidInput("session must be a UUID") from error
-
-
-def webchat_session_budget(
-    request: Request,
-    sender_id: str = Depends(webchat_sender_id),
-    kefu: Kefu = Depends(get_kefu),
-    limits: Limits = Depends(get_limits),
-) -> None:
-    """Dependency of web chat routes: a browser id the CRM does not know spends its IP's new-chat budget."""
-    limits.new_webchat_session(kefu, client_ip(request), sender_id)
-
-
-def webchat_message_limit(
-    request: Request,
-    sender_id: str = Depends(webchat_sender_id),
-    kefu: Kefu = Depends(get_kefu),
-    limits: Limits = Depends(get_limits),
-) -> None:
-    """Dependency of the route taking the customer's messages: the IP's and the customer's rates, new-chat budget."""
-    limits.webchat_message(kefu, client_ip(request), sender_id)
-
-
-def webchat_stream_slot(
-    request: Request,
-    sender_id: str = Depends(webchat_sender_id),
-    _budget: None = Depends(webchat_session_budget),
-    limits: Limits = Depends(get_limits),
-) -> StreamSlot:
-    """Dependency of the web chat's event stream: a slot per customer and per IP (hold it with ``slot.hold``)."""
-    return limits.open_stream(client_ip(request), sender_id)
 
 
 def console_stream_slot(

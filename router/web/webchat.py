@@ -22,7 +22,7 @@ from router.bootstrap import Kefu
 from router.crm.conversations import sender_id_for
 from router.crm.models import Channel, Conversation, Interaction, Speaker
 from router.errors import InvalidInput
-from router.web.limits import StreamSlot, webchat_session_budget, webchat_stream_slot
+from router.web.limits import Limits, client_ip, get_limits
 from router.web.security import get_kefu
 from router.web.templating import templates
 
@@ -93,10 +93,17 @@ def chat_page(request: Request, embed: bool = False, kefu: Kefu = Depends(get_ke
     return templates.TemplateResponse(request, "webchat.html", context)
 
 
-@router.get("/webchat/history", dependencies=[Depends(webchat_session_budget)])
-def history(session: str = Query(..., max_length=64), kefu: Kefu = Depends(get_kefu)) -> JSONResponse:
+@router.get("/webchat/history")
+def history(
+    request: Request,
+    session: str = Query(..., max_length=64),
+    kefu: Kefu = Depends(get_kefu),
+    limits: Limits = Depends(get_limits),
+) -> JSONResponse:
     """JSON list of the session's turns (customer, bot, agent), oldest first."""
-    return JSONResponse({"turns": chat_history(kefu, web_sender_id(session))}, headers=_OPEN_CORS)
+    sender_id = web_sender_id(session)
+    limits.new_webchat_session(kefu, client_ip(request), sender_id)
+    return JSONResponse({"turns": chat_history(kefu, sender_id)}, headers=_OPEN_CORS)
 
 
 async def _stream(request: Request, kefu: Kefu, sender_id: str, after_id: int) -> AsyncIterator[str]:
@@ -117,12 +124,14 @@ async def events(
     session: str = Query(..., max_length=64),
     after: int = Query(0, ge=0),
     kefu: Kefu = Depends(get_kefu),
-    slot: StreamSlot = Depends(webchat_stream_slot),
+    limits: Limits = Depends(get_limits),
 ) -> StreamingResponse:
     """``text/event-stream`` of ``turn`` events: bot and agent turns after ``after`` (or Last-Event-ID)."""
     sender_id = web_sender_id(session)
     last_event_id = request.headers.get("last-event-id", "")
     after_id = max(after, int(last_event_id)) if last_event_id.isdigit() else after
+    await run_in_threadpool(limits.new_webchat_session, kefu, client_ip(request), sender_id)
+    slot = await run_in_threadpool(limits.open_stream, client_ip(request), sender_id)
     return StreamingResponse(
         slot.hold(_stream(request, kefu, sender_id, after_id)),
         media_type="text/event-stream",
