@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 
 import pytest
 
 from router.bootstrap import Kefu
-from router.web.limits import Limits, MemoryBoundedSets, RateLimited
+from router.web.limits import Limits, MemoryBoundedSets, RateLimited, RedisBoundedSets
 from router.web.templating import TEMPLATES_DIR
 from tests.e2e.conftest import open_demo_ticket
 
@@ -107,3 +108,16 @@ def test_templates_carry_no_inline_script_or_style(template) -> None:
     text = template.read_text()
     found = [kind for kind, pattern in _INLINE.items() if pattern.search(text)]
     assert not found, f"{template.name}: {found} (move it to a file in router/web/static)"
+
+
+def test_a_redis_outage_lets_customers_through_and_says_so(kefu: Kefu, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    limits = Limits(
+        RedisBoundedSets(f"redis://127.0.0.1:{closed}/0"), kefu.settings.copy(update={"event_streams_per_ip": 1})
+    )
+    for _ in range(3):
+        limits.webchat_message(kefu, "203.0.113.5", f"web:{uuid.uuid4()}")
+        limits.release(limits.open_stream("203.0.113.5", "user:1").keys, "any")
+    assert "rate limiter unavailable" in caplog.text
