@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     faq_similarity_threshold: float = 0.35
     redis_url: str = Field("", description="Redis that web app processes share flood limits in; empty: in-process.")
     trusted_proxies: str = Field(
-        "127.0.0.1", description="Comma-separated proxy addresses whose X-Forwarded-For/-Proto are believed."
+        "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app reads (413).")
     webchat_messages_per_minute: int = Field(20, ge=1, description="Web chat messages one customer may send.")
