@@ -102,6 +102,7 @@ def web() -> None:
         port=settings.web_port,
         log_level="info",
         timeout_graceful_shutdown=2,  # open live-update streams would otherwise hold Ctrl-C for 30 s
+        proxy_headers=False,  # the app believes X-Forwarded-* from KEFU_TRUSTED_PROXIES only (router/web/headers.py)
     )
 
 

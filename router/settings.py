@@ -60,6 +60,16 @@ class Settings(BaseSettings):
         description="How far a retrained model's held-back accuracy or macro-F1 may fall below the active one's.",
     )
     faq_similarity_threshold: float = 0.35
+    redis_url: str = Field("", description="Redis that web app processes share flood limits in; empty: in-process.")
+    trusted_proxies: str = Field(
+        "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app reads (413).")
+    webchat_messages_per_minute: int = Field(20, ge=1, description="Web chat messages one customer may send.")
+    webchat_ip_messages_per_minute: int = Field(60, ge=1, description="Web chat messages from one IP address.")
+    webchat_new_sessions_per_hour: int = Field(30, ge=1, description="New web chat customers from one IP address.")
+    event_streams_per_ip: int = Field(20, ge=1, description="Open live event streams from one IP address.")
+    event_streams_per_client: int = Field(4, ge=1, description="Open live event streams of one customer or user.")
     log_level: str = "INFO"
 
     class Config:

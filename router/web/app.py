@@ -23,6 +23,7 @@ from router.web import (
 )
 from router.web.error_handlers import install_error_handlers
 from router.web.headers import install_security_headers
+from router.web.limits import install_limits
 from router.web.rasa_relay import relay_lifespan
 from router.web.templating import STATIC_DIR
 
@@ -53,7 +54,8 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     )
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     install_error_handlers(app)
-    install_security_headers(app)
+    install_limits(app, kefu.settings)
+    install_security_headers(app, kefu.settings)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(console.router)

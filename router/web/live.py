@@ -15,6 +15,7 @@ from starlette.responses import StreamingResponse
 from router.bootstrap import Kefu
 from router.crm.models import Ticket, User, utcnow
 from router.routing.visibility import team_scope
+from router.web.limits import StreamSlot, console_stream_slot
 from router.web.security import CurrentUser, current_user, get_kefu
 from router.web.views import ticket_summary, with_display_relations
 
@@ -84,12 +85,15 @@ async def _events(request: Request, feed: TicketFeed) -> AsyncIterator[str]:
 
 @router.get("/console/stream", include_in_schema=False)
 async def ticket_stream(
-    request: Request, user: CurrentUser = Depends(current_user), kefu: Kefu = Depends(get_kefu)
+    request: Request,
+    user: CurrentUser = Depends(current_user),
+    kefu: Kefu = Depends(get_kefu),
+    slot: StreamSlot = Depends(console_stream_slot),
 ) -> StreamingResponse:
     """``text/event-stream`` of ``ticket`` events (the queue row as JSON) for every visible ticket that changes."""
     since = utcnow() - RECONNECT_OVERLAP
     return StreamingResponse(
-        _events(request, TicketFeed(kefu, user.id, since)),
+        slot.hold(_events(request, TicketFeed(kefu, user.id, since))),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

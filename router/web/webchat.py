@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from router.bootstrap import Kefu
 from router.crm.conversations import sender_id_for
 from router.crm.models import Channel, Conversation, Interaction, Speaker
+from router.web.limits import Limits, client_ip, get_limits
 from router.web.rasa_relay import RasaRelay, get_relay
 from router.web.security import get_kefu
 from router.web.templating import templates
@@ -131,7 +132,10 @@ def chat_page(request: Request, embed: bool = False, kefu: Kefu = Depends(get_ke
 
 @router.post("/webchat/messages")
 async def send_message(
-    request: Request, kefu: Kefu = Depends(get_kefu), relay: RasaRelay = Depends(get_relay)
+    request: Request,
+    kefu: Kefu = Depends(get_kefu),
+    relay: RasaRelay = Depends(get_relay),
+    limits: Limits = Depends(get_limits),
 ) -> Response:
     """The customer's message (``{"message": text}`` or ``{"payload": button}``) to the assistant; its replies back.
 
@@ -150,18 +154,20 @@ async def send_message(
         return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
     relayed = {name: body[name] for name in _MESSAGE_FIELDS if isinstance(body.get(name), str)}
     relayed["session"] = session
+    await run_in_threadpool(limits.webchat_message, kefu, client_ip(request), sender_id_for(Channel.web, session))
     answer = await relay.post(RASA_WEBCHAT_PATH, json.dumps(relayed).encode())
     answer.headers.update(_NO_STORE)
     return answer
 
 
 @router.get("/webchat/history")
-def history(request: Request, kefu: Kefu = Depends(get_kefu)) -> JSONResponse:
+def history(request: Request, kefu: Kefu = Depends(get_kefu), limits: Limits = Depends(get_limits)) -> JSONResponse:
     """JSON list of the session's turns (customer, bot, agent), oldest first."""
     session = _session_of(request, kefu)
     if session is None:
         return _no_session()
     sender_id = sender_id_for(Channel.web, session)
+    limits.new_webchat_session(kefu, client_ip(request), sender_id)
     return JSONResponse({"turns": chat_history(kefu, sender_id)}, headers=_NO_STORE)
 
 
@@ -182,6 +188,7 @@ async def events(
     request: Request,
     after: int = Query(0, ge=0),
     kefu: Kefu = Depends(get_kefu),
+    limits: Limits = Depends(get_limits),
 ) -> Response:
     """``text/event-stream`` of ``turn`` events: bot and agent turns after ``after`` (or Last-Event-ID)."""
     session = _session_of(request, kefu)
@@ -190,8 +197,10 @@ async def events(
     sender_id = sender_id_for(Channel.web, session)
     last_event_id = request.headers.get("last-event-id", "")
     after_id = max(after, int(last_event_id)) if last_event_id.isdigit() else after
+    await run_in_threadpool(limits.new_webchat_session, kefu, client_ip(request), sender_id)
+    slot = await run_in_threadpool(limits.open_stream, client_ip(request), sender_id)
     return StreamingResponse(
-        _stream(request, kefu, sender_id, after_id),
+        slot.hold(_stream(request, kefu, sender_id, after_id)),
         media_type="text/event-stream",
         headers={**_NO_STORE, "X-Accel-Buffering": "no"},
     )

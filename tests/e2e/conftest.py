@@ -69,8 +69,11 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path)
 
 
 @contextmanager
-def running_web_app(settings: Settings, log_path: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """uvicorn serving ``create_app`` with ``settings`` on a free port until the block ends; yields its base URL.
+def running_web_app(
+    settings: Settings, log_path: Path, host: str = "127.0.0.1", extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """uvicorn serving ``create_app`` with ``settings`` (and ``extra_env``) on a free port until the block ends;
+    yields its base URL.
 
     ``host`` is the address it listens on (``0.0.0.0`` to face the network, as the one public process does).
     """
@@ -87,6 +90,7 @@ def running_web_app(settings: Settings, log_path: Path, host: str = "127.0.0.1")
         "KEFU_TELEGRAM_API_URL": settings.telegram_api_url,
         "KEFU_WEB_PORT": str(port),
         "KEFU_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
     }
     with log_path.open("w") as log:
         server = subprocess.Popen(
@@ -104,6 +108,7 @@ def running_web_app(settings: Settings, log_path: Path, host: str = "127.0.0.1")
                 "warning",
                 "--timeout-graceful-shutdown",
                 "2",
+                "--no-proxy-headers",  # as `kefu web`: the app itself trusts only KEFU_TRUSTED_PROXIES
             ],
             env=env,
             stdout=log,
