@@ -12,7 +12,6 @@ import base64
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -37,11 +36,6 @@ def _policy(directives: dict[str, str]) -> str:
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
 
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-
-
 def _inline_script_hashes(html: str) -> str:
     return " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()}'"
@@ -64,7 +58,7 @@ def _swagger_ui_html(app: FastAPI) -> str:
 class ContentSecurityPolicies:
     """The policy of each kind of page: console pages, the embeddable web chat and the API docs."""
 
-    def __init__(self, app: FastAPI, settings: Settings) -> None:
+    def __init__(self, app: FastAPI) -> None:
         base = {
             "default-src": "'self'",
             "script-src": "'self'",
@@ -77,8 +71,8 @@ class ContentSecurityPolicies:
             "frame-ancestors": "'none'",
         }
         self.console = _policy(base)
-        # The chat page posts customers' messages to Rasa's web chat channel, wherever that is served.
-        webchat = {**base, "connect-src": " ".join(filter(None, ("'self'", _origin(settings.rasa_url))))}
+        # The chat page talks only to this app, which relays to Rasa: the same policy, but embeddable in shops' sites.
+        webchat = dict(base)
         del webchat["frame-ancestors"]
         self.webchat = _policy(webchat)
         self.docs_path = app.docs_url
@@ -114,7 +108,7 @@ def _secure_cookies(response: Response) -> None:
 
 def install_security_headers(app: FastAPI, settings: Settings) -> None:
     """Add the headers to every response of ``app``; believe X-Forwarded-For/-Proto only from trusted proxies."""
-    policies = ContentSecurityPolicies(app, settings)
+    policies = ContentSecurityPolicies(app)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
