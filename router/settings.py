@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseSettings, Field, validator
 
@@ -24,7 +25,20 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_url: str = "http://127.0.0.1:5055/webhook"
     public_url: str = Field("", description="URL customers and agents use; defaults to the web host/port.")
-    secret_key: str = Field("kefu-dev-secret-change-me", description="Signs sessions and CSRF tokens.")
+    env: Literal["development", "production"] = "development"
+    secret_key: str = Field(
+        "",
+        description="Signs sessions and API tokens; required (and checked for strength) when KEFU_ENV=production. "
+        "Development without one generates a random key once into var/.",
+    )
+    api_token_hours: int = Field(24, ge=1, le=24 * 90, description="Lifetime of a bearer token from POST /api/tokens.")
+    login_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins to one account within the lockout window before it is locked."
+    )
+    login_failures_per_ip: int = Field(
+        50, ge=1, description="Failed logins from one IP address within the lockout window before it is locked out."
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long the failed-login window and a lockout last.")
     project_dir: Path = PROJECT_ROOT
     models_dir: Path = PROJECT_ROOT / "models"
     data_dir: Path = PROJECT_ROOT / "data"
