@@ -14,8 +14,10 @@ from router.settings import Settings
 # Published in earlier versions as the default: anyone could sign a cookie for user 1 with it.
 PUBLISHED_KEYS = frozenset({"kefu-dev-secret-change-me"})
 MIN_LENGTH = 32
-# Catches repeated or few distinct characters; a 32-character hex key (128 random bits) scores about 118.
-MIN_ENTROPY_BITS = 100
+# Few distinct characters: random keys of 32+ characters (hex or URL-safe) score 90 bits and more.
+MIN_ENTROPY_BITS = 80
+# A repeated word: an 8-character sequence recurs in fewer than one in a million random keys of 32-128 characters.
+REPEAT_LENGTH = 8
 DEVELOPMENT_KEY_FILE = "secret_key"
 GENERATE_HINT = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
@@ -25,9 +27,20 @@ class UnsafeSecretKey(KefuError):
 
 
 def estimated_entropy_bits(key: str) -> float:
-    """Bits of entropy the key's own character frequencies suggest (a lower bound's stand-in, not a proof)."""
+    """Bits of entropy the key's own character frequencies suggest (a screen for lazy keys, not a proof)."""
     counts = Counter(key)
     return -sum(count * math.log2(count / len(key)) for count in counts.values())
+
+
+def has_repeat(key: str, length: int = REPEAT_LENGTH) -> bool:
+    """Whether some ``length``-character sequence occurs twice in ``key``."""
+    seen: set[str] = set()
+    for start in range(len(key) - length + 1):
+        part = key[start : start + length]
+        if part in seen:
+            return True
+        seen.add(part)
+    return False
 
 
 def weakness(key: str) -> str | None:
@@ -38,8 +51,8 @@ def weakness(key: str) -> str | None:
         return "KEFU_SECRET_KEY is the old published default"
     if len(key) < MIN_LENGTH:
         return f"KEFU_SECRET_KEY is {len(key)} characters long; it needs at least {MIN_LENGTH}"
-    if estimated_entropy_bits(key) < MIN_ENTROPY_BITS:
-        return "KEFU_SECRET_KEY is too predictable (repeated or few distinct characters)"
+    if estimated_entropy_bits(key) < MIN_ENTROPY_BITS or has_repeat(key):
+        return "KEFU_SECRET_KEY is too predictable (few distinct characters or a repeated sequence)"
     return None
 
 
