@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -93,37 +94,24 @@ def change_role(
     return _done(f"{user.username}: {role}")
 
 
-@router.post("/{user_id}/disable")
-def disable_user(
-    user_id: int, admin: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
+# Switches that need nothing but the account: what each does and the notice the page shows after it.
+ACCOUNT_SWITCHES: dict[str, tuple[Callable[..., None], str]] = {
+    "disable": (users.disable, "已停用 disabled: their sessions and API tokens no longer work"),
+    "enable": (users.enable, "已启用 enabled"),
+    "revoke-tokens": (users.revoke_tokens, "API 令牌已吊销 API tokens revoked"),
+}
+
+
+@router.post("/{user_id}/{switch}")
+def switch_account(
+    user_id: int, switch: str, admin: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
 ) -> RedirectResponse:
-    """Lock the account out now: its sessions and tokens stop working at their next request."""
+    """Disable (sessions and tokens end at their next request), enable, or revoke the user's API tokens."""
+    if switch not in ACCOUNT_SWITCHES:
+        raise NotFound(f"no account action {switch!r}")
+    change, notice = ACCOUNT_SWITCHES[switch]
     with kefu.uow() as uow:
         user = _user(uow, user_id)
-        users.disable(uow.session, user, actor_id=admin.id)
+        change(uow.session, user, actor_id=admin.id)
         uow.commit()
-    return _done(f"{user.username} 已停用 disabled")
-
-
-@router.post("/{user_id}/enable")
-def enable_user(
-    user_id: int, admin: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
-) -> RedirectResponse:
-    """Let the account log in again."""
-    with kefu.uow() as uow:
-        user = _user(uow, user_id)
-        users.enable(uow.session, user, actor_id=admin.id)
-        uow.commit()
-    return _done(f"{user.username} 已启用 enabled")
-
-
-@router.post("/{user_id}/revoke-tokens")
-def revoke_tokens(
-    user_id: int, admin: CurrentUser = Depends(admin_user), kefu: Kefu = Depends(get_kefu)
-) -> RedirectResponse:
-    """Void every API token the user holds."""
-    with kefu.uow() as uow:
-        user = _user(uow, user_id)
-        users.revoke_tokens(uow.session, user, actor_id=admin.id)
-        uow.commit()
-    return _done(f"{user.username}: API tokens revoked")
+    return _done(f"{user.username} {notice}")
