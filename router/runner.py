@@ -118,7 +118,8 @@ def show_urls(settings: Settings, logins: list[DemoLogin], console: Console) -> 
     ]:
         table.add_row(label, url)
     console.print(table)
-    show_logins(logins, console)
+    if settings.env == "development":
+        show_logins(logins, console)
 
 
 def show_logins(logins: list[DemoLogin], console: Console) -> None:

@@ -239,3 +239,20 @@ def test_tokens_from_before_revocation_counters_are_refused(server: Server) -> N
     working_user(server, "old-integration")
     real_key = (server.kefu.settings.var_dir / "secret_key").read_text().strip()
     assert api_status(server, forged_token(real_key, {"uid": user_id(server, "old-integration")})) == 401
+
+
+def test_admin_changes_a_role_on_the_users_page_and_a_new_agent_gets_an_agent_profile(server: Server) -> None:
+    admin, _ = working_user(server, "role-admin", Role.admin)
+    add_user(server, "promoted", Role.supervisor)
+    target = user_id(server, "promoted")
+    for role in ("agent", "admin"):
+        changed = admin.post(
+            f"/admin/users/{target}/role", data={"role": role, "csrf_token": csrf_of(admin, "/admin/users")}
+        )
+        assert changed.status_code == 303
+    with server.kefu.uow() as uow:
+        promoted = users.get_user(uow.session, "promoted")
+        assert promoted.role is Role.admin and promoted.agent is not None
+    token = csrf_of(admin, "/admin/users")
+    bogus = admin.post(f"/admin/users/{target}/role", data={"role": "root", "csrf_token": token})
+    assert bogus.status_code == 422 and "unknown role" in bogus.text

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,23 +23,14 @@ from router.crm import migrate
 from router.crm.models import utcnow
 from router.settings import Settings
 from tests.e2e.conftest import running_web_app
-from tests.integration.test_account_attacks import form_login
+from tests.integration.test_account_attacks import Server, form_login
 
 GUESSES = 1000
 DEFAULTS = Settings()
 
 
-@dataclass(frozen=True)
-class Target:
-    base_url: str
-    kefu: Kefu
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=120)
-
-
 @pytest.fixture
-def target(database_url: str, tmp_path: Path) -> Iterator[Target]:
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
     """The web app with default throttle settings over a fresh CRM holding two users with their own passwords."""
     settings = Settings(database_url=database_url, var_dir=tmp_path / "var")
     kefu = bootstrap(settings)
@@ -52,7 +42,7 @@ def target(database_url: str, tmp_path: Path) -> Iterator[Target]:
         uow.commit()
     try:
         with running_web_app(settings, tmp_path / "uvicorn.log") as base_url:
-            yield Target(base_url=base_url, kefu=kefu)
+            yield Server(base_url=base_url, kefu=kefu)
     finally:
         kefu.dispose()
 
@@ -64,24 +54,24 @@ def token_attempt(client: httpx.Client, username: str, password: str, ip: str) -
     )
 
 
-def guess_concurrently(target: Target, attempts: list[tuple[str, str, str]]) -> list[httpx.Response]:
+def guess_concurrently(server: Server, attempts: list[tuple[str, str, str]]) -> list[httpx.Response]:
     """Send the attempts eight at a time, each sender with its own keep-alive connection."""
     local = threading.local()
 
     def send(attempt: tuple[str, str, str]) -> httpx.Response:
         if not hasattr(local, "client"):
-            local.client = target.client()
+            local.client = server.client()
         return token_attempt(local.client, *attempt)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(send, attempts))
 
 
-def test_a_thousand_guesses_at_one_account_hash_only_the_allowed_few(target: Target) -> None:
+def test_a_thousand_guesses_at_one_account_hash_only_the_allowed_few(server: Server) -> None:
     # Every guess from a different address, as a botnet would: only the account's own counter can stop them.
     started = time.perf_counter()
     responses = guess_concurrently(
-        target, [("victim", f"guess-{n}", f"198.51.{n // 250}.{n % 250}") for n in range(GUESSES)]
+        server, [("victim", f"guess-{n}", f"198.51.{n // 250}.{n % 250}") for n in range(GUESSES)]
     )
     elapsed = time.perf_counter() - started
     statuses = Counter(response.status_code for response in responses)
@@ -93,24 +83,24 @@ def test_a_thousand_guesses_at_one_account_hash_only_the_allowed_few(target: Tar
     print(f"{GUESSES} guesses in {elapsed:.1f} s, {statuses[401]} reached the password hasher")
 
     # The right password during the lockout is refused too, by the form as by the API; other accounts carry on.
-    client = target.client()
+    client = server.client()
     assert token_attempt(client, "victim", "victim-right-password", "192.0.2.1").status_code == 429
     page = form_login(client, "victim", "victim-right-password")
     assert page.status_code == 429 and "Retry-After" in page.headers and "try again in" in page.text
     assert token_attempt(client, "bystander", "bystander-right-password", "192.0.2.1").status_code == 200
 
 
-def test_a_thousand_guesses_from_one_address_at_many_accounts_lock_that_address_out(target: Target) -> None:
-    responses = guess_concurrently(target, [(f"user{n}", "password123", "203.0.113.7") for n in range(GUESSES)])
+def test_a_thousand_guesses_from_one_address_at_many_accounts_lock_that_address_out(server: Server) -> None:
+    responses = guess_concurrently(server, [(f"user{n}", "password123", "203.0.113.7") for n in range(GUESSES)])
     statuses = Counter(response.status_code for response in responses)
     assert statuses == {401: DEFAULTS.login_failures_per_ip, 429: GUESSES - DEFAULTS.login_failures_per_ip}
-    client = target.client()
+    client = server.client()
     assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.7").status_code == 429
     assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.8").status_code == 200
 
 
-def test_a_successful_login_starts_the_account_count_again(target: Target) -> None:
-    client = target.client()
+def test_a_successful_login_starts_the_account_count_again(server: Server) -> None:
+    client = server.client()
     for _ in range(2):
         for n in range(DEFAULTS.login_failures_per_account - 1):
             assert token_attempt(client, "victim", f"typo-{n}", "192.0.2.9").status_code == 401
