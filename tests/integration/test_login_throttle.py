@@ -90,10 +90,11 @@ def test_a_thousand_guesses_at_one_account_hash_only_the_allowed_few(server: Ser
     assert token_attempt(client, "bystander", "bystander-right-password", "192.0.2.1").status_code == 200
 
 
-def test_a_thousand_guesses_from_one_address_at_many_accounts_lock_that_address_out(server: Server) -> None:
-    responses = guess_concurrently(server, [(f"user{n}", "password123", "203.0.113.7") for n in range(GUESSES)])
+def test_guesses_from_one_address_at_many_accounts_lock_that_address_out(server: Server) -> None:
+    sprayed = 4 * DEFAULTS.login_failures_per_ip
+    responses = guess_concurrently(server, [(f"user{n}", "password123", "203.0.113.7") for n in range(sprayed)])
     statuses = Counter(response.status_code for response in responses)
-    assert statuses == {401: DEFAULTS.login_failures_per_ip, 429: GUESSES - DEFAULTS.login_failures_per_ip}
+    assert statuses == {401: DEFAULTS.login_failures_per_ip, 429: sprayed - DEFAULTS.login_failures_per_ip}
     client = server.client()
     assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.7").status_code == 429
     assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.8").status_code == 200
