@@ -22,9 +22,14 @@ import httpx
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
-from router.crm.seed import seed_demo
 from router.settings import Settings
-from tests.e2e.conftest import DEMO_PASSWORD, free_port, open_demo_ticket, running_web_app
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    free_port,
+    open_demo_ticket,
+    running_web_app,
+    seed_demo_with_chosen_passwords,
+)
 
 TEAMS = [("delivery", "logistics"), ("refund_return", "after_sales"), ("payment_billing", "billing")]
 LIVE_SAMPLES = 10
@@ -99,7 +104,7 @@ def main() -> None:
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, settings.data_dir)
+        seed_demo_with_chosen_passwords(uow.session, settings.data_dir)
         uow.commit()
     started = time.perf_counter()
     _fill(kefu, args.tickets)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from router.accounts.secret_key import signing_key
 from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.db import build_engine, build_read_only_session_factory, build_session_factory
 from router.settings import Settings, get_settings
@@ -27,6 +28,11 @@ class Kefu:
     def __post_init__(self) -> None:
         self.uow = partial(UnitOfWork, self.session_factory)
         self.reader = partial(ReadOnlyUnitOfWork, build_read_only_session_factory(self.engine))
+
+    @cached_property
+    def secret_key(self) -> str:
+        """The key session cookies and API tokens are signed with (UnsafeSecretKey if it is not fit)."""
+        return signing_key(self.settings)
 
     def dispose(self) -> None:
         """Close the pool; tests and short-lived commands call this on the way out."""

@@ -10,11 +10,13 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from router import preflight, runner
+from router.accounts.cli import app as user_app
+from router.accounts.startup import start_problems
 from router.analytics.cli import app as analytics_app
 from router.analytics.cli import demo_data
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
-from router.crm.seed import demo_logins, seed_demo
+from router.crm.seed import seed_demo
 from router.delivery.cli import app as telegram_app
 from router.settings import Settings, get_settings
 from router.training.cli import data_app, model_app
@@ -32,6 +34,7 @@ app.command("demo-data")(demo_data)
 app.command("train")(train_command)
 app.add_typer(data_app, name="data")
 app.add_typer(model_app, name="model")
+app.add_typer(user_app, name="user")
 
 
 def _fail(message: str) -> None:
@@ -53,6 +56,12 @@ def _kefu() -> Kefu:
     if problem:
         _fail(str(problem))
     return kefu
+
+
+def _refuse_unsafe_start(kefu: Kefu) -> None:
+    problems = start_problems(kefu)
+    if problems:
+        _fail("refusing to start: " + "; ".join(problems))
 
 
 @db_app.command("upgrade")
@@ -84,9 +93,14 @@ def seed_demo_command() -> None:
     kefu = _kefu()
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        created = seed_demo(uow.session, kefu.settings.data_dir)
+        logins = seed_demo(uow.session, kefu.settings.data_dir)
         uow.commit()
-    console.print("[green]✓[/] demo organisation created" if created else "CRM already has users: nothing seeded")
+    if not logins:
+        console.print("CRM already has users: nothing seeded")
+        runner.show_logins(logins, console)
+        return
+    console.print("[green]✓[/] demo organisation created")
+    runner.show_logins(logins, console)
 
 
 @app.command()
@@ -95,6 +109,7 @@ def web() -> None:
     import uvicorn
 
     settings = _settings()
+    _refuse_unsafe_start(bootstrap(settings))
     uvicorn.run(
         "router.web.app:create_app",
         factory=True,
@@ -114,7 +129,9 @@ def worker(
     """Assign waiting tickets, requeue absent agents' tickets, escalate SLA breaches, run training jobs."""
     from router.worker import run_worker
 
-    run_worker(_kefu(), interval_s=interval, once=once)
+    kefu = _kefu()
+    _refuse_unsafe_start(kefu)
+    run_worker(kefu, interval_s=interval, once=once)
 
 
 @app.command()
@@ -128,10 +145,14 @@ def run(
         _fail("; ".join(map(str, busy)))
     kefu = _kefu()
     migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        if seed_demo(uow.session, settings.data_dir):
+    logins = []
+    if settings.env == "development":  # production starts with the accounts `kefu user add` made, never demo ones
+        with kefu.uow() as uow:
+            logins = seed_demo(uow.session, settings.data_dir)
+            uow.commit()
+        if logins:
             console.print("[green]✓[/] demo organisation created")
-        uow.commit()
+    _refuse_unsafe_start(kefu)
     kefu.dispose()
     if train:
         from router.training.cli import train_missing
@@ -144,7 +165,7 @@ def run(
         _fail("a kefu process exited during start-up: see its log lines above")
     if not_ready:
         console.print(f"[yellow]![/] still not answering: {', '.join(not_ready)}")
-    runner.show_urls(settings, demo_logins(settings.data_dir), console)
+    runner.show_urls(settings, logins, console)
     sys.exit(manager.wait())
 
 

@@ -17,6 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from router.crm.seed import DemoLogin
 from router.settings import Settings
 
 
@@ -140,7 +141,7 @@ def wait_until_healthy(
     return list(waiting)
 
 
-def show_urls(settings: Settings, logins: list[tuple[str, str, str]], console: Console) -> None:
+def show_urls(settings: Settings, logins: list[DemoLogin], console: Console) -> None:
     """The table a newcomer reads after ``make run``."""
     table = Table(title="kefu is running — Ctrl-C stops everything", show_header=False)
     web = settings.web_url
@@ -155,9 +156,19 @@ def show_urls(settings: Settings, logins: list[tuple[str, str, str]], console: C
     if settings.rest_channel_enabled:
         table.add_row("Rasa REST webhook (this machine only)", f"{settings.rasa_url.rstrip('/')}/webhooks/rest/webhook")
     console.print(table)
-    logins_table = Table(title="Demo logins", show_header=True)
+    if settings.env == "development":
+        show_logins(logins, console)
+
+
+def show_logins(logins: list[DemoLogin], console: Console) -> None:
+    """The demo logins the seed just created, once (they are stored only hashed), or where to reset one."""
+    if not logins:
+        console.print("Demo passwords were shown when the demo was created; reset one with `kefu user passwd NAME`.")
+        return
+    logins_table = Table(title="Demo logins — shown only this once", show_header=True)
     for column in ("user", "password", "role"):
         logins_table.add_column(column)
-    for row in logins:
-        logins_table.add_row(*row)
+    for login in logins:
+        logins_table.add_row(*login)
     console.print(logins_table)
+    console.print("Each demo user chooses their own password at first login; `kefu user passwd NAME` resets one.")

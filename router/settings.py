@@ -35,7 +35,19 @@ class Settings(BaseSettings):
         None, description="Rasa's plain REST channel (loopback only); default: on in development, off in production."
     )
     public_url: str = Field("", description="URL customers and agents use; defaults to the web host/port.")
-    secret_key: str = Field("kefu-dev-secret-change-me", description="Signs sessions and CSRF tokens.")
+    secret_key: str = Field(
+        "",
+        description="Signs sessions and API tokens; required (and checked for strength) when KEFU_ENV=production. "
+        "Development without one generates a random key once into var/.",
+    )
+    api_token_hours: int = Field(24, ge=1, le=24 * 90, description="Lifetime of a bearer token from POST /api/tokens.")
+    login_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins to one account within the lockout window before it is locked."
+    )
+    login_failures_per_ip: int = Field(
+        50, ge=1, description="Failed logins from one IP address within the lockout window before it is locked out."
+    )
+    login_lockout_minutes: int = Field(15, ge=1, description="How long the failed-login window and a lockout last.")
     project_dir: Path = PROJECT_ROOT
     models_dir: Path = PROJECT_ROOT / "models"
     data_dir: Path = PROJECT_ROOT / "data"

@@ -7,6 +7,7 @@ import signal
 import threading
 from dataclasses import dataclass
 
+from router.accounts.login_throttle import prune_expired
 from router.bootstrap import Kefu
 from router.crm.models import utcnow
 from router.routing.assignment import assign_waiting
@@ -27,7 +28,8 @@ class SweepResult:
 
 
 def sweep(kefu: Kefu) -> SweepResult:
-    """One pass: requeue absent agents' tickets, escalate near-breaches, assign what waits; one transaction each."""
+    """One pass: requeue absent agents' tickets, escalate near-breaches, assign what waits, forget ended login
+    throttle windows; one transaction each."""
     now, policy = utcnow(), routing_policy(kefu.settings.data_dir)
     with kefu.uow() as uow:
         stale = requeue_stale_agents(uow.session, now, policy)
@@ -37,6 +39,9 @@ def sweep(kefu: Kefu) -> SweepResult:
         uow.commit()
     with kefu.uow() as uow:
         assigned = assign_waiting(uow.session)
+        uow.commit()
+    with kefu.uow() as uow:
+        prune_expired(uow.session, now)
         uow.commit()
     return SweepResult(requeued_agents=len(stale), escalated=len(escalated), assigned=assigned)
 

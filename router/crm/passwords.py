@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+
+
+def generate_password() -> str:
+    """A random password to hand to someone who must replace it at first login (96 bits)."""
+    return secrets.token_urlsafe(12)
 
 
 def hash_password(plain: str) -> str:

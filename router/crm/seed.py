@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from router.crm.models import Agent, CannedResponse, FaqEntry, Role, Team, User
-from router.crm.passwords import hash_password
+from router.crm.models import Agent, CannedResponse, FaqEntry, PasswordOrigin, Role, Team, User
+from router.crm.passwords import generate_password, hash_password
+
+
+class DemoLogin(NamedTuple):
+    """A demo account and the random password the seed gave it (stored only hashed, shown to the caller once)."""
+
+    username: str
+    password: str
+    role: str
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -22,23 +30,33 @@ def load_categories(data_dir: Path) -> dict[str, Any]:
     return _load(data_dir / "triage" / "categories.yml")
 
 
-def seed_demo(session: Session, data_dir: Path) -> bool:
-    """Fill an empty CRM with the demo organisation; returns False (and changes nothing) if users exist."""
+def seed_demo(session: Session, data_dir: Path) -> list[DemoLogin]:
+    """Fill an empty CRM with the demo organisation and return its logins; none (and no change) if users exist.
+
+    The demo accounts share one password per install: one argon2 hash keeps seeding (which every test fixture
+    does) as cheap as it was, the accounts stand for one person trying kefu, and each must choose its own password
+    at first login; production refuses to start while any still has it.
+    """
     if session.scalar(select(func.count(User.id))):
-        return False
+        return []
     organisation = _load(data_dir / "demo_organisation.yml")
     teams = {
         name: Team(name=name, display_name=f"{labels['zh']} {labels['en']}")
         for name, labels in load_categories(data_dir)["teams"].items()
     }
     session.add_all(teams.values())
-    password_hash = hash_password(organisation["password"])
+    password = generate_password()
+    password_hash = hash_password(password)
+    logins = []
     for person in organisation["users"]:
+        login = DemoLogin(person["username"], password, person["role"])
+        logins.append(login)
         user = User(
-            username=person["username"],
+            username=login.username,
             display_name=person["display_name"],
-            role=Role(person["role"]),
+            role=Role(login.role),
             password_hash=password_hash,
+            password_origin=PasswordOrigin.demo,
         )
         session.add(user)
         if person["role"] == Role.agent.value:
@@ -54,7 +72,7 @@ def seed_demo(session: Session, data_dir: Path) -> bool:
     session.add_all(CannedResponse(**response) for response in organisation.get("canned_responses", []))
     seed_faq(session, data_dir)
     session.flush()
-    return True
+    return logins
 
 
 def seed_faq(session: Session, data_dir: Path) -> int:
@@ -64,9 +82,3 @@ def seed_faq(session: Session, data_dir: Path) -> int:
     entries = [FaqEntry(**entry) for entry in _load(data_dir / "faq.yml")["faq"]]
     session.add_all(entries)
     return len(entries)
-
-
-def demo_logins(data_dir: Path) -> list[tuple[str, str, str]]:
-    """(username, password, role) of every demo login, for ``kefu run`` to print."""
-    organisation = _load(data_dir / "demo_organisation.yml")
-    return [(person["username"], organisation["password"], person["role"]) for person in organisation["users"]]

@@ -7,9 +7,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import RedirectResponse
 
+from router.accounts.startup import ensure_safe_to_start
 from router.bootstrap import Kefu, bootstrap
 from router.web import (
     admin,
+    admin_users,
     analytics,
     api,
     auth,
@@ -33,6 +35,7 @@ SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
 def create_app(kefu: Kefu | None = None) -> FastAPI:
     """The web app on ``kefu`` (default: bootstrapped from the environment); other routers mount here."""
     kefu = kefu or bootstrap()
+    ensure_safe_to_start(kefu)
     app = FastAPI(
         title="kefu 客服",
         description="Agent console, supervisor view and the JSON API for integrations. "
@@ -46,7 +49,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.state.kefu = kefu
     app.add_middleware(
         SessionMiddleware,
-        secret_key=kefu.settings.secret_key,
+        secret_key=kefu.secret_key,
         session_cookie="kefu_session",
         max_age=SESSION_MAX_AGE_S,
         same_site="lax",
@@ -65,6 +68,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(admin.router)
     app.include_router(admin.category_router)
+    app.include_router(admin_users.router)
     app.include_router(webchat.router)
     app.include_router(telegram.router)
     app.include_router(analytics.router)

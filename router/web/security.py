@@ -14,15 +14,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from router.bootstrap import Kefu
 from router.crm.models import Agent, Role, User
-from router.crm.passwords import verify_password
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import Forbidden
 
 SESSION_USER_KEY = "user_id"
+SESSION_EPOCH_KEY = "epoch"
 SESSION_CSRF_KEY = "csrf"
 CSRF_FORM_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-API_TOKEN_MAX_AGE_S = 30 * 24 * 3600
+CHANGE_PASSWORD_PATH = "/account/password"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -32,6 +32,10 @@ class NotAuthenticated(Exception):
 
 class CsrfRejected(Exception):
     """A state-changing browser request without the session's CSRF token (HTTP 403)."""
+
+
+class PasswordChangeRequired(Exception):
+    """Someone else set this user's password: pages send them to choose their own, the API answers 403."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class CurrentUser:
     team_ids: frozenset[int]
     presence: str | None = None
     via_token: bool = False
+    must_change_password: bool = False
 
     @property
     def is_supervisor(self) -> bool:
@@ -64,20 +69,23 @@ def get_uow(kefu: Kefu = Depends(get_kefu)) -> Iterator[UnitOfWork]:
         yield uow
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this username and password, or None (same answer for unknown user and bad password)."""
-    user = session.scalar(select(User).where(User.username == username.strip()))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        return None
-    return user
+@dataclass(frozen=True)
+class Credential:
+    """Who a cookie or token says the caller is, and the revocation counter it was issued under."""
+
+    user_id: int
+    counter: int
+    via_token: bool
 
 
-def load_current_user(session: Session, user_id: int, via_token: bool = False) -> CurrentUser | None:
-    """The web layer's view of user ``user_id`` with their agent and teams, or None if gone or deactivated."""
+def load_current_user(session: Session, credential: Credential) -> CurrentUser | None:
+    """The web layer's view of the credential's user with agent and teams; None if gone, disabled or revoked."""
     user = session.scalar(
-        select(User).where(User.id == user_id).options(selectinload(User.agent).selectinload(Agent.teams))
+        select(User).where(User.id == credential.user_id).options(selectinload(User.agent).selectinload(Agent.teams))
     )
     if user is None or not user.active:
+        return None
+    if credential.counter != (user.token_version if credential.via_token else user.session_epoch):
         return None
     agent = user.agent
     return CurrentUser(
@@ -88,26 +96,50 @@ def load_current_user(session: Session, user_id: int, via_token: bool = False) -
         agent_id=agent.id if agent else None,
         team_ids=frozenset(team.id for team in agent.teams) if agent else frozenset(),
         presence=agent.presence.value if agent else None,
-        via_token=via_token,
+        via_token=credential.via_token,
+        must_change_password=user.must_change_password,
     )
 
 
+def start_session(request: Request, user: User) -> None:
+    """Log ``user`` into this browser with a fresh session (and CSRF token), which defeats session fixation."""
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    request.session[SESSION_EPOCH_KEY] = user.session_epoch
+
+
 def _token_serializer(kefu: Kefu) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(kefu.settings.secret_key, salt="kefu-api-token")
+    return URLSafeTimedSerializer(kefu.secret_key, salt="kefu-api-token")
 
 
-def issue_api_token(kefu: Kefu, user_id: int) -> str:
-    """A signed bearer token for integrations; valid 30 days, void once the user is deactivated."""
-    return _token_serializer(kefu).dumps({"uid": user_id})
+def api_token_lifetime_s(kefu: Kefu) -> int:
+    """How long a bearer token is valid (``KEFU_API_TOKEN_HOURS``)."""
+    return kefu.settings.api_token_hours * 3600
 
 
-def _user_id_from_token(kefu: Kefu, token: str) -> int | None:
+def issue_api_token(kefu: Kefu, user: User) -> str:
+    """A signed bearer token for integrations; void when it expires, the user is disabled or their tokens revoked."""
+    return _token_serializer(kefu).dumps({"uid": user.id, "tv": user.token_version})
+
+
+def _token_credential(kefu: Kefu, token: str) -> Credential | None:
     try:
-        payload = _token_serializer(kefu).loads(token, max_age=API_TOKEN_MAX_AGE_S)
+        payload = _token_serializer(kefu).loads(token, max_age=api_token_lifetime_s(kefu))
     except (BadSignature, SignatureExpired):
         return None
-    user_id = payload.get("uid") if isinstance(payload, dict) else None
-    return user_id if isinstance(user_id, int) else None
+    if not isinstance(payload, dict):
+        return None
+    user_id, version = payload.get("uid"), payload.get("tv")
+    if not isinstance(user_id, int) or not isinstance(version, int):
+        return None
+    return Credential(user_id=user_id, counter=version, via_token=True)
+
+
+def _session_credential(request: Request) -> Credential | None:
+    user_id, epoch = request.session.get(SESSION_USER_KEY), request.session.get(SESSION_EPOCH_KEY)
+    if not isinstance(user_id, int) or not isinstance(epoch, int):
+        return None
+    return Credential(user_id=user_id, counter=epoch, via_token=False)
 
 
 def csrf_token(request: Request) -> str:
@@ -133,21 +165,28 @@ async def verify_csrf(request: Request) -> None:
         raise CsrfRejected("missing or wrong CSRF token; reload the page and try again")
 
 
-def current_user(request: Request, kefu: Kefu = Depends(get_kefu)) -> CurrentUser:
-    """The caller, from a bearer token or the session cookie; raises NotAuthenticated otherwise."""
+def authenticated_user(request: Request, kefu: Kefu = Depends(get_kefu)) -> CurrentUser:
+    """The caller, from a bearer token or the session cookie, even one who must still change their password."""
     authorization = request.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
-        user_id, via_token = _user_id_from_token(kefu, authorization[7:].strip()), True
+        credential = _token_credential(kefu, authorization[7:].strip())
     else:
-        user_id, via_token = request.session.get(SESSION_USER_KEY), False
-    if not isinstance(user_id, int):
+        credential = _session_credential(request)
+    if credential is None:
         raise NotAuthenticated("log in first")
-    with kefu.uow() as uow:
-        user = load_current_user(uow.session, user_id, via_token=via_token)
+    with kefu.reader() as reader:
+        user = load_current_user(reader.session, credential)
     if user is None:
         request.session.pop(SESSION_USER_KEY, None)
-        raise NotAuthenticated("this account no longer exists or was deactivated")
+        raise NotAuthenticated("this login was revoked or the account disabled; log in again")
     request.state.user = user  # the page layout shows who is logged in
+    return user
+
+
+def current_user(user: CurrentUser = Depends(authenticated_user)) -> CurrentUser:
+    """The caller, who has chosen their own password; raises NotAuthenticated or PasswordChangeRequired otherwise."""
+    if user.must_change_password:
+        raise PasswordChangeRequired(f"choose your own password first at {CHANGE_PASSWORD_PATH}")
     return user
 
 

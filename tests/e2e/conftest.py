@@ -11,15 +11,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.conversations import current_conversation
-from router.crm.models import Interaction, Speaker
+from router.crm.models import Interaction, PasswordOrigin, Speaker, User
+from router.crm.passwords import hash_password
 from router.crm.seed import seed_demo
 from router.routing.tickets import open_ticket
 from router.settings import Settings
@@ -35,7 +39,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DEMO_PASSWORD = "kefu-demo"
+# The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
+DEMO_PASSWORD = "demo-users-own-password"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,20 @@ class WebServer:
     base_url: str
     database_url: str
     settings: Settings
+
+
+@lru_cache(maxsize=1)
+def _demo_password_hash() -> str:
+    return hash_password(DEMO_PASSWORD)
+
+
+def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
+    """The demo organisation, each user as if they had already replaced the seed's password with DEMO_PASSWORD.
+
+    One hash per test run instead of a login and a password change per user per test.
+    """
+    seed_demo(session, data_dir)
+    session.execute(update(User).values(password_hash=_demo_password_hash(), password_origin=PasswordOrigin.chosen))
 
 
 def free_port() -> int:
@@ -132,11 +151,11 @@ def running_web_app(
 def web_server(tmp_path: Path) -> Iterator[WebServer]:
     """uvicorn serving ``create_app`` on a free port over a fresh migrated, demo-seeded SQLite CRM; stopped after."""
     database_url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", secret_key="e2e-" + tmp_path.name)
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var")
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, settings.data_dir)
+        seed_demo_with_chosen_passwords(uow.session, settings.data_dir)
         uow.commit()
     kefu.dispose()
     with running_web_app(settings, tmp_path / "uvicorn.log") as base_url:
@@ -195,7 +214,7 @@ def seeded_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Itera
     overrides.setdefault("rasa_url", f"http://127.0.0.1:{free_port()}")
     kefu = make_kefu(database_url, tmp_path, **overrides)
     with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
+        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
         uow.commit()
     try:
         yield kefu

@@ -17,9 +17,8 @@ from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.crm.interactions import Turn, record_turns
 from router.crm.models import ModelStatus, ModelVersion, Speaker, TrainingExample
-from router.crm.seed import seed_demo
 from router.settings import PROJECT_ROOT, Settings
-from tests.e2e.conftest import WebServer, _wait_until_healthy, free_port, log_in
+from tests.e2e.conftest import WebServer, _wait_until_healthy, free_port, log_in, seed_demo_with_chosen_passwords
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa, pytest.mark.timeout(1800)]
 
@@ -52,7 +51,7 @@ def admin_server(tmp_path: Path) -> Iterator[WebServer]:
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, data_dir)
+        seed_demo_with_chosen_passwords(uow.session, data_dir)
         for index, text in enumerate(QUESTIONS):
             sender = f"web:{uuid.uuid4()}"
             record_turns(

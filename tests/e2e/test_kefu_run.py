@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ def test_kefu_run_serves_chinese_and_english_then_stops_on_ctrl_c(tmp_path: Path
         **{name: str(port) for name, port in ports.items()},
         "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
         "KEFU_VAR_DIR": str(tmp_path / "var"),
+        "COLUMNS": "200",
     }
     log_path = tmp_path / "kefu-run.log"
     with log_path.open("w") as log:
@@ -47,13 +49,18 @@ def test_kefu_run_serves_chinese_and_english_then_stops_on_ctrl_c(tmp_path: Path
         )
     try:
         deadline = time.monotonic() + 300
-        while "kefu is running" not in log_path.read_text() and time.monotonic() < deadline:
+        while "resets one" not in log_path.read_text() and time.monotonic() < deadline:
             assert kefu.poll() is None, log_path.read_text()[-3000:]
             time.sleep(1)
         output = log_path.read_text()
         assert "kefu is running" in output, output[-3000:]
         assert f"http://127.0.0.1:{ports['KEFU_WEB_PORT']}/console" in output
-        assert "admin" in output and "kefu-demo" in output
+        password = re.search(r"admin\s*│\s*(\S+)\s*│\s*admin", output).group(1)
+        assert "kefu-demo" not in output and "shown only this once" in output
+        web = httpx.Client(base_url=f"http://127.0.0.1:{ports['KEFU_WEB_PORT']}")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', web.get("/login").text).group(1)
+        login = web.post("/login", data={"username": "admin", "password": password, "csrf_token": csrf})
+        assert login.headers["location"].startswith("/account/password")  # the demo password must be replaced
 
         webhook = f"http://127.0.0.1:{ports['KEFU_RASA_PORT']}/webhooks/rest/webhook"
         for sender, greeting in [("run-zh", "你好"), ("run-en", "hello")]:

@@ -9,9 +9,8 @@ import pytest
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
-from router.crm.seed import seed_demo
 from router.settings import Settings
-from tests.e2e.conftest import seeded_kefu
+from tests.e2e.conftest import seed_demo_with_chosen_passwords, seeded_kefu
 from tests.rasa_stack import RasaStack, running_stack
 
 
@@ -23,7 +22,7 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
+        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
         uow.commit()
     kefu.dispose()
     with running_stack(database_url, work_dir) as stack:

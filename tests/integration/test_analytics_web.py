@@ -18,7 +18,7 @@ from router.bootstrap import Kefu
 from router.crm.models import Team, Ticket
 from router.web.app import create_app
 from tests.conftest import make_kefu
-from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.conftest import DEMO_PASSWORD, seed_demo_with_chosen_passwords
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 ANALYSES = ("kpis", "topics", "csat_drivers", "segments", "rules", "staffing")
@@ -30,6 +30,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
     tmp_path = tmp_path_factory.mktemp("analytics-web")
     kefu = make_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path)
     with kefu.uow() as uow:
+        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
         generate_history(uow.session, kefu.settings.data_dir, customers=120, days=60, seed=5)
         uow.commit()
     yield kefu

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from router.crm import migrate
 
 KEFU = [sys.executable, "-m", "router"]
 
@@ -24,21 +27,24 @@ def test_db_upgrade_downgrade_and_current(database_url: str) -> None:
     env = {"KEFU_DATABASE_URL": database_url}
     upgraded = run_kefu("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "0001_initial" in upgraded.stdout
+    assert migrate.head_revision() in upgraded.stdout
     current = run_kefu("db", "current", env=env)
-    assert "database: 0001_initial" in current.stdout
+    assert f"database: {migrate.head_revision()}" in current.stdout
     downgraded = run_kefu("db", "downgrade", "base", env=env)
     assert downgraded.returncode == 0, downgraded.stderr
     assert "database: None" in run_kefu("db", "current", env=env).stdout
 
 
-def test_seed_demo_twice_seeds_once(sqlite_url: str) -> None:
-    env = {"KEFU_DATABASE_URL": sqlite_url}
+def test_seed_demo_twice_seeds_once_and_shows_the_password_only_the_first_time(sqlite_url: str) -> None:
+    env = {"KEFU_DATABASE_URL": sqlite_url, "COLUMNS": "200"}
     first = run_kefu("seed-demo", env=env)
     assert first.returncode == 0, first.stderr
     assert "demo organisation created" in first.stdout
+    password = re.search(r"admin\s*│\s*(\S+)\s*│\s*admin", first.stdout).group(1)
+    assert len(password) >= 16 and "kefu-demo" not in first.stdout
     second = run_kefu("seed-demo", env=env)
     assert "already has users" in second.stdout
+    assert password not in second.stdout and "kefu user passwd" in second.stdout
 
 
 def test_unreachable_database_is_one_line_naming_the_setting() -> None:

@@ -1,22 +1,23 @@
-"""The demo organisation seeds an empty CRM once, with working logins, on SQLite and PostgreSQL."""
+"""The demo organisation seeds an empty CRM once, with a random demo password, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
-from router.crm.models import Agent, FaqEntry, Role, Team, User
+from router.crm.models import Agent, FaqEntry, PasswordOrigin, Role, Team, User
 from router.crm.passwords import verify_password
-from router.crm.seed import demo_logins, seed_demo
+from router.crm.seed import seed_demo
 
 
-def test_seed_fills_an_empty_crm_once(kefu_any_db: Kefu) -> None:
+def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_any_db: Kefu) -> None:
     data_dir = kefu_any_db.settings.data_dir
     with kefu_any_db.uow() as uow:
-        assert seed_demo(uow.session, data_dir) is True
+        logins = seed_demo(uow.session, data_dir)
         uow.commit()
+    assert {login.username for login in logins} >= {"admin", "supervisor", "lina"}
     with kefu_any_db.uow() as uow:
-        assert seed_demo(uow.session, data_dir) is False
+        assert seed_demo(uow.session, data_dir) == []
         session = uow.session
         assert session.scalar(select(func.count(Team.id))) == 5
         assert session.scalar(select(func.count(FaqEntry.id))) >= 20
@@ -24,7 +25,24 @@ def test_seed_fills_an_empty_crm_once(kefu_any_db: Kefu) -> None:
         assert admin.role is Role.admin
         lina = session.execute(select(Agent).join(User).where(User.username == "lina")).scalar_one()
         assert {team.name for team in lina.teams} == {"logistics", "after_sales"}
-        for username, password, _role in demo_logins(data_dir):
+        for username, password, role in logins:
             user = session.execute(select(User).where(User.username == username)).scalar_one()
-            assert verify_password(user.password_hash, password)
-            assert not verify_password(user.password_hash, password + "x")
+            assert user.role.value == role
+            assert user.password_origin is PasswordOrigin.demo and user.must_change_password
+            assert password not in user.password_hash and verify_password(user.password_hash, password)
+            assert not verify_password(user.password_hash, "kefu-demo")
+
+
+def test_every_install_gets_its_own_demo_password(kefu: Kefu, tmp_path) -> None:
+    from tests.conftest import make_kefu
+
+    other = make_kefu(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other")
+    try:
+        passwords = []
+        for install in (kefu, other):
+            with install.uow() as uow:
+                passwords.append(seed_demo(uow.session, install.settings.data_dir)[0].password)
+                uow.commit()
+        assert passwords[0] != passwords[1] and len(passwords[0]) >= 16
+    finally:
+        other.dispose()

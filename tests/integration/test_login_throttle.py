@@ -1,0 +1,123 @@
+"""Password guessing over real HTTP, on SQLite and PostgreSQL: the throttle locks out before argon2 is reached.
+
+Each 401 below costs one argon2 hash; a 429 costs none. Counting them is how the tests see where the hashing stops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from router.accounts import users
+from router.accounts.login_throttle import ThrottlePolicy, charge_attempt, prune_expired, refund_success
+from router.bootstrap import Kefu, bootstrap
+from router.crm import migrate
+from router.crm.models import utcnow
+from router.settings import Settings
+from tests.e2e.conftest import running_web_app
+from tests.integration.test_account_attacks import Server, form_login
+
+GUESSES = 1000
+DEFAULTS = Settings()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """The web app with default throttle settings over a fresh CRM holding two users with their own passwords."""
+    settings = Settings(database_url=database_url, var_dir=tmp_path / "var")
+    kefu = bootstrap(settings)
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        for username in ("victim", "bystander"):
+            user, assigned = users.add_user(uow.session, username, username, "agent")
+            users.choose_password(uow.session, user, assigned, f"{username}-right-password")
+        uow.commit()
+    try:
+        with running_web_app(settings, tmp_path / "uvicorn.log") as base_url:
+            yield Server(base_url=base_url, kefu=kefu)
+    finally:
+        kefu.dispose()
+
+
+def token_attempt(client: httpx.Client, username: str, password: str, ip: str) -> httpx.Response:
+    """POST /api/tokens as if from ``ip`` (uvicorn trusts X-Forwarded-For from the loopback proxy only)."""
+    return client.post(
+        "/api/tokens", json={"username": username, "password": password}, headers={"X-Forwarded-For": ip}
+    )
+
+
+def guess_concurrently(server: Server, attempts: list[tuple[str, str, str]]) -> list[httpx.Response]:
+    """Send the attempts eight at a time, each sender with its own keep-alive connection."""
+    local = threading.local()
+
+    def send(attempt: tuple[str, str, str]) -> httpx.Response:
+        if not hasattr(local, "client"):
+            local.client = server.client()
+        return token_attempt(local.client, *attempt)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(send, attempts))
+
+
+def test_a_thousand_guesses_at_one_account_hash_only_the_allowed_few(server: Server) -> None:
+    # Every guess from a different address, as a botnet would: only the account's own counter can stop them.
+    started = time.perf_counter()
+    responses = guess_concurrently(
+        server, [("victim", f"guess-{n}", f"198.51.{n // 250}.{n % 250}") for n in range(GUESSES)]
+    )
+    elapsed = time.perf_counter() - started
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {401: DEFAULTS.login_failures_per_account, 429: GUESSES - DEFAULTS.login_failures_per_account}
+    locked = next(response for response in responses if response.status_code == 429)
+    window_s = DEFAULTS.login_lockout_minutes * 60
+    assert 0 < int(locked.headers["Retry-After"]) <= window_s
+    assert "too many failed logins" in locked.json()["error"]
+    print(f"{GUESSES} guesses in {elapsed:.1f} s, {statuses[401]} reached the password hasher")
+
+    # The right password during the lockout is refused too, by the form as by the API; other accounts carry on.
+    client = server.client()
+    assert token_attempt(client, "victim", "victim-right-password", "192.0.2.1").status_code == 429
+    page = form_login(client, "victim", "victim-right-password")
+    assert page.status_code == 429 and "Retry-After" in page.headers and "try again in" in page.text
+    assert token_attempt(client, "bystander", "bystander-right-password", "192.0.2.1").status_code == 200
+
+
+def test_guesses_from_one_address_at_many_accounts_lock_that_address_out(server: Server) -> None:
+    sprayed = 4 * DEFAULTS.login_failures_per_ip
+    responses = guess_concurrently(server, [(f"user{n}", "password123", "203.0.113.7") for n in range(sprayed)])
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {401: DEFAULTS.login_failures_per_ip, 429: sprayed - DEFAULTS.login_failures_per_ip}
+    client = server.client()
+    assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.7").status_code == 429
+    assert token_attempt(client, "bystander", "bystander-right-password", "203.0.113.8").status_code == 200
+
+
+def test_a_successful_login_starts_the_account_count_again(server: Server) -> None:
+    client = server.client()
+    for _ in range(2):
+        for n in range(DEFAULTS.login_failures_per_account - 1):
+            assert token_attempt(client, "victim", f"typo-{n}", "192.0.2.9").status_code == 401
+        assert token_attempt(client, "victim", "victim-right-password", "192.0.2.9").status_code == 200
+
+
+def test_counts_start_afresh_when_the_window_ends_and_ended_windows_are_pruned(kefu_any_db: Kefu) -> None:
+    policy = ThrottlePolicy(per_account=2, per_ip=100, window=timedelta(minutes=15))
+    now = utcnow()
+    with kefu_any_db.uow() as uow:
+        verdicts = [charge_attempt(uow.session, policy, ip="192.0.2.3", username="Lina ", now=now) for _ in range(3)]
+        assert verdicts[:2] == [None, None] and verdicts[2] == 15 * 60
+        # Usernames count case-insensitively: "LINA" is the same account.
+        assert charge_attempt(uow.session, policy, ip="192.0.2.4", username="LINA", now=now) == 15 * 60
+        later = now + timedelta(minutes=15, seconds=1)
+        assert charge_attempt(uow.session, policy, ip="192.0.2.3", username="lina", now=later) is None
+        refund_success(uow.session, ip="192.0.2.3", username="lina")
+        assert prune_expired(uow.session, later) == 1  # only 192.0.2.4's window had ended
+        uow.commit()
