@@ -8,6 +8,10 @@ classes up once per type. On SQLite it uses write-ahead logging with ``synchrono
 waits for the disk while Rasa's event loop stands still, and a committed turn still survives a crash or restart of
 Rasa (only a power cut can lose the last moments). Conversations written by Rasa's own SQLTrackerStore are read as
 they are, so switching either way loses nothing.
+
+What reaches the table is redacted: the customer's and the bot's texts, entity and slot values and every other free
+text in an event lose their phone, email, ID, passport and card numbers and addresses. The tracker a turn works on
+keeps the raw text in memory, so the actions of the turn (and of the next, while it stays cached) still see it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,15 @@ from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
 from bot import action_validation, graph_runner
+from router.crm.redaction import redact_entities, redact_json
 from router.recent import RecentlyUsed
+
+# Event fields that name things (event types, actions, intents, slots, entity kinds) or identify a message, a
+# channel or a model: never personal data, and Rasa needs them intact to read the conversation back.
+_IDENTIFIER_KEYS = frozenset(
+    {"event", "name", "timestamp", "message_id", "input_channel", "policy", "entity", "extractor", "role", "group"}
+    | {"model_id", "assistant_id", "sender_id"}
+)
 
 
 @cache
@@ -44,6 +56,15 @@ def event_from_dict(parameters: dict[str, Any]) -> Event | None:
         return None
     cls = event_class(type_name)
     return cls._from_parameters(parameters) if cls else None
+
+
+def redacted_event(data: dict[str, Any]) -> dict[str, Any]:
+    """An event's ``as_dict()`` as it may be stored: every free text in it redacted, names and ids kept."""
+    parse_data = data.get("parse_data")
+    if isinstance(parse_data, dict) and isinstance(parse_data.get("entities"), list):
+        # As in the interaction log, an entity that is personal data as a whole (a phone) keeps only its kind.
+        data = {**data, "parse_data": {**parse_data, "entities": redact_entities(parse_data["entities"])}}
+    return redact_json(data, keep=_IDENTIFIER_KEYS)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -132,8 +153,8 @@ class KefuTrackerStore(SQLTrackerStore):
 
     @staticmethod
     def _row(sender_id: str, event: Event) -> dict[str, Any]:
-        """The ``events`` row Rasa's SQLTrackerStore writes for an event."""
-        data = event.as_dict()
+        """The ``events`` row Rasa's SQLTrackerStore writes for an event, redacted."""
+        data = redacted_event(event.as_dict())
         return {
             "sender_id": sender_id,
             "type_name": event.type_name,
