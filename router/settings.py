@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         description="How far a retrained model's held-back accuracy or macro-F1 may fall below the active one's.",
     )
     faq_similarity_threshold: float = 0.35
+    tracker_retention_days: int = Field(
+        30, ge=0, description="Rasa's tracker events older than this many days are deleted; 0 keeps them forever."
+    )
     log_level: str = "INFO"
 
     class Config:
@@ -61,6 +64,11 @@ class Settings(BaseSettings):
         if "://" not in value:
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
         return value
+
+    @property
+    def tracker_database_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store, the SQLite file ``kefu run`` points Rasa at."""
+        return f"sqlite:///{self.var_dir / 'rasa_tracker.db'}"
 
     @property
     def web_url(self) -> str:
