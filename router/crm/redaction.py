@@ -9,7 +9,7 @@ left alone; where a shape is too common to take on sight (a 9-digit passport, a 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
@@ -258,11 +258,35 @@ _FINDERS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ...]
 _TAKEN = "\0"
 
 
-def find_pii(text: str) -> list[PiiMatch]:
-    """Every non-overlapping piece of personal data in ``text``, left to right."""
+# Personal data already found elsewhere in a conversation, by value: the customer's "passport E73920418" makes the
+# bot's "is this about order 73920418?" personal data too, though that sentence alone does not show it.
+KnownPii = Mapping[str, PiiKind]
+MIN_KNOWN_DIGITS = 6
+
+
+def known_pii(text: str) -> dict[str, PiiKind]:
+    """The personal data in ``text`` by value, with the digits of each number alone ("E73920418" → "73920418")."""
+    known: dict[str, PiiKind] = {}
+    for match in find_pii(text):
+        known[match.value] = match.kind
+        digits = re.sub(r"\D", "", match.value.translate(_FULLWIDTH_FOLD))
+        if len(digits) >= MIN_KNOWN_DIGITS:
+            known.setdefault(digits, match.kind)
+    return known
+
+
+def _known_finders(known: KnownPii) -> Iterator[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]]]:
+    # Longest first, so a whole value is replaced before the digits it contains; digits only where no digit touches.
+    for value in sorted(known, key=len, reverse=True):
+        pattern = re.compile(_NOT_DIGIT_BEFORE + re.escape(value.translate(_FULLWIDTH_FOLD)) + _NOT_DIGIT_AFTER)
+        yield known[value], partial(_spans, pattern)
+
+
+def find_pii(text: str, known: KnownPii | None = None) -> list[PiiMatch]:
+    """Every non-overlapping piece of personal data in ``text``, left to right, ``known`` values included."""
     remaining = text.translate(_FULLWIDTH_FOLD)
     found: list[PiiMatch] = []
-    for kind, finder in _FINDERS:
+    for kind, finder in (*_FINDERS, *_known_finders(known or {})):
         for start, end in finder(remaining):
             if _TAKEN not in remaining[start:end]:
                 remaining = remaining[:start] + _TAKEN * (end - start) + remaining[end:]
@@ -270,11 +294,11 @@ def find_pii(text: str) -> list[PiiMatch]:
     return sorted(found, key=lambda item: item.start)
 
 
-def redact(text: str) -> str:
-    """``text`` with each piece of personal data replaced by a placeholder such as ``[phone]``."""
+def redact(text: str, known: KnownPii | None = None) -> str:
+    """``text`` with each piece of personal data (and each ``known`` value) replaced by a placeholder: ``[phone]``."""
     pieces: list[str] = []
     cursor = 0
-    for item in find_pii(text):
+    for item in find_pii(text, known):
         pieces.append(text[cursor : item.start])
         pieces.append(PLACEHOLDERS[item.kind])
         cursor = item.end
@@ -282,8 +306,12 @@ def redact(text: str) -> str:
     return "".join(pieces)
 
 
-def redact_entities(entities: list[dict]) -> list[dict]:
-    """NLU entities safe to store: personal values replaced, any other value redacted in place."""
+def redact_entities(entities: list[dict], known: KnownPii | None = None) -> list[dict]:
+    """NLU entities safe to store: personal values replaced, any other value redacted in place.
+
+    Pass the message's ``known_pii`` as ``known``: an order number the NLU found inside a passport number is only
+    personal data in the light of the whole message.
+    """
     cleaned = []
     for entity in entities:
         entity = dict(entity)
@@ -292,17 +320,17 @@ def redact_entities(entities: list[dict]) -> list[dict]:
         if name in PII_ENTITIES:
             entity["value"] = PLACEHOLDERS[PII_ENTITIES[name]]
         elif isinstance(value, str):
-            entity["value"] = redact(value)
+            entity["value"] = redact(value, known)
         cleaned.append(entity)
     return cleaned
 
 
-def redact_json(value: Any, keep: frozenset[str] = frozenset()) -> Any:
+def redact_json(value: Any, keep: frozenset[str] = frozenset(), known: KnownPii | None = None) -> Any:
     """A copy of a JSON-like ``value`` with every string in it redacted, except the values of the keys in ``keep``."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, known)
     if isinstance(value, dict):
-        return {key: item if key in keep else redact_json(item, keep) for key, item in value.items()}
+        return {key: item if key in keep else redact_json(item, keep, known) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [redact_json(item, keep) for item in value]
+        return [redact_json(item, keep, known) for item in value]
     return value

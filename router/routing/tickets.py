@@ -22,7 +22,7 @@ from router.crm.models import (
     User,
     utcnow,
 )
-from router.crm.redaction import redact
+from router.crm.redaction import known_pii, redact
 from router.errors import Conflict, InvalidInput, NotFound
 from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
@@ -87,7 +87,7 @@ def open_ticket(
     """Create the ticket triage describes, put it in its team's queue and assign it at once if someone fits.
 
     The customer's text is stored redacted, and so is the order number: a real one has no shape of personal data
-    and is kept as given, a phone or card number given as one is not.
+    and is kept as given, a phone or card number given as one, or digits the text shows to be a passport's, are not.
     """
     if not text or not text.strip():
         raise InvalidInput("a ticket needs the customer's description")
@@ -106,7 +106,7 @@ def open_ticket(
         language=conversation.language or customer.language,
         subject=_subject(description),
         description=description,
-        order_number=redact(order_number) if order_number else order_number,
+        order_number=redact(order_number, known_pii(text)) if order_number else order_number,
         category=assessment.category,
         category_confidence=assessment.confidence,
         classifier_terms=list(assessment.terms),
