@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.crm.redaction import PiiKind, find_pii, luhn_valid, redact, redact_entities, redact_json
+from router.crm.redaction import PiiKind, find_pii, known_pii, luhn_valid, redact, redact_entities, redact_json
 
 
 @pytest.mark.parametrize(
@@ -239,3 +239,12 @@ def test_a_card_number_right_after_another_number_is_still_found() -> None:
 
 def test_two_phone_numbers_side_by_side_are_both_replaced() -> None:
     assert redact("+1 555 010 0000 (200) 555-0100") == "[phone] [phone]"
+
+
+def test_known_personal_data_is_redacted_where_it_comes_back_without_its_label() -> None:
+    known = known_pii("我的护照E73920418，电话13912345670")
+    assert known == {"E73920418": PiiKind.passport, "73920418": PiiKind.passport, "13912345670": PiiKind.phone}
+    assert redact("请问是订单 73920418 的问题吗？", known) == "请问是订单 [passport] 的问题吗？"
+    assert redact("订单 173920418 到了", known) == "订单 173920418 到了", "only the whole number, not digits within one"
+    entities = [{"entity": "order_number", "value": "73920418"}, {"entity": "order_number", "value": "12345"}]
+    assert [e["value"] for e in redact_entities(entities, known)] == ["[passport]", "12345"]

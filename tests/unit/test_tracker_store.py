@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -243,3 +244,25 @@ def test_texts_entities_and_slots_reach_the_table_redacted_while_the_turn_keeps_
     assert restarted.latest_message.entities[0]["value"] == "[phone]"
     assert "[phone]" in restarted.latest_message.text
     assert restarted.latest_message.intent["name"] == "inform"
+
+
+def test_what_the_customer_gave_away_is_redacted_when_the_bot_repeats_it_in_a_later_turn(tmp_path: Path) -> None:
+    domain = Domain.from_dict({"intents": ["inform"], "slots": {"order_number": {"type": "text", "mappings": []}}})
+    store = KefuTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    said = [UserUttered("我的护照E73920418", {"name": "inform", "confidence": 0.9}, timestamp=1.0)]
+    asyncio.run(store.save(DialogueStateTracker.from_events("web:echo", said, domain.slots)))
+    tracker = asyncio.run(store.retrieve("web:echo"))
+    for event in [
+        SlotSet("order_number", "73920418", 2.0),
+        BotUttered("请问是订单 73920418 的问题吗？", timestamp=2.1),
+    ]:
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+
+    with sqlite3.connect(tmp_path / "t.db") as table:
+        stored = [json.loads(data) for (data,) in table.execute("SELECT data FROM events ORDER BY id")]
+    assert [event.get("text") or event.get("value") for event in stored] == [
+        "我的护照[passport]",
+        "[passport]",
+        "请问是订单 [passport] 的问题吗？",
+    ]
