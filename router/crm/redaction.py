@@ -125,7 +125,7 @@ _CN_ADDRESSES = (
     re.compile(_NOT_DIGIT_BEFORE + rf"{_CN_NUMBER}\s*(?:号楼|栋|幢)\s*\d+\s*(?:单元|层|楼)\s*(?:\d+\s*(?:室|号|房)?)?"),
 )
 
-_HAS_DIGIT = re.compile(r"\d")
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 _EN_STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|Crescent|"
     r"Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Row|Mews|Gardens)"
@@ -231,13 +231,6 @@ def _cn_id_spans(pattern: re.Pattern[str], century: int, text: str) -> Iterator[
             yield match.span()
 
 
-def _address_spans(text: str) -> Iterator[tuple[int, int]]:
-    # Every address has a number in it: text without one is spared the costlier address patterns.
-    if _HAS_DIGIT.search(text):
-        for pattern in (*_CN_ADDRESSES, _LABELLED_EN_ADDRESS, _EN_ADDRESS):
-            yield from _spans(pattern, text)
-
-
 # Most specific shapes first: a labelled passport number is not taken for anything else, a number starting with +
 # is a phone and not a card, a card is not half-eaten as a landline.
 _FINDERS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ...] = (
@@ -250,7 +243,7 @@ _FINDERS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ...]
     (PiiKind.phone, partial(_spans, _INTERNATIONAL_PHONE)),
     (PiiKind.card, _card_spans),
     *((PiiKind.phone, partial(_spans, pattern)) for pattern in _OTHER_PHONES),
-    (PiiKind.address, _address_spans),
+    *((PiiKind.address, partial(_spans, pattern)) for pattern in (*_CN_ADDRESSES, _LABELLED_EN_ADDRESS, _EN_ADDRESS)),
     (PiiKind.postcode, partial(_spans, _LABELLED_POSTCODE)),
 )
 # What a found piece becomes for the finders after it: no pattern matches it, and like the placeholder it will be,
@@ -285,6 +278,8 @@ def _known_finders(known: KnownPii) -> Iterator[tuple[PiiKind, Callable[[str], I
 def find_pii(text: str, known: KnownPii | None = None) -> list[PiiMatch]:
     """Every non-overlapping piece of personal data in ``text``, left to right, ``known`` values included."""
     remaining = text.translate(_FULLWIDTH_FOLD)
+    if not _DIGIT_OR_AT.search(remaining):
+        return []  # every kind has a digit in it but the email, which has its @: most texts end here
     found: list[PiiMatch] = []
     for kind, finder in (*_FINDERS, *_known_finders(known or {})):
         for start, end in finder(remaining):
