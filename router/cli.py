@@ -80,6 +80,18 @@ def db_current() -> None:
     console.print(f"database: {migrate.current_revision(kefu.engine)}  code: {migrate.head_revision()}")
 
 
+@db_app.command("redact")
+def db_redact() -> None:
+    """Redact personal data in rows stored before it was recognised (safe to run again: changes nothing then)."""
+    from router.crm.scrub import redact_stored
+
+    kefu = _kefu()
+    with kefu.uow() as uow:
+        changed = redact_stored(uow.session, uow.commit)
+    summary = ", ".join(f"{count} {table}" for table, count in sorted(changed.items())) or "nothing"
+    console.print(f"[green]✓[/] redacted: {summary}")
+
+
 @tracker_app.command("prune")
 def tracker_prune(
     days: int = typer.Option(None, min=0, help="Keep this many days (default: KEFU_TRACKER_RETENTION_DAYS; 0: all)."),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from router.crm.conversations import CONVERSATION_GAP, current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus, utcnow
-from router.crm.redaction import KnownPii, PiiKind, known_pii, redact, redact_entities
+from router.crm.redaction import KnownPii, PiiKind, known_pii, redact, redact_entities, redact_json
 from router.recent import RecentlyUsed
 
 # Longer texts are cut before storage: the log is for reading and training, not an archive of pastes.
@@ -189,7 +189,7 @@ def record_turns(
                 latency_ms=turn.latency_ms,
                 event_key=turn.event_key,
                 delivery=turn.delivery,
-                buttons=turn.buttons,
+                buttons=redact_json(turn.buttons, known=known.get(turn.sender_id, {})),
                 created_at=turn.created_at,
             )
         )
