@@ -194,3 +194,20 @@ def test_a_conversation_full_of_personal_data_leaves_none_in_the_crm_or_the_trac
     tracker = list(tracker_strings(rasa_stack.log_dir / "rasa_tracker.db"))
     assert any(sender in where for where, _ in tracker)
     assert leaks(iter(tracker), language) == []
+
+
+@pytest.mark.rasa
+def test_the_tracker_store_table_keeps_no_phone_or_card_number_of_a_real_conversation(rasa_stack: RasaStack) -> None:
+    sender = "web:pii-tracker"
+    messages = [
+        "我的电话13812345678，卡号4111 1111 1111 1111 扣了两次款",
+        "my phone is (415) 555-0132, card 5555 5555 5555 4444",
+    ]
+    replies = [rasa_stack.send(sender, message) for message in messages]
+    assert all(replies), rasa_stack.logs()[-2000:]
+
+    stored = [text for where, text in tracker_strings(rasa_stack.log_dir / "rasa_tracker.db") if sender in where]
+    user_texts = [json.loads(text).get("text") for text in stored if '"event": "user"' in text]
+    assert user_texts == ["我的电话[phone]，卡号[card] 扣了两次款", "my phone is [phone], card [card]"]
+    flat = _normalised(" ".join(stored))
+    assert not [n for n in ("13812345678", "4111111111111111", "4155550132", "5555555555554444") if n in flat]
