@@ -71,6 +71,7 @@ _CN_PROVINCES = frozenset(
     | {61, 62, 63, 64, 65, 71, 81, 82}
 )
 # Chinese ordinary passports: E or G and 8 digits, or (since 2017) E, a letter other than I or O, and 7 digits.
+# Taken on sight, unlabelled: an order reference of that very shape ("E20231123") is redacted as one too.
 _CN_PASSPORT = re.compile(
     _NOT_ALNUM_BEFORE + r"(?:[EG]\d{8}|E[A-HJ-NP-Z]\d{7})" + _NOT_ALNUM_AFTER, re.IGNORECASE | re.ASCII
 )
@@ -125,7 +126,6 @@ _CN_ADDRESSES = (
     re.compile(_NOT_DIGIT_BEFORE + rf"{_CN_NUMBER}\s*(?:号楼|栋|幢)\s*\d+\s*(?:单元|层|楼)\s*(?:\d+\s*(?:室|号|房)?)?"),
 )
 
-_DIGIT_OR_AT = re.compile(r"[\d@]")
 _EN_STREET_TYPES = (
     r"(?:Street|St|Road|Rd|Avenue|Ave|Lane|Ln|Drive|Dr|Boulevard|Blvd|Court|Ct|Place|Pl|Way|Close|Crescent|"
     r"Terrace|Square|Sq|Parkway|Pkwy|Highway|Hwy|Row|Mews|Gardens)"
@@ -251,6 +251,7 @@ _FINDERS: tuple[tuple[PiiKind, Callable[[str], Iterable[tuple[int, int]]]], ...]
 _TAKEN = "\0"
 
 
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 # Personal data already found elsewhere in a conversation, by value: the customer's "passport E73920418" makes the
 # bot's "is this about order 73920418?" personal data too, though that sentence alone does not show it.
 KnownPii = Mapping[str, PiiKind]
