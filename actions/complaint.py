@@ -14,6 +14,7 @@ from actions.complaint_answers import (
     ReadReply,
     Reply,
     description_besides,
+    order_numbers_said,
     read_confirmation_reply,
     read_description_reply,
     read_order_reply,
@@ -22,6 +23,7 @@ from actions.runtime import UsesKefu, apologise_when_unavailable, customer_langu
 from actions.ticketing import file_complaint, load_triage
 from actions.wording import duration_label, priority_label
 from router.crm.models import utcnow
+from router.crm.redaction import known_pii
 
 FORM_NAME = "complaint_form"
 # The order number is optional: asked once more after a reply without one, then the complaint goes on without it.
@@ -51,8 +53,7 @@ def _latest_intent(tracker: Tracker) -> str | None:
 
 
 def _latest_order_number(tracker: Tracker) -> str | None:
-    entity = next(tracker.get_latest_entity_values("order_number"), None)
-    return str(entity) if entity else None
+    return next(iter(order_numbers_said(tracker.latest_message or {})), None)
 
 
 def _asks_a_question(tracker: Tracker, requested_slot: str) -> bool:
@@ -105,6 +106,9 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> dict[str, Any]:
         """An order number or "none" fills the slot; a description given instead is kept and the number asked again."""
         text = latest_text(tracker)
+        if slot_value != text and str(slot_value) in known_pii(text):
+            # The slot mapping took the digits of a passport or ID number for the order: read the reply instead.
+            slot_value = text
         if slot_value != text:
             entity = _latest_order_number(tracker)
             if entity != str(slot_value):

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
+
+from router.crm.redaction import known_pii
 
 NO_ORDER = "none"
 MIN_DESCRIPTION_WEIGHT = 4
@@ -95,12 +98,33 @@ class ReadReply:
 
 
 def order_number_in(text: str) -> str | None:
-    """An order reference with letters and digits in ``text`` ("A2023-77"), None when there is none."""
+    """An order reference with letters and digits in ``text`` ("A2023-77"), None when there is none.
+
+    A passport number ("E73920418") has the same shape: personal data is never taken for an order.
+    """
+    personal = known_pii(text)
     for match in _LETTERED_ORDER_NUMBER.finditer(text):
         candidate = match.group(0).strip("-")
-        if len(candidate) <= MAX_ORDER_NUMBER_CHARS and not _TICKET_NUMBER.match(candidate):
+        if (
+            len(candidate) <= MAX_ORDER_NUMBER_CHARS
+            and not _TICKET_NUMBER.match(candidate)
+            and candidate not in personal
+        ):
             return candidate
     return None
+
+
+def order_numbers_said(message: dict[str, Any]) -> list[str]:
+    """The order_number entities of a message (``tracker.latest_message`` or a user event's ``parse_data``).
+
+    The NLU's pattern takes any run of digits, so the digits of a passport or an ID number in the same message
+    ("护照E73920418", "passport number 548213907") are left out: they are personal data, not an order.
+    """
+    values = [str(e.get("value")) for e in message.get("entities") or [] if e.get("entity") == "order_number"]
+    if not values:
+        return []
+    personal = known_pii(str(message.get("text") or ""))
+    return [value for value in values if value not in personal]
 
 
 def is_no_order_answer(text: str) -> bool:

@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.complaint import EARLIER_ORDER_SLOT, clear_form_slots
 from actions.complaint import FORM_NAME as COMPLAINT_FORM
-from actions.complaint_answers import NO_ORDER
+from actions.complaint_answers import NO_ORDER, order_numbers_said
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
 from actions.ticketing import hand_off, load_triage
 
@@ -66,9 +66,8 @@ def order_numbers(tracker: Tracker) -> OrderNumbers:
         elif event.get("event") == "slot" and event.get("name") == "order_number":
             slot_set_in_complaint = loop == COMPLAINT_FORM
         elif event.get("event") == "user":
-            entities = (event.get("parse_data") or {}).get("entities") or []
-            mentioned += [str(e.get("value")) for e in entities if e.get("entity") == "order_number"]
-    named_now = _order_number(next(tracker.get_latest_entity_values("order_number"), None))
+            mentioned += order_numbers_said({**(event.get("parse_data") or {}), "text": event.get("text")})
+    named_now = _order_number(next(iter(order_numbers_said(tracker.latest_message or {})), None))
     slot = _order_number(tracker.get_slot("order_number"))
     given = named_now or (slot if slot_set_in_complaint else None)
     # Most recent last, each once, leaving out the request's own order.

@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.complaint_answers import order_numbers_said
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
 from actions.ticketing import ticket_for_status
 from actions.wording import status_label
@@ -31,7 +32,7 @@ class ActionCheckStatus(UsesKefu, Action):
         """Look the customer's own ticket up and answer ``utter_status``, or say there is no such ticket of theirs."""
         # Numbers in this message win over slots left from earlier turns.
         ticket_number = _latest_entity(tracker, "ticket_number")
-        order_number = _latest_entity(tracker, "order_number")
+        order_number = next(iter(order_numbers_said(tracker.latest_message or {})), None)
         if not ticket_number and not order_number:
             ticket_number = tracker.get_slot("ticket_number")
         # Only reads: on SQLite a read-only unit of work never queues behind the turn log's writes.

@@ -63,7 +63,8 @@ def _repeat_contacts_7d(session: Session, customer_id: int) -> int:
 
 def _open(session: Session, triage: Triage, conversation: Conversation, text: str, order_number: str | None) -> Ticket:
     customer = session.get(Customer, conversation.customer_id)
-    description = text.strip()[:MAX_DESCRIPTION_CHARS]
+    # Cut after redacting: a phone number cut in half would no longer be recognised as one.
+    description = redact(text.strip())[:MAX_DESCRIPTION_CHARS]
     assessment = triage.assess(
         description,
         language=conversation.language or customer.language,

@@ -8,27 +8,40 @@ classes up once per type. On SQLite it uses write-ahead logging with ``synchrono
 waits for the disk while Rasa's event loop stands still, and a committed turn still survives a crash or restart of
 Rasa (only a power cut can lose the last moments). Conversations written by Rasa's own SQLTrackerStore are read as
 they are, so switching either way loses nothing.
+
+What reaches the table is redacted: the customer's and the bot's texts, entity and slot values and every other free
+text in an event lose their phone, email, ID, passport and card numbers and addresses. The tracker a turn works on
+keeps the raw text in memory, so the actions of the turn (and of the next, while it stays cached) still see it.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.events import Event, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
 from bot import action_validation, graph_runner
+from router.crm.redaction import KnownPii, PiiKind, known_pii, redact_entities, redact_json
 from router.recent import RecentlyUsed
+
+# Event fields that name things (event types, actions, intents, slots, entity kinds) or identify a message, a
+# channel or a model: never personal data, and Rasa needs them intact to read the conversation back.
+_IDENTIFIER_KEYS = frozenset(
+    {"event", "name", "timestamp", "message_id", "input_channel", "policy", "entity", "extractor", "role", "group"}
+    | {"model_id", "assistant_id", "sender_id"}
+)
 
 
 @cache
@@ -46,6 +59,28 @@ def event_from_dict(parameters: dict[str, Any]) -> Event | None:
     return cls._from_parameters(parameters) if cls else None
 
 
+def redacted_event(data: dict[str, Any], known: KnownPii | None = None) -> dict[str, Any]:
+    """An event's ``as_dict()`` as it may be stored: every free text in it redacted, names and ids kept.
+
+    ``known`` is what the customer gave away earlier in the conversation: a bot text or a slot that repeats it is
+    redacted too, though it does not look like personal data on its own.
+    """
+    parse_data = data.get("parse_data")
+    if isinstance(parse_data, dict) and isinstance(parse_data.get("entities"), list):
+        # As in the interaction log, an entity that is personal data as a whole (a phone) keeps only its kind.
+        data = {**data, "parse_data": {**parse_data, "entities": redact_entities(parse_data["entities"], known)}}
+    return redact_json(data, keep=_IDENTIFIER_KEYS, known=known)
+
+
+def personal_data_said(events: Iterable[Event], known: KnownPii) -> dict[str, PiiKind]:
+    """``known`` with the personal data of the customer's messages among ``events`` added."""
+    said = dict(known)
+    for event in events:
+        if isinstance(event, UserUttered) and event.text:
+            said.update(known_pii(event.text))
+    return said
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,12 +91,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 @dataclass
 class _Known:
-    """A tracker whose first ``stored`` events are exactly the sender's rows up to ``last_id``."""
+    """A tracker whose first ``stored`` events are exactly the sender's rows up to ``last_id``.
+
+    ``personal`` is the personal data its customer has written so far, which its later events are redacted of.
+    """
 
     tracker: DialogueStateTracker
     stored: int
     last_id: int
     domain: Domain | None
+    personal: KnownPii = field(default_factory=dict)
 
 
 class KefuTrackerStore(SQLTrackerStore):
@@ -113,13 +152,16 @@ class KefuTrackerStore(SQLTrackerStore):
         with self.session_scope() as session:
             if known is not None and known.tracker is tracker:
                 stored, last_id = known.stored, known.last_id
+                personal = personal_data_said(itertools.islice(tracker.events, stored, None), known.personal)
             else:
                 query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
                 stored, last_id = query.count(), None
+                # A tracker this store did not hand out may hold raw messages from before its new events.
+                personal = personal_data_said(tracker.events, {})
             new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
             if self.event_broker is not None:
                 await self._stream_new_events(self.event_broker, new_events, sender_id)
-            rows = [self._row(sender_id, event) for event in new_events]
+            rows = [self._row(sender_id, event, personal) for event in new_events]
             if rows:
                 # One executemany instead of the ORM's insert per row; Rasa's lock lets one turn per sender save at
                 # a time, so the sender's highest id is this turn's last event.
@@ -128,12 +170,12 @@ class KefuTrackerStore(SQLTrackerStore):
             session.commit()
         # A new session makes the stored conversation start at it; the next turn reads it from the table.
         if last_id is not None and not any(isinstance(event, SessionStarted) for event in new_events):
-            self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain))
+            self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain, personal))
 
     @staticmethod
-    def _row(sender_id: str, event: Event) -> dict[str, Any]:
-        """The ``events`` row Rasa's SQLTrackerStore writes for an event."""
-        data = event.as_dict()
+    def _row(sender_id: str, event: Event, personal: KnownPii) -> dict[str, Any]:
+        """The ``events`` row Rasa's SQLTrackerStore writes for an event, redacted."""
+        data = redacted_event(event.as_dict(), personal)
         return {
             "sender_id": sender_id,
             "type_name": event.type_name,

@@ -27,6 +27,8 @@ console = Console()
 app = typer.Typer(help="kefu 客服: bilingual customer-service assistant and ticket router.", no_args_is_help=True)
 db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+tracker_app = typer.Typer(help="Rasa's tracker store (the raw conversation events).", no_args_is_help=True)
+app.add_typer(tracker_app, name="tracker")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(triage_cli.app, name="triage")
@@ -85,6 +87,35 @@ def db_current() -> None:
     """Show the revision the database is at and the newest one the code knows."""
     kefu = _kefu()
     console.print(f"database: {migrate.current_revision(kefu.engine)}  code: {migrate.head_revision()}")
+
+
+@db_app.command("redact")
+def db_redact() -> None:
+    """Redact personal data in rows stored before it was recognised (safe to run again: changes nothing then)."""
+    from router.crm.scrub import redact_stored
+
+    kefu = _kefu()
+    with kefu.uow() as uow:
+        changed = redact_stored(uow.session, uow.commit)
+    summary = ", ".join(f"{count} {table}" for table, count in sorted(changed.items())) or "nothing"
+    console.print(f"[green]✓[/] redacted: {summary}")
+
+
+@tracker_app.command("prune")
+def tracker_prune(
+    days: int = typer.Option(None, min=0, help="Keep this many days (default: KEFU_TRACKER_RETENTION_DAYS; 0: all)."),
+    database_url: str = typer.Option(None, help="The tracker store's SQLAlchemy URL (default: var/rasa_tracker.db)."),
+) -> None:
+    """Delete tracker events older than the retention period (the worker does this every hour)."""
+    from router.retention import prune_tracker
+
+    settings = _settings()
+    days = settings.tracker_retention_days if days is None else days
+    result = prune_tracker(database_url or settings.tracker_database_url, days)
+    if result.cutoff is None:
+        console.print("[green]✓[/] nothing to prune (retention is 0 days, or there is no tracker store yet)")
+    else:
+        console.print(f"[green]✓[/] {result.deleted} tracker events older than {days} days deleted")
 
 
 @app.command("seed-demo")

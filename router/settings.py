@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     webchat_new_sessions_per_hour: int = Field(30, ge=1, description="New web chat customers from one IP address.")
     event_streams_per_ip: int = Field(20, ge=1, description="Open live event streams from one IP address.")
     event_streams_per_client: int = Field(4, ge=1, description="Open live event streams of one customer or user.")
+    tracker_retention_days: int = Field(
+        30, ge=0, description="Rasa's tracker events older than this many days are deleted; 0 keeps them forever."
+    )
     log_level: str = "INFO"
 
     class Config:
@@ -105,6 +108,11 @@ class Settings(BaseSettings):
     def rest_channel_enabled(self) -> bool:
         """Whether Rasa serves its REST channel, which takes any sender id: a development and test tool."""
         return self.env == "development" if self.rest_channel is None else self.rest_channel
+
+    @property
+    def tracker_database_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store, the SQLite file ``kefu run`` points Rasa at."""
+        return f"sqlite:///{self.var_dir / 'rasa_tracker.db'}"
 
     @property
     def web_url(self) -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from router.accounts.login_throttle import prune_expired
 from router.bootstrap import Kefu
 from router.crm.models import utcnow
+from router.retention import PRUNE_INTERVAL_S, run_tracker_retention
 from router.routing.assignment import assign_waiting
 from router.routing.escalation import escalate_due
 from router.routing.policy import routing_policy
@@ -69,6 +70,12 @@ def run_worker(kefu: Kefu, *, interval_s: float, once: bool = False, stop: threa
     if not once:
         threading.Thread(
             target=run_training_jobs, args=(kefu,), kwargs={"interval_s": interval_s, "stop": stop}, daemon=True
+        ).start()
+        threading.Thread(
+            target=run_tracker_retention,
+            args=(kefu.settings,),
+            kwargs={"interval_s": PRUNE_INTERVAL_S, "stop": stop},
+            daemon=True,
         ).start()
     while True:
         try:

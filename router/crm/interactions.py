@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from router.crm.conversations import CONVERSATION_GAP, current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus, utcnow
-from router.crm.redaction import redact, redact_entities
+from router.crm.redaction import KnownPii, PiiKind, known_pii, redact, redact_entities, redact_json
 from router.recent import RecentlyUsed
 
 # Longer texts are cut before storage: the log is for reading and training, not an archive of pastes.
@@ -65,8 +65,8 @@ def _open_ticket_ids(session: Session, conversation_ids: set[int]) -> dict[int, 
     return dict(rows.all())
 
 
-def _stored_text(text: str) -> str:
-    cleaned = redact(_CONTROL_CHARACTERS.sub("", text))
+def _stored_text(text: str, known: KnownPii) -> str:
+    cleaned = redact(_CONTROL_CHARACTERS.sub("", text), known)
     return cleaned if len(cleaned) <= MAX_STORED_CHARS else cleaned[: MAX_STORED_CHARS - 1] + "…"
 
 
@@ -164,6 +164,12 @@ def record_turns(
     languages = [turn.language or guess_language(turn.text) for turn in new_turns]
     conversations = _conversations(session, new_turns, languages, recent)
     open_tickets = _open_ticket_ids(session, {ref.id for ref in conversations.values()})
+    # What a customer gave away in the batch is personal data wherever it comes back: the bot's "is this about
+    # order 73920418?" after "passport E73920418".
+    known: dict[str, dict[str, PiiKind]] = {}
+    for turn in new_turns:
+        if turn.speaker is Speaker.customer:
+            known.setdefault(turn.sender_id, {}).update(known_pii(turn.text))
     stored = []
     for turn, language in zip(new_turns, languages, strict=True):
         conversation = conversations[turn.sender_id]
@@ -175,15 +181,15 @@ def record_turns(
                 agent_id=turn.agent_id,
                 speaker=turn.speaker,
                 channel=turn.channel or conversation.channel,
-                text=_stored_text(turn.text),
+                text=_stored_text(turn.text, known.get(turn.sender_id, {})),
                 language=language or conversation.language,
                 intent=turn.intent,
                 confidence=turn.confidence,
-                entities=redact_entities(turn.entities),
+                entities=redact_entities(turn.entities, known.get(turn.sender_id, {})),
                 latency_ms=turn.latency_ms,
                 event_key=turn.event_key,
                 delivery=turn.delivery,
-                buttons=turn.buttons,
+                buttons=redact_json(turn.buttons, known=known.get(turn.sender_id, {})),
                 created_at=turn.created_at,
             )
         )

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from router.crm.models import Ticket, TicketEvent, TicketEventKind, User, utcnow
+from router.crm.redaction import redact_json
 
 
 def record(
@@ -18,14 +19,18 @@ def record(
     agent_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
-    """Append one event to ``ticket``'s trail; the caller's transaction makes it durable with the change."""
+    """Append one event to ``ticket``'s trail; the caller's transaction makes it durable with the change.
+
+    Notes, resolve summaries and reasons are free text agents type, often quoting the customer: every string in
+    ``data`` is stored redacted.
+    """
     event = TicketEvent(
         ticket_id=ticket.id,
         kind=kind,
         actor_user_id=actor.id if actor is not None else None,
         agent_id=agent_id,
         team_id=ticket.team_id,
-        data=data or {},
+        data=redact_json(data or {}),
         created_at=utcnow(),
     )
     session.add(event)

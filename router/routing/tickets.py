@@ -22,6 +22,7 @@ from router.crm.models import (
     User,
     utcnow,
 )
+from router.crm.redaction import known_pii, redact
 from router.errors import Conflict, InvalidInput, NotFound
 from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
@@ -83,7 +84,11 @@ def _subject(text: str) -> str:
 def open_ticket(
     session: Session, *, conversation: Conversation, text: str, order_number: str | None, assessment: Assessment
 ) -> Ticket:
-    """Create the ticket triage describes, put it in its team's queue and assign it at once if someone fits."""
+    """Create the ticket triage describes, put it in its team's queue and assign it at once if someone fits.
+
+    The customer's text is stored redacted, and so is the order number: a real one has no shape of personal data
+    and is kept as given, a phone or card number given as one, or digits the text shows to be a passport's, are not.
+    """
     if not text or not text.strip():
         raise InvalidInput("a ticket needs the customer's description")
     if not 1 <= int(assessment.priority) <= 4:
@@ -93,14 +98,15 @@ def open_ticket(
     first_response_due, resolution_due = due_times(
         now, int(assessment.first_response_minutes), int(assessment.resolution_minutes)
     )
+    description = redact(text)
     ticket = Ticket(
         customer_id=conversation.customer_id,
         conversation_id=conversation.id,
         channel=conversation.channel,
         language=conversation.language or customer.language,
-        subject=_subject(text),
-        description=text,
-        order_number=order_number,
+        subject=_subject(description),
+        description=description,
+        order_number=redact(order_number, known_pii(text)) if order_number else order_number,
         category=assessment.category,
         category_confidence=assessment.confidence,
         classifier_terms=list(assessment.terms),

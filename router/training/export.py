@@ -1,4 +1,8 @@
-"""``kefu data export``: the CRM's training examples as Rasa YAML under ``data/reviewed/`` and a triage CSV."""
+"""``kefu data export``: the CRM's training examples as Rasa YAML under ``data/reviewed/`` and a triage CSV.
+
+Examples are redacted again as they are written: the files go into the repository and its models, and rows stored
+before a kind of personal data was recognised must not go with them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from router.crm.models import IntentDefinition, TrainingExample
+from router.crm.redaction import redact
 from router.training.inbox import normalise
 from router.training.labels import COMPLAINT_TARGET, INTENT_TARGET, OUT_OF_SCOPE, domain_intents
 from router.training.nlu_yaml import RASA_YAML_VERSION, Example, dump_yaml, write_nlu_file
@@ -49,7 +54,7 @@ def _latest_labels(session: Session, target: str) -> list[TrainingExample]:
 
 def _one_line(text: str) -> str:
     # A Rasa example is one list item: line breaks inside a customer's message would split it into several.
-    return " ".join(text.split())
+    return " ".join(redact(text).split())
 
 
 def _responses(definition: IntentDefinition) -> list[dict[str, Any]]:
@@ -103,7 +108,7 @@ def export_training_data(session: Session, data_dir: Path, project_dir: Path) ->
     with complaints_path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(COMPLAINT_COLUMNS)
-        writer.writerows((example.text, example.label) for example in complaints)
+        writer.writerows((redact(example.text), example.label) for example in complaints)
     return ExportSummary(
         intent_examples=len(intent_examples),
         new_intents=len(definitions),

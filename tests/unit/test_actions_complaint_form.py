@@ -358,3 +358,14 @@ def test_a_reply_that_is_just_the_order_number_fills_it() -> None:
     slots, said, _ = validate(form_turn("88800011", "inform", "order_number", entities=entities))
     assert slots == {"order_number": "88800011"}
     assert said == []
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [("吹风机坏了，我要退款，护照E73920418", "73920418"), ("the kettle leaks, passport number 548213907", "548213907")],
+)
+def test_the_digits_of_a_passport_number_are_not_taken_for_the_order(text: str, digits: str) -> None:
+    entities = [{"entity": "order_number", "value": digits}]
+    slots, _, _, asked = validate_and_ask(form_turn(text, "complain", "order_number", entities=entities))
+    assert slots == {"order_number": None, "order_number_misses": 1, "complaint_description": text}
+    assert asked == "order_number", "the form asks for the order number once more, as for any description"

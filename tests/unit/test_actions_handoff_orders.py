@@ -124,3 +124,9 @@ def test_joining_an_open_ticket_leaves_its_description_alone(crm: Kefu) -> None:
     run(ActionHandoff(crm), make_tracker(events, slots={"order_number": "70080012"}, sender_id="web:joined"))
     [ticket] = tickets(crm)
     assert (ticket.description, ticket.order_number) == ("衣服洗一次就掉色", None)
+
+
+def test_digits_of_a_passport_number_are_neither_the_tickets_order_nor_mentioned() -> None:
+    passport = [{"entity": "order_number", "value": "73920418"}]
+    events = [user_event("我的护照E73920418，转人工", "request_human", entities=passport)]
+    assert order_numbers(make_tracker(events)) == OrderNumbers(given=None, earlier=())

@@ -80,3 +80,22 @@ def test_guess_language_by_script() -> None:
     assert guess_language("我的order还没到") == "zh"
     assert guess_language("where is my order") == "en"
     assert guess_language("123 😀") is None
+
+
+def test_the_bot_repeating_a_passport_number_as_an_order_is_stored_redacted(kefu: Kefu) -> None:
+    turns = [
+        _customer_turn("p1", "我的护照E73920418", entities=[{"entity": "order_number", "value": "73920418"}]),
+        Turn(
+            "p2",
+            "web:abc",
+            Speaker.bot,
+            "请问是订单 73920418 的问题吗？",
+            buttons=[{"title": "是 73920418", "payload": "/affirm"}],
+        ),
+    ]
+    with kefu.uow() as uow:
+        customer, bot = record_turns(uow.session, turns)
+        uow.commit()
+    assert (customer.text, customer.entities[0]["value"]) == ("我的护照[passport]", "[passport]")
+    assert bot.text == "请问是订单 [passport] 的问题吗？"
+    assert bot.buttons == [{"title": "是 [passport]", "payload": "/affirm"}]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,76 @@ def test_a_new_session_or_a_new_model_reads_the_conversation_from_the_table(tmp_
     asyncio.run(store.save(latest))
     store.domain = Domain.from_dict({"intents": ["greet"], "slots": {"language": {"type": "text", "mappings": []}}})
     assert asyncio.run(store.retrieve("web:7")) is not latest
+
+
+PII_TURNS = {
+    "zh": (
+        "我的电话13812345678，卡号4111 1111 1111 1111，寄到北京市朝阳区建国路88号",
+        "好的，我们会发到 li.lei@example.com 并回电 13812345678",
+        ("13812345678", "4111 1111 1111 1111", "建国路88号", "li.lei@example.com"),
+    ),
+    "en": (
+        "call me on +44 20 7946 0958, passport no. 123456789, I live at 221B Baker Street",
+        "We will write to jane@example.org about card 5555 5555 5555 4444",
+        ("+44 20 7946 0958", "123456789", "221B Baker Street", "jane@example.org", "5555 5555 5555 4444"),
+    ),
+}
+
+
+@pytest.mark.parametrize("language", PII_TURNS)
+def test_texts_entities_and_slots_reach_the_table_redacted_while_the_turn_keeps_them(
+    tmp_path: Path, language: str
+) -> None:
+    said, answered, personal = PII_TURNS[language]
+    domain = Domain.from_dict({"intents": ["inform"], "slots": {"phone": {"type": "text", "mappings": []}}})
+    store = KefuTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    entity = {"entity": "phone", "value": personal[0], "start": 0, "end": 5, "extractor": "RegexEntityExtractor"}
+    events = [
+        UserUttered(said, {"name": "inform", "confidence": 0.9}, [entity], timestamp=1.0),
+        SlotSet("phone", personal[0], timestamp=1.1),
+        BotUttered(answered, {"buttons": [{"title": said, "payload": "/inform"}]}, timestamp=1.2),
+        ActionExecuted("action_listen", timestamp=1.3),
+    ]
+    tracker = DialogueStateTracker.from_events("web:pii", events, domain.slots)
+    asyncio.run(store.save(tracker))
+
+    with sqlite3.connect(tmp_path / "t.db") as table:
+        rows = table.execute("SELECT type_name, intent_name, action_name, data FROM events").fetchall()
+    stored = " ".join(row[3] for row in rows)
+    assert not [value for value in personal if value in stored], stored
+    assert [row[:3] for row in rows] == [
+        ("user", "inform", None),
+        ("slot", None, "phone"),
+        ("bot", None, None),
+        ("action", None, "action_listen"),
+    ]
+    assert asyncio.run(store.retrieve("web:pii")).latest_message.text == said, "the live tracker keeps the text"
+    restarted = asyncio.run(
+        KefuTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db")).retrieve("web:pii")
+    )
+    assert restarted.get_slot("phone") == "[phone]"
+    assert restarted.latest_message.entities[0]["value"] == "[phone]"
+    assert "[phone]" in restarted.latest_message.text
+    assert restarted.latest_message.intent["name"] == "inform"
+
+
+def test_what_the_customer_gave_away_is_redacted_when_the_bot_repeats_it_in_a_later_turn(tmp_path: Path) -> None:
+    domain = Domain.from_dict({"intents": ["inform"], "slots": {"order_number": {"type": "text", "mappings": []}}})
+    store = KefuTrackerStore(domain=domain, dialect="sqlite", db=str(tmp_path / "t.db"))
+    said = [UserUttered("我的护照E73920418", {"name": "inform", "confidence": 0.9}, timestamp=1.0)]
+    asyncio.run(store.save(DialogueStateTracker.from_events("web:echo", said, domain.slots)))
+    tracker = asyncio.run(store.retrieve("web:echo"))
+    for event in [
+        SlotSet("order_number", "73920418", 2.0),
+        BotUttered("请问是订单 73920418 的问题吗？", timestamp=2.1),
+    ]:
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+
+    with sqlite3.connect(tmp_path / "t.db") as table:
+        stored = [json.loads(data) for (data,) in table.execute("SELECT data FROM events ORDER BY id")]
+    assert [event.get("text") or event.get("value") for event in stored] == [
+        "我的护照[passport]",
+        "[passport]",
+        "请问是订单 [passport] 的问题吗？",
+    ]
