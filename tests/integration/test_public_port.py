@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -222,3 +223,10 @@ def test_only_the_web_app_listens_beyond_loopback(site: Site) -> None:
     rasa_port, action_port = (httpx.URL(url).port for url in (site.rasa.rasa_url, site.rasa.action_url))
     assert {port for _, port in sockets} == {web_port, rasa_port, action_port}, sockets
     assert {(address, port) for address, port in sockets if not is_loopback(address)} == {("0.0.0.0", web_port)}
+
+
+def test_no_token_shows_on_a_command_line(site: Site) -> None:
+    for process in site.rasa.processes:
+        command_line = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+        assert site.rasa.rasa_token.encode() not in command_line
+        assert site.rasa.action_token.encode() not in command_line
