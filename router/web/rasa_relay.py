@@ -7,6 +7,7 @@ keeps the extra hop to about a millisecond (``python -m benchmarks.channels`` me
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from router.settings import Settings
 
+logger = logging.getLogger(__name__)
 # A turn can include sending the reply to Telegram's Bot API with its retries; Telegram itself waits about a minute.
 RELAY_TIMEOUT_S = 60.0
 
@@ -41,7 +43,11 @@ class RasaRelay:
         except httpx.TimeoutException:
             return JSONResponse({"error": "the assistant took too long to answer; try again"}, status_code=504)
         except httpx.HTTPError:
-            return JSONResponse({"error": "the assistant is not reachable right now; try again"}, status_code=502)
+            return _unavailable()
+        if answer.status_code in (401, 403):
+            # The caller was let in here, so Rasa refusing the relay means the two disagree on a token.
+            logger.error("Rasa refused the relay to %s (%s): is KEFU_RASA_TOKEN the same for both?", path, answer.text)
+            return _unavailable()
         try:
             body: Any = answer.json()
         except ValueError:
@@ -51,6 +57,10 @@ class RasaRelay:
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
+
+
+def _unavailable() -> JSONResponse:
+    return JSONResponse({"error": "the assistant is not reachable right now; try again"}, status_code=502)
 
 
 @asynccontextmanager
