@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
+from router.crm.seed import seed_demo
 from router.db import build_engine
 from router.settings import Settings
 
@@ -74,6 +75,16 @@ def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
     settings = Settings(database_url=database_url, var_dir=tmp_path / "var", **overrides)
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
+    return kefu
+
+
+def seeded_sqlite_kefu(work_dir: Path) -> Kefu:
+    """A kefu on a migrated, demo-seeded SQLite CRM in ``work_dir``, for tests that start servers on it."""
+    kefu = bootstrap(Settings(database_url=f"sqlite:///{work_dir / 'kefu.db'}", var_dir=work_dir / "var"))
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
     return kefu
 
 
