@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
+from router.crm.models import PasswordOrigin, User
+from router.crm.passwords import hash_password
+from router.crm.seed import seed_demo
 from router.db import build_engine
 from router.settings import Settings
 
@@ -74,6 +79,34 @@ def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
     settings = Settings(database_url=database_url, var_dir=tmp_path / "var", **overrides)
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
+    return kefu
+
+
+# The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
+DEMO_PASSWORD = "demo-users-own-password"
+
+
+@lru_cache(maxsize=1)
+def _demo_password_hash() -> str:
+    return hash_password(DEMO_PASSWORD)
+
+
+def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
+    """The demo organisation, each user as if they had already replaced the seed's password with DEMO_PASSWORD.
+
+    One hash per test run instead of a login and a password change per user per test.
+    """
+    seed_demo(session, data_dir)
+    session.execute(sa.update(User).values(password_hash=_demo_password_hash(), password_origin=PasswordOrigin.chosen))
+
+
+def seeded_sqlite_kefu(work_dir: Path) -> Kefu:
+    """A kefu on a migrated, demo-seeded SQLite CRM in ``work_dir``, for tests that start servers on it."""
+    kefu = bootstrap(Settings(database_url=f"sqlite:///{work_dir / 'kefu.db'}", var_dir=work_dir / "var"))
+    migrate.upgrade(kefu.engine)
+    with kefu.uow() as uow:
+        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
+        uow.commit()
     return kefu
 
 

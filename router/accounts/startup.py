@@ -1,4 +1,5 @@
-"""What the web app, the worker and ``kefu run`` check before serving anyone: no forgeable key, no demo passwords."""
+"""What the web app, the worker and ``kefu run`` check before serving anyone: no forgeable key, no demo passwords,
+no Rasa API without its token."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def start_problems(kefu: Kefu) -> list[str]:
     except UnsafeSecretKey as error:
         problems.append(str(error))
     if kefu.settings.env == "production":
+        if not kefu.settings.rasa_token:
+            problems.append(
+                "KEFU_ENV=production needs KEFU_RASA_TOKEN, the token Rasa's API is started with: without it the web "
+                "app can neither relay customers' messages nor ask for ratings"
+            )
         try:
             demo_users = demo_password_users(kefu)
         except SQLAlchemyError as error:

@@ -11,23 +11,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import update
-from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.conversations import current_conversation
-from router.crm.models import Interaction, PasswordOrigin, Speaker, User
-from router.crm.passwords import hash_password
-from router.crm.seed import seed_demo
+from router.crm.models import Interaction, Speaker
 from router.routing.tickets import open_ticket
 from router.settings import Settings
-from tests.conftest import make_kefu
+from tests.conftest import DEMO_PASSWORD, make_kefu, seed_demo_with_chosen_passwords
 
 ARTIFACTS_DIR = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_PATH = "/usr/bin/chromium"
@@ -39,8 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-# The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
-DEMO_PASSWORD = "demo-users-own-password"
 
 
 @dataclass(frozen=True)
@@ -50,20 +43,6 @@ class WebServer:
     base_url: str
     database_url: str
     settings: Settings
-
-
-@lru_cache(maxsize=1)
-def _demo_password_hash() -> str:
-    return hash_password(DEMO_PASSWORD)
-
-
-def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
-    """The demo organisation, each user as if they had already replaced the seed's password with DEMO_PASSWORD.
-
-    One hash per test run instead of a login and a password change per user per test.
-    """
-    seed_demo(session, data_dir)
-    session.execute(update(User).values(password_hash=_demo_password_hash(), password_origin=PasswordOrigin.chosen))
 
 
 def free_port() -> int:

@@ -1,7 +1,9 @@
-"""`kefu run` (what `make run` calls) starts every process, answers 你好/hello over REST, and Ctrl-C stops it all."""
+"""`kefu run` (what `make run` calls) starts every process, answers 你好/hello over REST and the web chat, shows only
+the web app's port beyond loopback, keeps Rasa's API and the action server behind tokens, and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from router.internal_tokens import TOKENS_FILE
 from router.settings import get_settings
+from tests.listening import descendants, is_loopback, listening
 
 pytestmark = pytest.mark.rasa
 
@@ -37,7 +41,12 @@ def test_kefu_run_serves_chinese_and_english_then_stops_on_ctrl_c(tmp_path: Path
         "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
         "KEFU_VAR_DIR": str(tmp_path / "var"),
         "COLUMNS": "200",
+        # The web app faces the network, as it would on a server; nothing else may.
+        "KEFU_WEB_HOST": "0.0.0.0",
+        "KEFU_PUBLIC_URL": f"http://127.0.0.1:{ports['KEFU_WEB_PORT']}",
     }
+    for name in ("KEFU_RASA_TOKEN", "KEFU_ACTION_TOKEN", "KEFU_RASA_URL", "KEFU_ACTION_URL", "KEFU_ENV"):
+        env.pop(name, None)
     log_path = tmp_path / "kefu-run.log"
     with log_path.open("w") as log:
         kefu = subprocess.Popen(
@@ -68,6 +77,25 @@ def test_kefu_run_serves_chinese_and_english_then_stops_on_ctrl_c(tmp_path: Path
             assert replies and all(reply.get("text") for reply in replies), replies
         chinese = httpx.post(webhook, json={"sender": "run-zh", "message": "你好"}, timeout=60).json()
         assert any("\u4e00" <= char <= "\u9fff" for char in chinese[0]["text"])
+
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['KEFU_WEB_PORT']}", timeout=60) as browser:
+            browser.get("/chat").raise_for_status()
+            answer = browser.post("/webchat/messages", json={"message": "hello"})
+            assert answer.status_code == 200 and answer.json()["messages"], answer.text[:300]
+
+        sockets = listening(descendants(kefu.pid))
+        assert {port for _, port in sockets} == set(ports.values()), sockets
+        public = {(address, port) for address, port in sockets if not is_loopback(address)}
+        assert public == {("0.0.0.0", ports["KEFU_WEB_PORT"])}
+
+        # Development made the internal tokens up at random; without them Rasa's API and the actions refuse.
+        tokens = json.loads((tmp_path / "var" / TOKENS_FILE).read_text())
+        rasa = f"http://127.0.0.1:{ports['KEFU_RASA_PORT']}"
+        assert httpx.get(f"{rasa}/conversations/run-zh/tracker", timeout=60).status_code == 401
+        tracker = httpx.get(f"{rasa}/conversations/run-zh/tracker", params={"token": tokens["rasa"]}, timeout=60)
+        assert [e["text"] for e in tracker.json()["events"] if e["event"] == "user"] == ["你好", "你好"]
+        action_server = f"http://127.0.0.1:{ports['KEFU_ACTION_PORT']}/webhook"
+        assert httpx.post(action_server, json={"next_action": "action_check_status"}, timeout=60).status_code == 401
     finally:
         os.killpg(kefu.pid, signal.SIGINT)
         try:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from router.bootstrap import Kefu, bootstrap
-from router.crm import migrate
-from router.settings import Settings
-from tests.e2e.conftest import seed_demo_with_chosen_passwords, seeded_kefu
+from router.bootstrap import Kefu
+from tests.conftest import seeded_sqlite_kefu
+from tests.e2e.conftest import seeded_kefu
 from tests.rasa_stack import RasaStack, running_stack
 
 
@@ -18,14 +17,9 @@ from tests.rasa_stack import RasaStack, running_stack
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     """Rasa (REST channel, HTTP API) and the action server on free ports, on a demo-seeded SQLite CRM."""
     work_dir = tmp_path_factory.mktemp("rasa-stack")
-    database_url = f"sqlite:///{work_dir / 'kefu.db'}"
-    kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
-    migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
-        uow.commit()
+    kefu = seeded_sqlite_kefu(work_dir)
     kefu.dispose()
-    with running_stack(database_url, work_dir) as stack:
+    with running_stack(kefu.settings.database_url, work_dir) as stack:
         yield stack
 
 

@@ -49,6 +49,8 @@ def production_env(database_url: str, tmp_path: Path, secret_key: str | None) ->
         "KEFU_WEB_PORT": str(free_port()),
         "KEFU_RASA_PORT": str(free_port()),
         "KEFU_ACTION_PORT": str(free_port()),
+        "KEFU_RASA_TOKEN": secrets.token_urlsafe(32),
+        "KEFU_ACTION_TOKEN": secrets.token_urlsafe(32),
     }
     if secret_key is not None:
         env["KEFU_SECRET_KEY"] = secret_key
@@ -86,6 +88,15 @@ def test_uvicorn_on_the_factory_refuses_too(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "KEFU_SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_to_start_the_web_app_without_the_rasa_token(tmp_path: Path) -> None:
+    env = production_env(crm(tmp_path, demo=False), tmp_path, STRONG_KEY)
+    del env["KEFU_RASA_TOKEN"]
+    result = run_kefu("web", env=env, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "KEFU_RASA_TOKEN" in result.stdout
+    assert not (tmp_path / "var" / "internal_tokens.json").exists()  # production never makes a token up
 
 
 def test_demo_passwords_stop_production_until_each_is_replaced(tmp_path: Path) -> None:

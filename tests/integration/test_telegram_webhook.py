@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.channels.telegram import HELP_TEXT, NOT_TEXT_REPLY
-from router.bootstrap import Kefu, bootstrap
-from router.crm import migrate
+from router.bootstrap import Kefu
 from router.crm.models import ChannelIdentity, ChannelUpdate, Interaction, Speaker
-from router.crm.seed import seed_demo
 from router.delivery.rasa_api import RasaApi
 from router.delivery.telegram_poll import TelegramPoller
 from router.settings import Settings
+from tests.conftest import seeded_sqlite_kefu
 from tests.e2e.conftest import running_web_app
 from tests.fake_telegram import (
     SECRET,
@@ -44,13 +43,8 @@ def fake() -> Iterator[FakeTelegram]:
 def stack(fake: FakeTelegram, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RasaStack, Kefu, str]]:
     """Rasa and the action server, the CRM, and the URL of the web app that receives Telegram's webhook."""
     work_dir = tmp_path_factory.mktemp("telegram-stack")
-    database_url = f"sqlite:///{work_dir / 'kefu.db'}"
-    kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
-    migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
-        uow.commit()
-    rasa = start_channels_stack(database_url, work_dir, fake.base_url)
+    kefu = seeded_sqlite_kefu(work_dir)
+    rasa = start_channels_stack(kefu.settings.database_url, work_dir, fake.base_url)
     web_settings = kefu.settings.copy(
         update={"rasa_url": rasa.rasa_url, "rasa_token": rasa.rasa_token, "telegram_secret_token": SECRET}
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.action_server import create_action_app
 from bot.server import rasa_run_arguments
 from router.internal_tokens import TOKENS_FILE, with_internal_tokens
 from router.runner import channel_credentials, process_environment, write_endpoints
@@ -89,3 +90,8 @@ def test_kefu_run_hands_every_process_the_tokens_and_rasa_the_action_token(tmp_p
     action = yaml.safe_load(endpoints.read_text())["action_endpoint"]
     assert action == {"url": "http://127.0.0.1:5055/webhook", "token": settings.action_token}
     assert "rest" in yaml.safe_load(Path(env["KEFU_CREDENTIALS"]).read_text())
+
+
+def test_the_action_server_refuses_to_start_without_its_token() -> None:
+    with pytest.raises(SystemExit, match="KEFU_ACTION_TOKEN"):
+        create_action_app("")
