@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
+from router.settings import Settings
+from router.training.registry import active_model
 from tests.conftest import seeded_sqlite_kefu
 from tests.e2e.conftest import seeded_kefu
 from tests.rasa_stack import RasaStack, running_stack
+from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +31,17 @@ def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
     """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL."""
     with seeded_kefu(database_url, tmp_path) as kefu:
         yield kefu
+
+
+@pytest.fixture(scope="module")
+def stack_crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
+    """The stack's CRM, talking to its Rasa with its token, with a triage model active so complaints are triaged."""
+    kefu = bootstrap(
+        Settings(database_url=rasa_stack.database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.rasa_token)
+    )
+    with kefu.uow() as uow:
+        has_triage = active_model(uow.session, "triage") is not None
+    if not has_triage:
+        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+    yield kefu
+    kefu.dispose()

@@ -9,30 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
 from router.crm.models import Conversation, CsatRating, Interaction, Speaker, Ticket
 from router.delivery.rasa_api import RasaApi
-from router.settings import Settings
-from router.training.registry import active_model
 from tests.rasa_stack import RasaStack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 pytestmark = pytest.mark.rasa
 
 LOG_WAIT_S = 30
 TICKET_NUMBER = re.compile(r"T\d{6}")
-
-
-@pytest.fixture(scope="module")
-def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Kefu:
-    """The stack's CRM, with a triage model active so complaints can be triaged."""
-    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
-    with kefu.uow() as uow:
-        has_triage = active_model(uow.session, "triage") is not None
-    if not has_triage:
-        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
-    yield kefu
-    kefu.dispose()
 
 
 def texts(replies: list[dict]) -> str:
@@ -94,7 +79,7 @@ FLOWS = {
 
 @pytest.mark.parametrize("language", FLOWS)
 def test_customer_complains_asks_status_asks_for_a_human_and_rates(
-    rasa_stack: RasaStack, crm: Kefu, language: str, tmp_path: Path
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str, tmp_path: Path
 ) -> None:
     flow = FLOWS[language]
     sender = flow["sender"]
@@ -121,14 +106,14 @@ def test_customer_complains_asks_status_asks_for_a_human_and_rates(
     thanked = rasa_stack.send(sender, flow["rating"])
     assert thanked, [(e["event"], e.get("name") or e.get("text")) for e in rasa_stack.tracker(sender)["events"][-12:]]
 
-    ticket = one(crm, select(Ticket).where(Ticket.order_number == flow["order_number"]))
+    ticket = one(stack_crm, select(Ticket).where(Ticket.order_number == flow["order_number"]))
     assert ticket.number == number
     assert ticket.language == language
     assert ticket.category in {"delivery", "refund_return", "product_quality"}
-    rating = one(crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
+    rating = one(stack_crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
     assert rating.score == flow["score"]
 
-    rows = logged(crm, sender, expected_customer_turns=7)
+    rows = logged(stack_crm, sender, expected_customer_turns=7)
     customer = [row for row in rows if row.speaker is Speaker.customer]
     bot = [row for row in rows if row.speaker is Speaker.bot]
     assert [row.text for row in customer][:4] == [flow["complaint"], flow["order"], flow["status"], flow["human"]]
@@ -175,7 +160,7 @@ DESCRIPTION_FOR_ORDER = {
 
 @pytest.mark.parametrize("language", DESCRIPTION_FOR_ORDER)
 def test_a_description_given_for_the_order_number_is_kept_and_i_dont_know_counts_as_none(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, opener, description, dont_know, order_word, noted_word = DESCRIPTION_FOR_ORDER[language]
     asked, noted, filed = conversation(rasa_stack, sender, opener, description, dont_know)
@@ -183,7 +168,7 @@ def test_a_description_given_for_the_order_number_is_kept_and_i_dont_know_counts
     # No fallback: the description is acknowledged and the order number asked for once more, saying "none" will do.
     assert noted_word in noted.lower() and order_word in noted.lower(), noted
     assert ("没有" if language == "zh" else "none") in noted.lower()
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert (ticket.description, ticket.order_number, ticket.language) == (description, None, language)
     assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
@@ -204,7 +189,7 @@ MID_FORM_QUESTION = {
 
 @pytest.mark.parametrize("language", MID_FORM_QUESTION)
 def test_a_question_mid_complaint_is_answered_and_the_form_resumes(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, opener, question, order_number, description, answer_word = MID_FORM_QUESTION[language]
     _, answered = conversation(rasa_stack, sender, opener, question)
@@ -212,7 +197,7 @@ def test_a_question_mid_complaint_is_answered_and_the_form_resumes(
     assert rasa_stack.tracker(sender)["active_loop"].get("name") == "complaint_form"
     assert rasa_stack.tracker(sender)["slots"]["requested_slot"] == "order_number"
     _, filed = conversation(rasa_stack, sender, order_number, description)
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert (ticket.order_number, ticket.description) == (order_number, description)
 
@@ -224,17 +209,21 @@ CANCELLATIONS = {
 
 
 @pytest.mark.parametrize("language", CANCELLATIONS)
-def test_cancel_leaves_the_complaint_politely_without_a_ticket(rasa_stack: RasaStack, crm: Kefu, language: str) -> None:
+def test_cancel_leaves_the_complaint_politely_without_a_ticket(
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
+) -> None:
     sender, opener, cancel = CANCELLATIONS[language]
     _, left = conversation(rasa_stack, sender, opener, cancel)
     assert ("先不登记" if language == "zh" else "haven't registered") in left, left
     tracker = rasa_stack.tracker(sender)
     assert tracker["active_loop"].get("name") is None
     assert tracker["slots"]["complaint_cancelled"] is None
-    assert customer_tickets(crm, sender) == []
+    assert customer_tickets(stack_crm, sender) == []
 
 
-def test_a_ticket_number_shows_its_status_only_to_the_customer_who_owns_it(rasa_stack: RasaStack, crm: Kefu) -> None:
+def test_a_ticket_number_shows_its_status_only_to_the_customer_who_owns_it(
+    rasa_stack: RasaStack, stack_crm: Kefu
+) -> None:
     owner, stranger = "web:owner-of-ticket", "web:stranger-to-ticket"
     filed = conversation(rasa_stack, owner, "my order 55500099 never arrived, I want to complain")[0]
     number = TICKET_NUMBER.search(filed).group(0)
@@ -256,7 +245,7 @@ LOW_RATINGS = {
 
 @pytest.mark.parametrize("language", LOW_RATINGS)
 def test_a_low_rating_without_a_comment_is_asked_what_went_wrong(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, human, score, asked_words, comment, thanked_words = LOW_RATINGS[language]
     handed_off = texts(rasa_stack.send(sender, human))
@@ -268,8 +257,8 @@ def test_a_low_rating_without_a_comment_is_asked_what_went_wrong(
     assert asked_words in asked, asked
     thanked = texts(rasa_stack.send(sender, comment))
     assert thanked_words in thanked, thanked
-    [ticket] = customer_tickets(crm, sender)
-    rating = one(crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
+    [ticket] = customer_tickets(stack_crm, sender)
+    rating = one(stack_crm, select(CsatRating).where(CsatRating.ticket_id == ticket.id))
     assert (rating.score, rating.comment) == (2, comment)
 
 
@@ -281,11 +270,11 @@ ALL_IN_ONE = {
 
 @pytest.mark.parametrize("language", ALL_IN_ONE)
 def test_a_complaint_with_its_order_number_is_filed_without_asking_again(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, complaint, order_number, order_question = ALL_IN_ONE[language]
     filed = texts(rasa_stack.send(sender, complaint))
     assert order_question not in filed.lower(), filed
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert (ticket.order_number, ticket.description) == (order_number, complaint)

@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
 from router.crm.models import Conversation, CsatRating, Interaction, Role, Ticket, TicketStatus, User
 from router.delivery.rasa_api import RasaApi
 from router.routing.agent_actions import resolve
 from router.routing.tickets import find_ticket
-from router.settings import Settings
-from router.training.registry import active_model
 from tests.integration.test_conversation_flows import TICKET_NUMBER, customer_tickets, one, texts
 from tests.rasa_stack import RasaStack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 pytestmark = pytest.mark.rasa
-
-
-@pytest.fixture(scope="module")
-def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
-    """The stack's CRM, with a triage model active so complaints can be triaged."""
-    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
-    with kefu.uow() as uow:
-        has_triage = active_model(uow.session, "triage") is not None
-    if not has_triage:
-        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
-    yield kefu
-    kefu.dispose()
 
 
 def say(stack: RasaStack, sender: str, *messages: str) -> list[str]:
@@ -57,23 +41,23 @@ CONFIRMED = {
 
 @pytest.mark.parametrize("language", CONFIRMED)
 def test_an_order_number_from_a_status_question_is_confirmed_and_yes_files_it(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, status, complaint, yes, order_number, question_words = CONFIRMED[language]
     _, asked, filed = say(rasa_stack, sender, status, complaint, yes)
     assert order_number in asked and question_words in asked.lower(), asked
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert (ticket.order_number, ticket.description, ticket.language) == (order_number, complaint, language)
 
 
 def test_an_unreadable_reply_to_the_confirmation_is_asked_again_and_loses_nothing(
-    rasa_stack: RasaStack, crm: Kefu
+    rasa_stack: RasaStack, stack_crm: Kefu
 ) -> None:
     sender = "web:earlier-emoji-zh"
     _, _, again, filed = say(rasa_stack, sender, "订单 70070007 到哪了", "我要投诉，东西坏了", "😀😀😀", "对")
     assert "70070007" in again and "吗" in again, again
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert ticket.order_number == "70070007"
 
@@ -102,12 +86,14 @@ DENIED = {
 
 
 @pytest.mark.parametrize("language", DENIED)
-def test_no_to_the_earlier_order_number_asks_for_the_right_one(rasa_stack: RasaStack, crm: Kefu, language: str) -> None:
+def test_no_to_the_earlier_order_number_asks_for_the_right_one(
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
+) -> None:
     sender, status, complaint, no, order_number, description, order_question = DENIED[language]
     _, confirm, asked, _, filed = say(rasa_stack, sender, status, complaint, no, order_number, description)
     assert re.search(r"\d{8}", status).group(0) in confirm, confirm
     assert order_question in asked.lower(), asked
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in filed
     assert (ticket.order_number, ticket.description) == (order_number, description)
 
@@ -121,11 +107,11 @@ HANDOFF_AFTER_STATUS = {
 
 @pytest.mark.parametrize("language", HANDOFF_AFTER_STATUS)
 def test_a_handoff_after_a_status_question_shows_its_order_labelled_not_as_the_tickets(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, status, human, label = HANDOFF_AFTER_STATUS[language]
     _, handed_off = say(rasa_stack, sender, status, human)
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert ticket.number in handed_off, handed_off
     order_number = re.search(r"\d{8}", status).group(0)
     assert ticket.order_number is None
@@ -135,11 +121,11 @@ def test_a_handoff_after_a_status_question_shows_its_order_labelled_not_as_the_t
 
 
 def test_a_handoff_mid_complaint_gives_the_ticket_the_order_number_answered_to_the_form(
-    rasa_stack: RasaStack, crm: Kefu
+    rasa_stack: RasaStack, stack_crm: Kefu
 ) -> None:
     sender = "web:handoff-mid-complaint-zh"
     say(rasa_stack, sender, "我要投诉", "70080023", "转人工")
-    [ticket] = customer_tickets(crm, sender)
+    [ticket] = customer_tickets(stack_crm, sender)
     assert (ticket.order_number, ticket.description) == ("70080023", "我要投诉\n70080023\n转人工")
 
 
@@ -177,18 +163,18 @@ HANDOFF_AT_COMMENT = {
 
 @pytest.mark.parametrize("language", HANDOFF_AT_COMMENT)
 def test_a_human_asked_for_at_the_comment_question_is_a_handoff_not_a_comment(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, human, score, human_again, queue_words = HANDOFF_AT_COMMENT[language]
-    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    rated = low_rating_asked_for_a_comment(rasa_stack, stack_crm, sender, human, score)
     handed_off = texts(rasa_stack.send(sender, human_again))
     assert TICKET_NUMBER.search(handed_off) and queue_words in handed_off, handed_off
     tracker = rasa_stack.tracker(sender)
     assert tracker["paused"]
     assert tracker["active_loop"].get("name") is None
-    rating = rating_of(crm, rated)
+    rating = rating_of(stack_crm, rated)
     assert (rating.score, rating.comment) == (2, "")
-    assert any(ticket.status.value in ("queued", "assigned") for ticket in customer_tickets(crm, sender))
+    assert any(ticket.status.value in ("queued", "assigned") for ticket in customer_tickets(stack_crm, sender))
 
 
 STATUS_AT_COMMENT = {
@@ -199,14 +185,14 @@ STATUS_AT_COMMENT = {
 
 @pytest.mark.parametrize("language", STATUS_AT_COMMENT)
 def test_a_status_question_at_the_comment_question_is_answered_not_stored(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, human, score, question, status_words = STATUS_AT_COMMENT[language]
-    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    rated = low_rating_asked_for_a_comment(rasa_stack, stack_crm, sender, human, score)
     answered = texts(rasa_stack.send(sender, question))
     assert status_words in answered.lower() and TICKET_NUMBER.search(answered), answered
     assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
-    assert (rating_of(crm, rated).score, rating_of(crm, rated).comment) == (1, "")
+    assert (rating_of(stack_crm, rated).score, rating_of(stack_crm, rated).comment) == (1, "")
 
 
 # sender, handoff, low score, the FAQ question, words of its answer; then a comment naming the same topic.
@@ -226,29 +212,29 @@ FAQ_AT_COMMENT = {
 
 @pytest.mark.parametrize("language", FAQ_AT_COMMENT)
 def test_an_faq_question_at_the_comment_question_is_answered_not_stored(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, human, score, question, answer_words, _, _ = FAQ_AT_COMMENT[language]
-    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    rated = low_rating_asked_for_a_comment(rasa_stack, stack_crm, sender, human, score)
     answered = texts(rasa_stack.send(sender, question))
     assert answer_words in answered, answered
     assert rasa_stack.tracker(sender)["active_loop"].get("name") is None
-    wait_until_logged(crm, sender, question)
-    rating = rating_of(crm, rated)
+    wait_until_logged(stack_crm, sender, question)
+    rating = rating_of(stack_crm, rated)
     assert (rating.score, rating.comment) == (2, "")
     # A question put to the survey is not the problem coming back: the ticket stays resolved.
-    assert one(crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
+    assert one(stack_crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
 
 
 @pytest.mark.parametrize("language", FAQ_AT_COMMENT)
 def test_a_comment_naming_an_faq_topic_is_stored_as_the_comment(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     _, human, score, _, answer_words, sender, comment = FAQ_AT_COMMENT[language]
-    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    rated = low_rating_asked_for_a_comment(rasa_stack, stack_crm, sender, human, score)
     thanked = texts(rasa_stack.send(sender, comment))
     assert any(words in thanked for words in ("转达", "passed that on")) and answer_words not in thanked, thanked
-    assert (rating_of(crm, rated).score, rating_of(crm, rated).comment) == (2, comment)
+    assert (rating_of(stack_crm, rated).score, rating_of(stack_crm, rated).comment) == (2, comment)
 
 
 NEW_COMPLAINT_AT_COMMENT = {
@@ -265,16 +251,16 @@ NEW_COMPLAINT_AT_COMMENT = {
 
 @pytest.mark.parametrize("language", NEW_COMPLAINT_AT_COMMENT)
 def test_a_new_complaint_at_the_comment_question_is_filed_not_stored_as_the_comment(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, human, score, complaint, no_order = NEW_COMPLAINT_AT_COMMENT[language]
-    rated = low_rating_asked_for_a_comment(rasa_stack, crm, sender, human, score)
+    rated = low_rating_asked_for_a_comment(rasa_stack, stack_crm, sender, human, score)
     asked, filed = say(rasa_stack, sender, complaint, no_order)
     assert rasa_stack.tracker(sender)["active_loop"].get("name") is None, asked
-    newest = customer_tickets(crm, sender)[-1]
+    newest = customer_tickets(stack_crm, sender)[-1]
     assert newest.number != rated.number and newest.number in filed, filed
     assert (newest.description, newest.order_number) == (complaint, None)
-    assert rating_of(crm, rated).comment == ""
+    assert rating_of(stack_crm, rated).comment == ""
 
 
 SCORE_FIRST = {
@@ -286,19 +272,19 @@ SCORE_FIRST = {
 
 @pytest.mark.parametrize("case", SCORE_FIRST)
 def test_a_score_followed_by_thanks_or_a_complaint_is_the_rating_with_its_comment(
-    rasa_stack: RasaStack, crm: Kefu, case: str
+    rasa_stack: RasaStack, stack_crm: Kefu, case: str
 ) -> None:
     sender, human, rating_text, score = SCORE_FIRST[case]
     number = TICKET_NUMBER.search(texts(rasa_stack.send(sender, human))).group(0)
-    resolve_and_ask_csat(rasa_stack, crm, sender, number)
+    resolve_and_ask_csat(rasa_stack, stack_crm, sender, number)
     thanked = texts(rasa_stack.send(sender, rating_text))
     assert any(words in thanked for words in ("感谢您的评价", "Thank you for your feedback")), thanked
-    rated = one(crm, select(Ticket).where(Ticket.id == int(number[1:])))
-    rating = rating_of(crm, rated)
+    rated = one(stack_crm, select(Ticket).where(Ticket.id == int(number[1:])))
+    rating = rating_of(stack_crm, rated)
     assert (rating.score, rating.comment) == (score, rating_text)
-    wait_until_logged(crm, sender, rating_text)
+    wait_until_logged(stack_crm, sender, rating_text)
     # Feedback on the resolved ticket, even "1, the agent was rude", is not the problem coming back.
-    assert one(crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
+    assert one(stack_crm, select(Ticket).where(Ticket.id == rated.id)).status is TicketStatus.resolved
 
 
 def wait_until_logged(kefu: Kefu, sender: str, text: str, timeout_s: float = 15.0) -> None:
@@ -317,11 +303,11 @@ def wait_until_logged(kefu: Kefu, sender: str, text: str, timeout_s: float = 15.
     pytest.fail(f"{text!r} from {sender} was not logged within {timeout_s} s")
 
 
-def test_a_number_when_no_rating_was_asked_for_stores_no_rating(rasa_stack: RasaStack, crm: Kefu) -> None:
+def test_a_number_when_no_rating_was_asked_for_stores_no_rating(rasa_stack: RasaStack, stack_crm: Kefu) -> None:
     sender = "no-rating-asked-en"
     replies = say(rasa_stack, sender, "I have 3 questions", "5")
     assert all("feedback" not in reply.lower() for reply in replies), replies
-    with crm.uow() as uow:
+    with stack_crm.uow() as uow:
         assert (
             uow.session.execute(select(CsatRating).join(Conversation).where(Conversation.sender_id == sender)).first()
             is None

@@ -18,15 +18,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
 from router.crm.models import Base, Conversation, CsatRating, Ticket
-from router.settings import Settings
-from router.training.registry import active_model
 from tests.e2e.conftest import open_demo_ticket
 from tests.integration.test_api import bearer
 from tests.integration.test_web_console import login
 from tests.rasa_stack import RasaStack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 # What each language's customer gives away, and what of it must not be found in any stored row: the digits of each
 # number whatever its spacing, the email's local part, the street and the postcode.
@@ -119,20 +116,6 @@ def test_agent_replies_notes_and_resolve_summaries_keep_no_personal_data(seeded:
     assert {"interactions.text", "ticket_events.data"} <= placeholders
 
 
-@pytest.fixture(scope="module")
-def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
-    """The stack's CRM with a triage model active (complaints need it), and a web app that talks to its Rasa."""
-    kefu = bootstrap(
-        Settings(database_url=rasa_stack.database_url, rasa_url=rasa_stack.rasa_url, rasa_token=rasa_stack.rasa_token)
-    )
-    with kefu.uow() as uow:
-        has_triage = active_model(uow.session, "triage") is not None
-    if not has_triage:
-        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
-    yield kefu
-    kefu.dispose()
-
-
 CONVERSATIONS = {
     "zh": (
         "web:pii-chat-zh",
@@ -162,13 +145,13 @@ def _texts(replies: list[dict]) -> str:
 @pytest.mark.rasa
 @pytest.mark.parametrize("language", CONVERSATIONS)
 def test_a_conversation_full_of_personal_data_leaves_none_in_the_crm_or_the_tracker_store(
-    rasa_stack: RasaStack, crm: Kefu, language: str
+    rasa_stack: RasaStack, stack_crm: Kefu, language: str
 ) -> None:
     sender, opener, complaint, no_order, human, score, comment = CONVERSATIONS[language]
     said = PERSONAL[language]["said"]
     replies = [_texts(rasa_stack.send(sender, opener)), _texts(rasa_stack.send(sender, complaint.format(said=said)))]
     replies.append(_texts(rasa_stack.send(sender, no_order)))
-    with crm.uow() as uow:
+    with stack_crm.uow() as uow:
         ticket = uow.session.execute(
             select(Ticket)
             .join(Conversation, Conversation.id == Ticket.conversation_id)
@@ -178,7 +161,7 @@ def test_a_conversation_full_of_personal_data_leaves_none_in_the_crm_or_the_trac
         ticket_id = ticket.id
     rasa_stack.send(sender, human)
     # The agent answers and resolves through the API; resolving makes the bot ask the customer for a rating.
-    api = bearer(crm, "lina")
+    api = bearer(stack_crm, "lina")
     version = api.get(f"/api/tickets/{ticket_id}").json()["version"]
     assert api.post(f"/api/tickets/{ticket_id}/reply", json={"text": said, "version": version}).status_code == 200
     assert api.post(f"/api/tickets/{ticket_id}/notes", json={"text": said}).status_code == 201
@@ -186,13 +169,13 @@ def test_a_conversation_full_of_personal_data_leaves_none_in_the_crm_or_the_trac
     assert "rating" in resolved.json()["message"], resolved.text
     asked = _texts(rasa_stack.send(sender, score))
     thanked = _texts(rasa_stack.send(sender, comment.format(said=said)))
-    with crm.uow() as uow:
+    with stack_crm.uow() as uow:
         rating = uow.session.execute(select(CsatRating).where(CsatRating.ticket_id == ticket_id)).scalar_one()
         assert rating.score == 2 and "[phone]" in rating.comment, (asked, thanked, rating.comment)
         ticket = uow.session.get(Ticket, ticket_id)
         assert "[phone]" in ticket.description, ticket.description
 
-    assert leaks(crm_strings(crm.engine), language) == []
+    assert leaks(crm_strings(stack_crm.engine), language) == []
     tracker = list(tracker_strings(rasa_stack.log_dir / "rasa_tracker.db"))
     assert any(sender in where for where, _ in tracker)
     assert leaks(iter(tracker), language) == []
