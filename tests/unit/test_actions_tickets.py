@@ -18,9 +18,12 @@ from router.crm.models import Conversation, CsatRating, ModelStatus, Ticket, Tic
 from router.crm.seed import seed_demo
 from router.training import registry
 from router.triage.sentiment import Sentiment
-from router.triage.training import train_model_dir
+from router.triage.training import train_model_dir, train_risk
 from tests.conftest import make_kefu
 from tests.unit.test_actions import ASKED, make_tracker, run, user_event
+
+# The shipped risk examples: the danger floors need a risk model beside the small classifier below.
+TRIAGE_DATA = Path(__file__).resolve().parents[2] / "data" / "triage"
 
 # A small but real labelled set: enough for the triage classifier to tell these categories apart.
 COMPLAINTS = {
@@ -59,7 +62,7 @@ def train_small_triage(out_dir: Path) -> Path:
     sentiment = Sentiment.train(
         [text for text, _ in SENTIMENT], [negative for _, negative in SENTIMENT], [1.0] * len(SENTIMENT), "test set"
     )
-    train_model_dir(texts, labels, out_dir, sentiment)
+    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA))
     return out_dir
 
 

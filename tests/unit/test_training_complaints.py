@@ -42,6 +42,7 @@ def complaint_kefu(sqlite_url: str, tmp_path: Path) -> Kefu:
 def _shifted_copy(source: Path, target: Path) -> Path:
     """The complaints with every category's rows filed under the next category: a deliberately bad candidate."""
     (target / "triage").mkdir(parents=True)
+    shutil.copy(source / "triage" / "risk.csv", target / "triage" / "risk.csv")
     rows = list(csv.DictReader((source / "triage" / "complaints.csv").open(encoding="utf-8")))
     categories = sorted({row["category"] for row in rows})
     shifted = {category: categories[(index + 1) % len(categories)] for index, category in enumerate(categories)}
