@@ -424,6 +424,8 @@ class Job(Base):
     created_by = Column(ForeignKey("users.id"))
     created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
     started_at = Column(UtcDateTime())
+    # Written every few seconds by the process running the job; a running job whose heartbeat stops is taken over.
+    heartbeat_at = Column(UtcDateTime())
     finished_at = Column(UtcDateTime())
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,8 +22,11 @@ RETRAIN = "retrain"
 # Progress is written at most this often: a Rasa log line every few milliseconds must not hammer the database.
 FLUSH_INTERVAL_SECONDS = 0.5
 MAX_LOG_CHARS = 200_000
-# A job "running" longer than this was left behind by a process that died.
-STALE_AFTER = timedelta(hours=2)
+# The running process writes the job's heartbeat this often; a heartbeat older than STALE_AFTER means it died.
+HEARTBEAT_INTERVAL_SECONDS = 10.0
+STALE_AFTER = timedelta(seconds=60)
+# A job whose processes keep dying (out of memory, say) is failed after this many starts instead of retried forever.
+MAX_ATTEMPTS = 3
 
 
 def enqueue_retrain(session: Session, user_id: int | None, tolerance: float | None = None) -> Job:
@@ -60,19 +66,63 @@ def claim(session: Session, job_id: int) -> bool:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.queued)
-        .values(status=JobStatus.running, started_at=utcnow(), message="starting")
+        .values(status=JobStatus.running, started_at=utcnow(), heartbeat_at=utcnow(), message="starting")
     )
     return result.rowcount == 1
 
 
-def fail_stale_jobs(session: Session) -> int:
-    """Mark jobs whose process died mid-run as failed, so a new retraining can start."""
-    result = session.execute(
-        update(Job)
-        .where(Job.status == JobStatus.running, Job.started_at < utcnow() - STALE_AFTER)
-        .values(status=JobStatus.failed, finished_at=utcnow(), message="abandoned: its process stopped")
-    )
-    return result.rowcount
+def take_over_stale_jobs(session: Session) -> int:
+    """Queue again the running jobs whose process stopped beating, for any worker to claim; fail them after
+    MAX_ATTEMPTS starts. Returns how many were taken over or failed."""
+    stale = session.execute(
+        select(Job)
+        .where(
+            Job.status == JobStatus.running, func.coalesce(Job.heartbeat_at, Job.started_at) < utcnow() - STALE_AFTER
+        )
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    count = 0
+    for job in stale:
+        attempts = int(job.params.get("attempts", 1))
+        if attempts >= MAX_ATTEMPTS:
+            job.status, job.finished_at = JobStatus.failed, utcnow()
+            job.message = f"abandoned: its process stopped {attempts} times"
+        else:
+            job.status, job.message = JobStatus.queued, "taken over: its process stopped; queued again"
+            job.params = {**job.params, "attempts": attempts + 1}
+        count += 1
+    return count
+
+
+def beat(kefu: Kefu, job_id: int) -> None:
+    """Record that the job's process is alive, in a transaction of its own."""
+    with kefu.uow() as uow:
+        uow.session.execute(
+            update(Job).where(Job.id == job_id, Job.status == JobStatus.running).values(heartbeat_at=utcnow())
+        )
+        uow.commit()
+
+
+@contextmanager
+def heartbeat(kefu: Kefu, job_id: int, interval_s: float = HEARTBEAT_INTERVAL_SECONDS) -> Iterator[None]:
+    """Beat for ``job_id`` from a thread while the body runs: a Rasa training step can be silent for minutes."""
+    stop = threading.Event()
+
+    def keep_beating() -> None:
+        while not stop.wait(interval_s):
+            try:
+                beat(kefu, job_id)
+            except Exception:
+                # A missed beat is retried at the next one; only a long silence lets another worker take over.
+                continue
+
+    thread = threading.Thread(target=keep_beating, name=f"job-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 class JobReporter:
@@ -128,7 +178,8 @@ def run_job(kefu: Kefu, job_id: int, reporter: JobReporter | None = None) -> Ret
         return None
     reporter = reporter or JobReporter(kefu, job_id)
     try:
-        result = retrain(kefu, reporter.progress, reporter.log, user_id=user_id, tolerance=tolerance)
+        with heartbeat(kefu, job_id):
+            result = retrain(kefu, reporter.progress, reporter.log, user_id=user_id, tolerance=tolerance)
     except Exception as error:
         reporter.log(traceback.format_exc())
         reporter.progress(reporter.fraction, f"failed: {str(error).splitlines()[0][:200]}")
@@ -144,7 +195,7 @@ def run_job(kefu: Kefu, job_id: int, reporter: JobReporter | None = None) -> Ret
 def run_next_job(kefu: Kefu) -> bool:
     """For ``kefu worker``'s loop: run the oldest queued retraining if there is one; True when it ran one."""
     with kefu.uow() as uow:
-        fail_stale_jobs(uow.session)
+        take_over_stale_jobs(uow.session)
         job_id = uow.session.execute(
             select(Job.id).where(Job.kind == RETRAIN, Job.status == JobStatus.queued).order_by(Job.id).limit(1)
         ).scalar_one_or_none()

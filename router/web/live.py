@@ -27,6 +27,8 @@ STREAM_LIFETIME_S = 30.0
 BATCH_LIMIT = 200
 # Reconnects look back a little, so a change committed while the browser was reconnecting is not missed.
 RECONNECT_OVERLAP = timedelta(seconds=5)
+# How long a write transaction may take between stamping ``updated_at`` and committing, and still be streamed.
+COMMIT_OVERLAP = timedelta(seconds=5)
 
 
 def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
@@ -43,17 +45,38 @@ def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
         return [ticket_summary(ticket, now) for ticket in reader.session.scalars(with_display_relations(statement))]
 
 
-async def _events(request: Request, kefu: Kefu, user: CurrentUser, since: datetime) -> AsyncIterator[str]:
+class TicketFeed:
+    """One stream's cursor over ticket changes: each change once, none lost to a transaction that commits late.
+
+    ``updated_at`` is set when a writer changes the row, not when it commits, so with several writers a change can
+    become visible after a newer one has been read. The cursor therefore never passes "query start minus
+    ``COMMIT_OVERLAP``": changes are read again for that long, and the versions already sent are skipped.
+    """
+
+    def __init__(self, kefu: Kefu, user_id: int, since: datetime) -> None:
+        self._kefu = kefu
+        self._user_id = user_id
+        self.since = since
+        self._sent_versions: dict[int, int] = {}
+
+    def poll(self) -> list[dict]:
+        """The visible tickets changed since the last poll that this stream has not sent in their current version."""
+        started = utcnow()
+        fresh = []
+        for ticket in changed_tickets(self._kefu, self._user_id, self.since):
+            if self._sent_versions.get(ticket["id"]) != ticket["version"]:
+                self._sent_versions[ticket["id"]] = ticket["version"]
+                fresh.append(ticket)
+            newest = datetime.fromisoformat(ticket["updated_at"])
+            self.since = max(self.since, min(newest, started - COMMIT_OVERLAP))
+        return fresh
+
+
+async def _events(request: Request, feed: TicketFeed) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
-    sent_versions: dict[int, int] = {}
     deadline = asyncio.get_running_loop().time() + STREAM_LIFETIME_S
     while asyncio.get_running_loop().time() < deadline and not await request.is_disconnected():
-        tickets = await run_in_threadpool(changed_tickets, kefu, user.id, since)
-        for ticket in tickets:
-            if sent_versions.get(ticket["id"]) == ticket["version"]:
-                continue
-            sent_versions[ticket["id"]] = ticket["version"]
-            since = max(since, datetime.fromisoformat(ticket["updated_at"]))
+        for ticket in await run_in_threadpool(feed.poll):
             yield f"event: ticket\ndata: {json.dumps(ticket, ensure_ascii=False)}\n\n"
         yield ": keep-alive\n\n"
         await asyncio.sleep(POLL_INTERVAL_S)
@@ -66,7 +89,7 @@ async def ticket_stream(
     """``text/event-stream`` of ``ticket`` events (the queue row as JSON) for every visible ticket that changes."""
     since = utcnow() - RECONNECT_OVERLAP
     return StreamingResponse(
-        _events(request, kefu, user, since),
+        _events(request, TicketFeed(kefu, user.id, since)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

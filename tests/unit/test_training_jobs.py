@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 
 from router.bootstrap import Kefu
-from router.crm.models import Job, JobStatus
+from router.crm.models import Job, JobStatus, utcnow
 from router.errors import Conflict
-from router.training.jobs import claim, enqueue_retrain, get_job, run_job, run_next_job
+from router.training.jobs import (
+    MAX_ATTEMPTS,
+    STALE_AFTER,
+    claim,
+    enqueue_retrain,
+    get_job,
+    heartbeat,
+    run_job,
+    run_next_job,
+    take_over_stale_jobs,
+)
 from tests.conftest import make_kefu
 
 
@@ -55,3 +67,61 @@ def test_failed_run_is_recorded_with_its_log_and_frees_the_slot(sqlite_url: str,
         assert not run_next_job(kefu), "nothing left to run"
     finally:
         kefu.dispose()
+
+
+def _running_job(kefu: Kefu, heartbeat_age: timedelta) -> int:
+    with kefu.uow() as uow:
+        job = enqueue_retrain(uow.session, None)
+        uow.session.flush()
+        assert claim(uow.session, job.id)
+        uow.session.execute(update(Job).where(Job.id == job.id).values(heartbeat_at=utcnow() - heartbeat_age))
+        uow.commit()
+        return job.id
+
+
+def test_a_running_job_whose_heartbeat_stopped_is_queued_again_and_claimed_by_another_worker(kefu_any_db: Kefu) -> None:
+    job_id = _running_job(kefu_any_db, heartbeat_age=STALE_AFTER + timedelta(seconds=5))
+    with kefu_any_db.uow() as uow:
+        assert take_over_stale_jobs(uow.session) == 1
+        uow.commit()
+    with kefu_any_db.uow() as uow:
+        job = get_job(uow.session, job_id)
+        assert (job.status, job.params["attempts"]) == (JobStatus.queued, 2)
+        assert claim(uow.session, job_id), "another worker can claim it"
+        uow.commit()
+
+
+def test_a_job_that_still_beats_is_left_to_its_worker(kefu_any_db: Kefu) -> None:
+    job_id = _running_job(kefu_any_db, heartbeat_age=timedelta(seconds=5))
+    with kefu_any_db.uow() as uow:
+        assert take_over_stale_jobs(uow.session) == 0
+        uow.commit()
+    with kefu_any_db.uow() as uow:
+        assert get_job(uow.session, job_id).status is JobStatus.running
+
+
+def test_a_job_whose_processes_keep_dying_fails_after_the_last_attempt(kefu_any_db: Kefu) -> None:
+    job_id = _running_job(kefu_any_db, heartbeat_age=STALE_AFTER * 2)
+    for _ in range(MAX_ATTEMPTS):
+        with kefu_any_db.uow() as uow:
+            take_over_stale_jobs(uow.session)
+            claim(uow.session, job_id)
+            uow.session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=utcnow() - STALE_AFTER * 2))
+            uow.commit()
+    with kefu_any_db.uow() as uow:
+        job = get_job(uow.session, job_id)
+        assert job.status is JobStatus.failed
+        assert f"stopped {MAX_ATTEMPTS} times" in job.message
+
+
+def test_the_heartbeat_thread_keeps_the_job_fresh_while_its_body_runs(kefu_any_db: Kefu) -> None:
+    job_id = _running_job(kefu_any_db, heartbeat_age=STALE_AFTER * 2)
+    with heartbeat(kefu_any_db, job_id, interval_s=0.1):
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with kefu_any_db.reader() as reader:
+                if reader.session.get(Job, job_id).heartbeat_at > utcnow() - timedelta(seconds=5):
+                    break
+            time.sleep(0.05)
+    with kefu_any_db.uow() as uow:
+        assert take_over_stale_jobs(uow.session) == 0

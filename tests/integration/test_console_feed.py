@@ -1,0 +1,53 @@
+"""The console stream's cursor on a real CRM: a change that commits late is still streamed, and only once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from router.bootstrap import Kefu
+from router.crm.models import Ticket, User
+from router.web.live import TicketFeed
+from tests.unit.test_routing import new_ticket
+
+
+def _supervisor_id(kefu: Kefu) -> int:
+    with kefu.reader() as reader:
+        return reader.session.scalar(select(User.id).where(User.username == "supervisor"))
+
+
+def _open_ticket(kefu: Kefu, sender: str) -> tuple[int, object]:
+    with kefu.uow() as uow:
+        ticket = new_ticket(uow.session, sender=sender)
+        uow.commit()
+        return ticket.id, ticket.updated_at
+
+
+def test_a_ticket_stamped_before_the_newest_seen_but_committed_after_it_is_streamed(seeded: Kefu) -> None:
+    first, first_stamp = _open_ticket(seeded, "web:feed-first")
+    feed = TicketFeed(seeded, _supervisor_id(seeded), since=first_stamp - timedelta(seconds=1))
+    assert [ticket["id"] for ticket in feed.poll()] == [first]
+
+    # Another writer stamped its ticket before the first one but committed only now.
+    late, _ = _open_ticket(seeded, "web:feed-late")
+    with seeded.uow() as uow:
+        uow.session.execute(
+            update(Ticket).where(Ticket.id == late).values(updated_at=first_stamp - timedelta(milliseconds=500))
+        )
+        uow.commit()
+
+    assert [ticket["id"] for ticket in feed.poll()] == [late]
+    assert feed.poll() == []
+
+
+def test_a_ticket_changed_again_is_streamed_in_its_new_version(seeded: Kefu) -> None:
+    ticket_id, stamp = _open_ticket(seeded, "web:feed-again")
+    feed = TicketFeed(seeded, _supervisor_id(seeded), since=stamp - timedelta(seconds=1))
+    first_version = feed.poll()[0]["version"]
+    with seeded.uow() as uow:
+        uow.session.get(Ticket, ticket_id).subject = "changed"
+        uow.commit()
+    changed = feed.poll()
+    assert [(ticket["id"], ticket["subject"]) for ticket in changed] == [(ticket_id, "changed")]
+    assert changed[0]["version"] > first_version
