@@ -109,7 +109,8 @@ def train_candidate(
     if sentiment is None:
         sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
     # The risk model is reused only when its examples have not changed (e.g. no new safety complaint).
-    risk = train_risk(data_dir / "triage", _reusable(active[0], "risk", RiskClassifier, log) if readable else None)
+    reusable_risk = _reusable(active[0], "risk", RiskClassifier, log) if readable else None
+    risk = train_risk(data_dir / "triage", kefu.settings.shared_data_dir, reusable_risk)
     out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
     # numpy numbers in the trainer's figures become plain JSON for the registry row.
     trained = train_model_dir(train.texts, train.categories, out_dir, sentiment, risk)

@@ -87,6 +87,9 @@ def _svm(c: float, class_weight: str | None = None) -> LinearSVC:
 class TriageClassifier:
     """Trains on labelled texts and predicts label, probability, review flag and the words that decided it."""
 
+    # From this many texts, calibration scores one fold out of fold instead of all (None: always all).
+    one_fold_from: int | None = ONE_FOLD_FROM
+
     def __init__(
         self,
         c: float = 0.5,
@@ -109,9 +112,11 @@ class TriageClassifier:
         """Fit features, SVM and probability calibration; returns out-of-fold accuracy and the threshold."""
         return self._fit(texts, labels)[0]
 
-    def _fit(self, texts: Sequence[str], labels: Sequence[str]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-        """``fit``'s figures, plus the held-out rows' labels and calibrated out-of-fold probabilities (a column
-        per label, in ``self.labels`` order), for a subclass that picks its own thresholds on them."""
+    def _fit(
+        self, texts: Sequence[str], labels: Sequence[str]
+    ) -> tuple[dict[str, float], np.ndarray, np.ndarray, np.ndarray]:
+        """``fit``'s figures, plus which rows were scored out of fold, their labels and calibrated probabilities (a
+        column per label, in ``self.labels`` order), for a subclass that picks its own thresholds on them."""
         labels = [OUT_OF_SCOPE if label.strip().lower() in OUT_OF_SCOPE_ALIASES else label for label in labels]
         names, counts = np.unique(labels, return_counts=True)
         if len(names) < 2:
@@ -130,7 +135,12 @@ class TriageClassifier:
         self.svm.fit(matrix, target)
         self.labels = [str(label) for label in self.svm.classes_]
         self.features = features
-        return {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold}, truth, out_of_fold
+        return (
+            {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold},
+            held_out,
+            truth,
+            out_of_fold,
+        )
 
     def _held_out_scores(self, matrix: csr_matrix, target: np.ndarray, smallest: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows scored by SVMs that did not see them, and their class scores, for calibration.
@@ -140,7 +150,7 @@ class TriageClassifier:
         """
         folds = StratifiedKFold(n_splits=min(self.folds, smallest), shuffle=True, random_state=13)
         splits = list(folds.split(matrix, target))
-        if len(target) >= ONE_FOLD_FROM:
+        if self.one_fold_from is not None and len(target) >= self.one_fold_from:
             splits = splits[:1]
         rows, scores = [], []
         for train, test in splits:

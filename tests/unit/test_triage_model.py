@@ -145,8 +145,8 @@ def test_the_risk_model_catches_dangers_no_cue_names(triage: Triage) -> None:
     for text in ("There is a card payment on my statement from a shop I have never been to", "有一笔消费我完全不知道"):
         assessment = triage.assess(text, "zh" if "消费" in text else "en")
         assert assessment.cues == [] or "fraud" not in assessment.cues
-        floor = assessment.floors[0]
-        assert floor["name"] == "fraud" and floor["risk"]["probability"] >= floor["risk"]["threshold"]
+        [floor] = [floor for floor in assessment.floors if floor["name"] == "fraud"]
+        assert floor["risk"]["probability"] >= floor["risk"]["threshold"]
         assert floor["risk"]["terms"] and assessment.priority <= 2
 
 

@@ -1,15 +1,15 @@
 """tickets.urgency_floors: the danger floors that set a ticket's priority, and why
 
-Revision ID: 0002_a_urgency_floors
-Revises: 0001_initial
+Revision ID: 0003_a_urgency_floors
+Revises: 0002_job_heartbeat
 Create Date: 2026-12-05 00:05:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_a_urgency_floors"
-down_revision = "0001_initial"
+revision = "0003_a_urgency_floors"
+down_revision = "0002_job_heartbeat"
 branch_labels = None
 depends_on = None
 
