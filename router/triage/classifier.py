@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ OUT_OF_SCOPE_ALIASES = frozenset({"oos", "out_of_scope", "out-of-scope", "outofs
 TARGET_PRECISION = 0.9
 # Share of out-of-scope messages that must be flagged, when the training data has out-of-scope examples.
 TARGET_OOS_RECALL = 0.85
+# Character n-grams worth showing an agent: Chinese characters only (a Latin one is a fragment of a word).
+_CHINESE_ONLY = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 # From this many training texts, calibration uses one held-out fold instead of every row out of fold.
 ONE_FOLD_FROM = 20_000
 
@@ -107,6 +110,12 @@ class TriageClassifier:
         self.threshold = 0.0
         self.labels: list[str] = []
         self.features = TextFeatures(char_ngrams=char_ngrams)
+        # Words never shown as an explanation (data/triage/stopwords.yml): set by ``hide_terms`` after loading.
+        self.hidden_terms: frozenset[str] = frozenset()
+
+    def hide_terms(self, words: Iterable[str]) -> None:
+        """Leave these words (grammar: 我, 了, my, the) out of explanations; a term made only of them is not shown."""
+        self.hidden_terms = frozenset(words)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
         """Fit features, SVM and probability calibration; returns out-of-fold accuracy and the threshold."""
@@ -198,7 +207,7 @@ class TriageClassifier:
         return matrix, softmax(scores / self.temperature, axis=1)
 
     def _terms(self, columns: np.ndarray, values: np.ndarray, index: int, limit: int) -> list[str]:
-        """Features of this message that pushed hardest towards the class (word n-grams read best, so first)."""
+        """Readable features of this message that pushed hardest towards the class, in the message's own words."""
         # Only this message's columns of the weights: a dense pass over every feature would cost milliseconds.
         if len(self.labels) == 2:
             contributions = values * self.svm.coef_[0, columns] * (1 if index == 1 else -1)
@@ -209,9 +218,25 @@ class TriageClassifier:
         ranked = columns[np.lexsort((-contributions, columns >= self.features.word_columns))]
         terms: list[str] = []
         for column in ranked:
-            term = self.features.name(int(column)).strip()
-            if term and not any(term in kept for kept in terms):
+            term = self._readable(int(column))
+            # "还 没" (two words) and "还没" (two characters) are one reason, shown once.
+            if term and not any(term.replace(" ", "") in kept.replace(" ", "") for kept in terms):
                 terms.append(term)
             if len(terms) == limit:
                 break
         return terms
+
+    def _readable(self, column: int) -> str:
+        """The feature as an agent should read it, or "" when it explains nothing.
+
+        A word n-gram shows its words that are not stop words ("my statement" reads "statement", "了 马上" reads
+        "马上"), so "我" or "on the" never stands for a reason. A character n-gram shows only when it is Chinese
+        characters none of which is a stop word: a Latin one is a fragment of a word ("dle"), and "伤了" says no
+        more than the words around it.
+        """
+        name = self.features.name(column).strip()
+        if column < self.features.word_columns:
+            return " ".join(word for word in name.split(" ") if word not in self.hidden_terms)
+        if _CHINESE_ONLY.fullmatch(name) and not any(char in self.hidden_terms for char in name):
+            return name
+        return ""

@@ -128,6 +128,7 @@ class TriageConfig:
     categories: dict[str, Category]
     urgency: UrgencyConfig
     fallback_category: str = "other"
+    stop_words: frozenset[str] = frozenset()  # never shown to agents as a reason (stopwords.yml)
 
     def category(self, name: str) -> Category:
         """The named category, or the fallback for labels the config does not know (e.g. out-of-scope)."""
@@ -271,6 +272,19 @@ def _ongoing(path: Path, where: str, spec: object, floor_priority: int) -> Escal
     return Escalation(str(spec["name"]), priority, _patterns(path, f"{where} ongoing patterns", spec["patterns"]))
 
 
+def load_stop_words(path: Path) -> frozenset[str]:
+    """stopwords.yml's words of every language, lower-cased; no file means no stop words."""
+    if not path.is_file():
+        return frozenset()
+    raw = read_yaml_mapping(path, "stop-word list")
+    words: set[str] = set()
+    for language, listed in raw.items():
+        if not isinstance(listed, list) or not all(isinstance(word, str) and word.strip() for word in listed):
+            raise InvalidInput(f"stop-word list {path}: {language!r} must be a list of words")
+        words.update(word.strip().lower() for word in listed)
+    return frozenset(words)
+
+
 def load_config(triage_dir: Path) -> TriageConfig:
     """Read categories.yml and urgency.yml from ``triage_dir`` (normally data/triage)."""
     raw = read_yaml_mapping(triage_dir / "categories.yml")
@@ -289,4 +303,4 @@ def load_config(triage_dir: Path) -> TriageConfig:
                 f"triage config {triage_dir / 'urgency.yml'}: floor {floor.name!r} files messages under category "
                 f"{floor.category!r}, which categories.yml does not define (it has {sorted(categories)})"
             )
-    return TriageConfig(categories=categories, urgency=urgency)
+    return TriageConfig(categories, urgency, stop_words=load_stop_words(triage_dir / "stopwords.yml"))

@@ -62,7 +62,10 @@ class Triage:
         classifier = load_artifact(model_dir, "classifier", TriageClassifier)
         sentiment = load_artifact(model_dir, "sentiment", Sentiment)
         risk = load_artifact(model_dir, "risk", RiskClassifier)
-        return cls(classifier, sentiment, risk, load_config(Path(config_dir or settings.data_dir / "triage")))
+        config = load_config(Path(config_dir or settings.data_dir / "triage"))
+        for model in (classifier, risk):
+            model.hide_terms(config.stop_words)
+        return cls(classifier, sentiment, risk, config)
 
     def assess(
         self,

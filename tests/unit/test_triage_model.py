@@ -150,6 +150,35 @@ def test_the_risk_model_catches_dangers_no_cue_names(triage: Triage) -> None:
         assert floor["risk"]["terms"] and assessment.priority <= 2
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("my parcel arrived smashed, third time. I'm going to report you to consumer protection", "en"),
+        ("There is a card payment on my statement from a shop I have never been to", "en"),
+        ("the TV has dead pixels in the middle", "en"),
+        ("我的快递三天了还没到，你们怎么回事", "zh"),
+        ("我的信用卡被人盗刷了，马上处理，不然我找律师投诉到12315！", "zh"),
+        ("电水壶着火了，把我的手烫伤了", "zh"),
+    ],
+)
+def test_explanations_are_the_customers_own_content_words(triage: Triage, text: str, language: str) -> None:
+    assessment = triage.assess(text, language)
+    reasons = [assessment.terms] + [floor["risk"]["terms"] for floor in assessment.floors if floor["risk"]]
+    stop_words = triage.config.stop_words
+    assert {"我", "你们", "了", "的", "my", "the", "was"} <= stop_words
+    words_of_text = set(normalise(text).replace(",", " ").replace(".", " ").split())
+    for terms in reasons:
+        assert terms, "every decision shows why"
+        for term in terms:
+            assert not all(word in stop_words for word in term.split(" ")), term
+            if term.isascii() and language == "en":
+                # Whole English words of the message, never a character fragment such as "dle".
+                assert set(term.split(" ")) <= words_of_text, term
+            else:
+                assert term.replace(" ", "") in normalise(text).replace(" ", ""), term
+                assert not all(char in stop_words for char in term.replace(" ", "")), term
+
+
 def test_assessment_is_explainable_and_json_serialisable(triage: Triage) -> None:
     angry = triage.assess(
         "我的信用卡被人盗刷了，马上处理，不然我找律师投诉到12315！",
