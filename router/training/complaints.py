@@ -19,7 +19,7 @@ from router.triage.datasets import read_texts
 from router.triage.risk import RiskClassifier
 from router.triage.sentiment import Sentiment
 from router.triage.store import IncompatibleModel, load_artifact
-from router.triage.training import train_model_dir, train_risk, train_sentiment
+from router.triage.training import public_complaints, train_model_dir, train_risk, train_sentiment
 
 Model = TypeVar("Model")
 
@@ -101,7 +101,10 @@ def train_candidate(
     if not complaints:
         log(f"no complaint data in {data_dir / 'triage'}: the complaint model is not retrained")
         return None
-    train = complaints.split()[0].without(heldout)
+    own = complaints.split()[0].without(heldout)
+    # Real complaints from the public sets train the candidate too; only our own complaints judge it.
+    public_texts, public_categories = public_complaints(data_dir)
+    train = Complaints(own.texts + public_texts, own.categories + public_categories)
     active = _active_row(kefu)
     readable = active is not None and active[0].exists()
     # Sentiment does not depend on the labels reviewed here: reusing it saves a minute of training.
@@ -115,7 +118,10 @@ def train_candidate(
     # numpy numbers in the trainer's figures become plain JSON for the registry row.
     trained = train_model_dir(train.texts, train.categories, out_dir, sentiment, risk)
     metrics = json.loads(json.dumps(trained, default=_plain))
-    log(f"complaint model trained on {len(train)} of {len(complaints)} complaints (rest held back), in {out_dir}")
+    log(
+        f"complaint model trained on {len(own)} of {len(complaints)} complaints (rest held back) and "
+        f"{len(public_texts)} public ones, in {out_dir}"
+    )
     return ComplaintCandidate(out_dir, metrics)
 
 
