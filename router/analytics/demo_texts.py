@@ -50,18 +50,6 @@ COMPLAINTS: dict[str, dict[str, list[str]]] = {
             "poor quality {product}, it stopped working and broke after one use",
         ],
     },
-    "product_safety": {
-        "zh": [
-            "{product}充电的时候冒烟起火，手被烫伤了",
-            "{product}漏电，碰了一下被电到，太危险了",
-            "{product}突然发烫爆炸，孩子差点受伤",
-        ],
-        "en": [
-            "the {product} started smoking and caught fire, I burned my hand",
-            "I got an electric shock from the {product}, it is dangerous",
-            "the {product} overheated and exploded, my child was nearly injured",
-        ],
-    },
     "payment_billing": {
         "zh": [
             "买{product}被重复扣款两次，账单金额不对",
@@ -113,7 +101,6 @@ RESOLUTIONS: dict[str, dict[str, str]] = {
     "delivery": {"zh": "已联系快递加急派送，次日送达。", "en": "Chased the courier; parcel delivered the next day."},
     "refund_return": {"zh": "已人工审核并原路退款。", "en": "Refund approved manually to the original payment method."},
     "product_quality": {"zh": "已为客户换新并寄出。", "en": "Sent a replacement unit."},
-    "product_safety": {"zh": "已召回同批次商品并回访客户。", "en": "Recalled the batch and called the customer back."},
     "payment_billing": {"zh": "已撤销重复扣款。", "en": "Reversed the duplicate charge."},
     "account": {"zh": "已核实身份并重置登录。", "en": "Verified identity and reset the login."},
     "service_attitude": {"zh": "已致歉并发放优惠券。", "en": "Apologised and issued a voucher."},
