@@ -69,6 +69,9 @@ def test_a_danger_floor_is_stored_and_the_agent_sees_which_floor_and_why(seeded:
     assert f"risk model safety {floor['risk']['probability'] * 100:.0f}%" in page
     detail = supervisor.get(f"/api/tickets/{ticket_id}").json()
     assert detail["priority"] == 1 and detail["urgency_floors"] == assessment.floors
+    # The queue shows it too, so a safety ticket stands out before anyone opens it.
+    queue = supervisor.get("/console?tab=team").text
+    assert '<span class="tag floor-tag">≥P1 safety</span>' in queue
 
 
 def test_fraud_while_money_is_still_leaving_says_so(seeded: Kefu, triage: Triage) -> None:
