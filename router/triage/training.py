@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from router.public_data.mapping import load_project_mapping
+from router.public_data.mapping import PublicMapping, load_project_mapping
 from router.public_data.sides import training_rows
 from router.public_data.sources import CLINC150
 from router.settings import get_settings
@@ -39,6 +39,12 @@ PUBLIC_PER_LABEL = 30
 # Assistant intents whose examples may report a danger (a complaint, or asking for a person because of one):
 # every other intent's examples are harmless requests to the risk model.
 NOT_HARMLESS_INTENTS = frozenset({"complain", "request_human"})
+
+
+def _public_mapping(data_dir: Path) -> PublicMapping:
+    """data/public/mapping.yml, checked against the running kefu's intents (its project's domain.yml: the data
+    folder may live apart from the project) and the data folder's categories."""
+    return load_project_mapping(get_settings().project_dir, data_dir)
 
 
 def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
@@ -92,7 +98,7 @@ def _calm_english(data_dir: Path) -> Labelled:
     """CLINC150's shipped training side as calm English, minus the labels that are complaints (data/public)."""
     if not (data_dir / "public" / "mapping.yml").is_file():
         return Labelled([], [], [])
-    mapping = load_project_mapping(data_dir.parent, data_dir)
+    mapping = _public_mapping(data_dir)
     texts = [
         row.text
         for row in training_rows(data_dir / "public")
@@ -150,7 +156,7 @@ def risk_examples(triage_data_dir: Path, shared_data_dir: Path | None = None) ->
     ]
     examples += RiskExamples(requests, [NO_RISK] * len(requests), [False] * len(requests))
     if (data_dir / "public" / "mapping.yml").is_file():
-        mapping = load_project_mapping(data_dir.parent, data_dir)
+        mapping = _public_mapping(data_dir)
         public = training_rows(data_dir / "public")
         examples += RiskExamples(
             [row.text for row in public], [mapping.meaning(row).risk for row in public], [False] * len(public)
@@ -238,7 +244,7 @@ def public_complaints(data_dir: Path, per_label: int = PUBLIC_PER_LABEL) -> tupl
     data_dir = Path(data_dir)
     if not (data_dir / "public" / "mapping.yml").is_file():
         return [], []
-    mapping = load_project_mapping(data_dir.parent, data_dir)
+    mapping = _public_mapping(data_dir)
     by_label: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for row in training_rows(data_dir / "public"):
         category = mapping.meaning(row).category
