@@ -46,12 +46,13 @@ from router.crm.models import (
 from router.db import build_engine, build_session_factory
 from router.routing.assignment import assign_in_team
 
-TEAMS = ("logistics", "after_sales", "billing", "account", "service")
+TEAMS = ("logistics", "after_sales", "billing", "account", "safety", "service")
 CATEGORIES = {
     "logistics": ["delivery"],
     "after_sales": ["refund_return", "product_quality"],
     "billing": ["payment_billing"],
     "account": ["account", "fraud_security"],
+    "safety": ["product_safety"],
     "service": ["service_attitude", "other"],
 }
 

@@ -285,6 +285,13 @@ class Ticket(Base):
     needs_review = Column(Boolean, nullable=False, default=False)
     urgency_score = Column(Float, nullable=False, default=0.0)
     urgency_factors = Column(JSON, nullable=False, default=dict)
+    urgency_floors = Column(
+        JSON,
+        nullable=False,
+        default=list,
+        server_default="[]",
+        doc="Dangers that set a floor under the priority (urgency.yml floors): which, the priority, and why.",
+    )
     priority = Column(Integer, nullable=False, default=3, doc="1 (P1, most urgent) to 4.")
     status = Column(_enum(TicketStatus), nullable=False, default=TicketStatus.queued, index=True)
     team_id = Column(ForeignKey("teams.id"), index=True)

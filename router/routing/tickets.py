@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
@@ -64,6 +64,7 @@ class Assessment(Protocol):
     priority: int
     first_response_minutes: int
     resolution_minutes: int
+    floors: list[dict[str, Any]]  # the dangers that set a floor under the priority, and why
 
 
 def _team(session: Session, name: str) -> Team:
@@ -113,6 +114,7 @@ def open_ticket(
         needs_review=bool(assessment.needs_review),
         urgency_score=float(assessment.urgency_score),
         urgency_factors=dict(assessment.urgency_factors),
+        urgency_floors=list(assessment.floors),
         priority=int(assessment.priority),
         status=TicketStatus.queued,
         team_id=_team(session, assessment.team).id,
@@ -122,7 +124,10 @@ def open_ticket(
     )
     session.add(ticket)
     session.flush()
-    record(session, ticket, TicketEventKind.created, data={"category": ticket.category, "priority": ticket.priority})
+    created = {"category": ticket.category, "priority": ticket.priority}
+    if ticket.urgency_floors:
+        created["floor"] = ticket.urgency_floors[0]["name"]
+    record(session, ticket, TicketEventKind.created, data=created)
     assign_in_team(session, ticket.team_id)
     session.refresh(ticket)
     return ticket

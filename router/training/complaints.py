@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from router.bootstrap import Kefu
 from router.training import registry
@@ -16,9 +16,12 @@ from router.training.rasa_runner import LogSink, Prediction
 from router.training.staging import held_back_mask
 from router.triage.classifier import OUT_OF_SCOPE, OUT_OF_SCOPE_ALIASES, TriageClassifier
 from router.triage.datasets import read_texts
+from router.triage.risk import RiskClassifier
 from router.triage.sentiment import Sentiment
 from router.triage.store import IncompatibleModel, load_artifact
-from router.triage.training import train_model_dir, train_sentiment
+from router.triage.training import public_complaints, train_model_dir, train_risk, train_sentiment
+
+Model = TypeVar("Model")
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,13 @@ def _active_row(kefu: Kefu) -> tuple[Path, dict[str, Any]] | None:
         return (Path(active.path), dict(active.metrics)) if active is not None else None
 
 
-def _reusable_sentiment(active: Path, log: LogSink) -> Sentiment | None:
-    """The active model's sentiment model, or None when it cannot be read (then it is trained afresh)."""
-    # Sentiment does not depend on the labels reviewed here: reusing it saves a minute of training.
+def _reusable(active: Path, name: str, kind: type[Model], log: LogSink) -> Model | None:
+    """One of the active model's parts, or None when it cannot be read (then it is trained afresh)."""
     try:
-        return load_artifact(active, "sentiment", Sentiment)
+        return load_artifact(active, name, kind)
     except IncompatibleModel as error:
         # Retraining is how an unreadable active model gets replaced, so it must not stop the retraining.
-        log(f"the active model's sentiment cannot be reused ({error}): training it afresh")
+        log(f"the active model's {name} cannot be reused ({error}): training it afresh")
         return None
 
 
@@ -99,16 +101,27 @@ def train_candidate(
     if not complaints:
         log(f"no complaint data in {data_dir / 'triage'}: the complaint model is not retrained")
         return None
-    train = complaints.split()[0].without(heldout)
+    own = complaints.split()[0].without(heldout)
+    # Real complaints from the public sets train the candidate too; only our own complaints judge it.
+    public_texts, public_categories = public_complaints(data_dir)
+    train = Complaints(own.texts + public_texts, own.categories + public_categories)
     active = _active_row(kefu)
-    sentiment = _reusable_sentiment(active[0], log) if active is not None and active[0].exists() else None
+    readable = active is not None and active[0].exists()
+    # Sentiment does not depend on the labels reviewed here: reusing it saves a minute of training.
+    sentiment = _reusable(active[0], "sentiment", Sentiment, log) if readable else None
     if sentiment is None:
         sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
+    # The risk model is reused only when its examples have not changed (e.g. no new safety complaint).
+    reusable_risk = _reusable(active[0], "risk", RiskClassifier, log) if readable else None
+    risk = train_risk(data_dir / "triage", kefu.settings.shared_data_dir, reusable_risk)
     out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
     # numpy numbers in the trainer's figures become plain JSON for the registry row.
-    trained = train_model_dir(train.texts, train.categories, out_dir, sentiment)
+    trained = train_model_dir(train.texts, train.categories, out_dir, sentiment, risk)
     metrics = json.loads(json.dumps(trained, default=_plain))
-    log(f"complaint model trained on {len(train)} of {len(complaints)} complaints (rest held back), in {out_dir}")
+    log(
+        f"complaint model trained on {len(own)} of {len(complaints)} complaints (rest held back) and "
+        f"{len(public_texts)} public ones, in {out_dir}"
+    )
     return ComplaintCandidate(out_dir, metrics)
 
 

@@ -14,6 +14,7 @@ from router.training.export import export_training_data
 from router.training.gate import GateReport, judge
 from router.training.rasa_runner import LogSink, Prediction, evaluate_models, train_rasa_model
 from router.training.staging import StagedProject, stage_project
+from router.triage.store import IncompatibleModel, read_manifest
 
 ProgressSink = Callable[[float, str], None]
 
@@ -170,5 +171,15 @@ def retrain(
 
 
 def needs_training(kefu: Kefu) -> bool:
-    """Whether no usable active assistant model exists (what ``kefu train --if-missing`` checks)."""
-    return _previous_nlu_model(kefu) is None
+    """Whether no usable active assistant model exists, or the active complaint model is one this kefu cannot
+    read (an older format after an upgrade): what ``kefu train --if-missing`` checks."""
+    if _previous_nlu_model(kefu) is None:
+        return True
+    triage = _active_path(kefu, registry.TRIAGE)
+    if triage is None:
+        return False
+    try:
+        read_manifest(triage)
+    except IncompatibleModel:
+        return True
+    return False

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ OUT_OF_SCOPE_ALIASES = frozenset({"oos", "out_of_scope", "out-of-scope", "outofs
 TARGET_PRECISION = 0.9
 # Share of out-of-scope messages that must be flagged, when the training data has out-of-scope examples.
 TARGET_OOS_RECALL = 0.85
+# Character n-grams worth showing an agent: Chinese characters only (a Latin one is a fragment of a word).
+_CHINESE_ONLY = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 # From this many training texts, calibration uses one held-out fold instead of every row out of fold.
 ONE_FOLD_FROM = 20_000
 
@@ -79,26 +82,50 @@ def _class_scores(decisions: np.ndarray) -> np.ndarray:
     return np.column_stack([-decisions, decisions]) if decisions.ndim == 1 else decisions
 
 
-def _svm(c: float) -> LinearSVC:
+def _svm(c: float, class_weight: str | None = None) -> LinearSVC:
     """The linear SVM; a 1e-3 stopping tolerance gave the same dev accuracy as 1e-4 in under half the time."""
-    return LinearSVC(C=c, tol=1e-3)
+    return LinearSVC(C=c, tol=1e-3, class_weight=class_weight)
 
 
 class TriageClassifier:
     """Trains on labelled texts and predicts label, probability, review flag and the words that decided it."""
 
-    def __init__(self, c: float = 0.5, folds: int = 3, char_ngrams: tuple[int, int] = (1, 4)) -> None:
+    # From this many texts, calibration scores one fold out of fold instead of all (None: always all).
+    one_fold_from: int | None = ONE_FOLD_FROM
+
+    def __init__(
+        self,
+        c: float = 0.5,
+        folds: int = 3,
+        char_ngrams: tuple[int, int] = (1, 4),
+        class_weight: str | None = None,
+    ) -> None:
         self.c = c
         self.folds = folds
         self.char_ngrams = char_ngrams
-        self.svm = _svm(c)
+        # "balanced" weighs rare labels up: for finding a rare danger among thousands of ordinary messages.
+        self.class_weight = class_weight
+        self.svm = _svm(c, class_weight)
         self.temperature = 1.0
         self.threshold = 0.0
         self.labels: list[str] = []
         self.features = TextFeatures(char_ngrams=char_ngrams)
+        # Words never shown as an explanation (data/triage/stopwords.yml): set by ``hide_terms`` after loading.
+        self.hidden_terms: frozenset[str] = frozenset()
+
+    def hide_terms(self, words: Iterable[str]) -> None:
+        """Leave these words (grammar: 我, 了, my, the) out of explanations; a term made only of them is not shown."""
+        self.hidden_terms = frozenset(words)
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
         """Fit features, SVM and probability calibration; returns out-of-fold accuracy and the threshold."""
+        return self._fit(texts, labels)[0]
+
+    def _fit(
+        self, texts: Sequence[str], labels: Sequence[str]
+    ) -> tuple[dict[str, float], np.ndarray, np.ndarray, np.ndarray]:
+        """``fit``'s figures, plus which rows were scored out of fold, their labels and calibrated probabilities (a
+        column per label, in ``self.labels`` order), for a subclass that picks its own thresholds on them."""
         labels = [OUT_OF_SCOPE if label.strip().lower() in OUT_OF_SCOPE_ALIASES else label for label in labels]
         names, counts = np.unique(labels, return_counts=True)
         if len(names) < 2:
@@ -117,7 +144,12 @@ class TriageClassifier:
         self.svm.fit(matrix, target)
         self.labels = [str(label) for label in self.svm.classes_]
         self.features = features
-        return {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold}
+        return (
+            {"cv_accuracy": round(float(correct.mean()), 4), "threshold": self.threshold},
+            held_out,
+            truth,
+            out_of_fold,
+        )
 
     def _held_out_scores(self, matrix: csr_matrix, target: np.ndarray, smallest: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows scored by SVMs that did not see them, and their class scores, for calibration.
@@ -127,11 +159,11 @@ class TriageClassifier:
         """
         folds = StratifiedKFold(n_splits=min(self.folds, smallest), shuffle=True, random_state=13)
         splits = list(folds.split(matrix, target))
-        if len(target) >= ONE_FOLD_FROM:
+        if self.one_fold_from is not None and len(target) >= self.one_fold_from:
             splits = splits[:1]
         rows, scores = [], []
         for train, test in splits:
-            svm = _svm(self.c).fit(matrix[train], target[train])
+            svm = _svm(self.c, self.class_weight).fit(matrix[train], target[train])
             rows.append(test)
             scores.append(_class_scores(svm.decision_function(matrix[test])))
         return np.concatenate(rows), np.concatenate(scores)
@@ -146,14 +178,7 @@ class TriageClassifier:
             raise InvalidInput("the classifier has not been trained")
         if workers > 1 and len(texts) > 1:
             return [p for chunk in predict_chunks(self, split(texts, workers), workers, explain) for p in chunk]
-        for index, text in enumerate(texts, start=first):
-            if not isinstance(text, str):
-                raise InvalidInput(f"text {index} is {type(text).__name__}, not a string")
-        matrix = self.features.transform([normalise(text) for text in texts])
-        decisions = matrix @ self.svm.coef_.T + self.svm.intercept_
-        probabilities = softmax(
-            _class_scores(decisions.ravel() if decisions.shape[1] == 1 else decisions) / self.temperature, axis=1
-        )
+        matrix, probabilities = self.probabilities(texts, first)
         # A message with no word we have seen (another language, gibberish) is a guess however peaked.
         word_columns = self.features.word_columns
         chosen = probabilities.argmax(axis=1)
@@ -169,8 +194,20 @@ class TriageClassifier:
             results.append(Prediction(label, round(confidence, 4), needs_review, terms))
         return results
 
+    def probabilities(self, texts: Sequence[str], first: int = 0) -> tuple[csr_matrix, np.ndarray]:
+        """The texts' feature matrix and their calibrated probabilities, a column per label in ``labels`` order."""
+        if not self.labels:
+            raise InvalidInput("the classifier has not been trained")
+        for index, text in enumerate(texts, start=first):
+            if not isinstance(text, str):
+                raise InvalidInput(f"text {index} is {type(text).__name__}, not a string")
+        matrix = self.features.transform([normalise(text) for text in texts])
+        decisions = matrix @ self.svm.coef_.T + self.svm.intercept_
+        scores = _class_scores(decisions.ravel() if decisions.shape[1] == 1 else decisions)
+        return matrix, softmax(scores / self.temperature, axis=1)
+
     def _terms(self, columns: np.ndarray, values: np.ndarray, index: int, limit: int) -> list[str]:
-        """Features of this message that pushed hardest towards the class (word n-grams read best, so first)."""
+        """Readable features of this message that pushed hardest towards the class, in the message's own words."""
         # Only this message's columns of the weights: a dense pass over every feature would cost milliseconds.
         if len(self.labels) == 2:
             contributions = values * self.svm.coef_[0, columns] * (1 if index == 1 else -1)
@@ -181,9 +218,25 @@ class TriageClassifier:
         ranked = columns[np.lexsort((-contributions, columns >= self.features.word_columns))]
         terms: list[str] = []
         for column in ranked:
-            term = self.features.name(int(column)).strip()
-            if term and not any(term in kept for kept in terms):
+            term = self._readable(int(column))
+            # "还 没" (two words) and "还没" (two characters) are one reason, shown once.
+            if term and not any(term.replace(" ", "") in kept.replace(" ", "") for kept in terms):
                 terms.append(term)
             if len(terms) == limit:
                 break
         return terms
+
+    def _readable(self, column: int) -> str:
+        """The feature as an agent should read it, or "" when it explains nothing.
+
+        A word n-gram shows its words that are not stop words ("my statement" reads "statement", "了 马上" reads
+        "马上"), so "我" or "on the" never stands for a reason. A character n-gram shows only when it is Chinese
+        characters none of which is a stop word: a Latin one is a fragment of a word ("dle"), and "伤了" says no
+        more than the words around it.
+        """
+        name = self.features.name(column).strip()
+        if column < self.features.word_columns:
+            return " ".join(word for word in name.split(" ") if word not in self.hidden_terms)
+        if _CHINESE_ONLY.fullmatch(name) and not any(char in self.hidden_terms for char in name):
+            return name
+        return ""

@@ -55,11 +55,13 @@ def predict(
 ) -> None:
     """Print one JSON object per input record: label, confidence, needs_review, terms (or an error)."""
     from router.triage.classifier import TriageClassifier
+    from router.triage.config import load_stop_words
     from router.triage.parallel import WorkerFailed, auto_workers, predict_chunks, split
     from router.triage.store import load_artifact
 
     try:
         classifier = load_artifact(model, "classifier", TriageClassifier)
+        classifier.hide_terms(load_stop_words(get_settings().data_dir / "triage" / "stopwords.yml"))
         texts, _ = read_texts(data, text_column)
         usable = [text for text in texts if text]
         workers = workers or auto_workers(len(usable))

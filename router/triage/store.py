@@ -15,7 +15,8 @@ from router.errors import InvalidInput
 
 # Bump when the stored objects change shape; older directories are then refused instead of misread.
 # 2: the classifier's features are numpy n-gram tables (router.triage.ngrams), not sklearn vectorizers.
-FORMAT_VERSION = 2
+# 3: a risk model (router.triage.risk) beside the classifier; sentiment has a trained English model too.
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 
 

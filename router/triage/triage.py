@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from router.errors import InvalidInput
 from router.settings import get_settings
 from router.triage.classifier import TriageClassifier
 from router.triage.config import TriageConfig, load_config
+from router.triage.risk import RiskClassifier
 from router.triage.sentiment import Sentiment
 from router.triage.store import load_artifact
 from router.triage.text import checked_text
@@ -34,6 +35,8 @@ class Assessment:
     priority: int
     first_response_minutes: int
     resolution_minutes: int
+    # The dangers that set a floor under the priority, most urgent first, each with why (see AppliedFloor).
+    floors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy, for the API and the ticket record."""
@@ -43,9 +46,12 @@ class Assessment:
 class Triage:
     """A loaded model directory plus the triage config; cheap to call, load once per process."""
 
-    def __init__(self, classifier: TriageClassifier, sentiment: Sentiment, config: TriageConfig) -> None:
+    def __init__(
+        self, classifier: TriageClassifier, sentiment: Sentiment, risk: RiskClassifier, config: TriageConfig
+    ) -> None:
         self.classifier = classifier
         self.sentiment = sentiment
+        self.risk = risk
         self.config = config
 
     @classmethod
@@ -55,7 +61,11 @@ class Triage:
         model_dir = Path(model_dir or settings.models_dir / "triage")
         classifier = load_artifact(model_dir, "classifier", TriageClassifier)
         sentiment = load_artifact(model_dir, "sentiment", Sentiment)
-        return cls(classifier, sentiment, load_config(Path(config_dir or settings.data_dir / "triage")))
+        risk = load_artifact(model_dir, "risk", RiskClassifier)
+        config = load_config(Path(config_dir or settings.data_dir / "triage"))
+        for model in (classifier, risk):
+            model.hide_terms(config.stop_words)
+        return cls(classifier, sentiment, risk, config)
 
     def assess(
         self,
@@ -72,10 +82,21 @@ class Triage:
         prediction = self.classifier.predict([text])[0]
         category = self.config.category(prediction.label)
         negativity = round(self.sentiment.negativity(text, language), 4)
-        urgency = score_urgency(
-            UrgencyInputs(category.severity, negativity, text, customer_tier, repeat_contacts_7d, waited_minutes),
-            self.config.urgency,
+        inputs = UrgencyInputs(
+            category.severity,
+            negativity,
+            text,
+            customer_tier,
+            repeat_contacts_7d,
+            waited_minutes,
+            tuple(self.risk.findings(text)),
         )
+        urgency = score_urgency(inputs, self.config.urgency)
+        # A danger decides where the ticket goes: a burning kettle is the safety team's, whatever else it says.
+        filed_under = next((floor.category for floor in urgency.floors if floor.category), None)
+        if filed_under is not None and filed_under != category.name:
+            category = self.config.category(filed_under)
+            urgency = score_urgency(replace(inputs, severity=category.severity), self.config.urgency)
         return Assessment(
             category=category.name,
             confidence=prediction.confidence,
@@ -89,4 +110,5 @@ class Triage:
             priority=urgency.band.priority,
             first_response_minutes=urgency.band.first_response_minutes,
             resolution_minutes=urgency.band.resolution_minutes,
+            floors=[floor.to_dict() for floor in urgency.floors],
         )

@@ -72,6 +72,7 @@ def ticket_summary(ticket: Ticket, now: datetime | None = None) -> dict[str, Any
         "sla_seconds_left": seconds_left(due, now),
         "urgency_score": round(ticket.urgency_score or 0.0, 3),
         "urgency_factors": ticket.urgency_factors or {},
+        "urgency_floors": list(ticket.urgency_floors or []),
         "classifier_terms": list(ticket.classifier_terms or []),
         "escalation_level": ticket.escalation_level,
         "version": ticket.version,

@@ -185,6 +185,7 @@ class DemoAssessment:
     priority: int = 2
     first_response_minutes: int = 30
     resolution_minutes: int = 480
+    floors: list = field(default_factory=list)
 
 
 @contextmanager

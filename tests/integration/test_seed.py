@@ -19,7 +19,10 @@ def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_
     with kefu_any_db.uow() as uow:
         assert seed_demo(uow.session, data_dir) == []
         session = uow.session
-        assert session.scalar(select(func.count(Team.id))) == 5
+        assert session.scalar(select(func.count(Team.id))) == 6
+        safety = session.execute(select(Team).where(Team.name == "safety")).scalar_one()
+        # Product safety has its own team (categories.yml) with agents to take its P1 tickets.
+        assert safety.display_name == "产品安全组 Product safety" and len(safety.agents) == 2
         assert session.scalar(select(func.count(FaqEntry.id))) >= 20
         admin = session.execute(select(User).where(User.username == "admin")).scalar_one()
         assert admin.role is Role.admin

@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from router.settings import get_settings
+from router.triage.sentiment import zh_shopping_held_out
 from router.triage.training import train_sentiment
 
 SHARED = get_settings().shared_data_dir
@@ -107,7 +108,8 @@ def test_chinese_sentiment_learns_from_real_reviews(tmp_path: Path) -> None:
     (tmp_path / "zh_shopping").mkdir()
     write_rows(tmp_path / "zh_shopping" / "dev.csv", ["cat", "label", "review"], rows[::8])
     sentiment = train_sentiment(tmp_path, Path(__file__).resolve().parents[2] / "data" / "triage")
-    assert sentiment.source.startswith(f"zh_shopping ({len(rows[::8])} reviews)")
+    trained = [row for row in rows[::8] if not zh_shopping_held_out(row[2])]
+    assert sentiment.source.startswith(f"zh_shopping ({len(trained)} reviews, 20% held out)")
     held_out = rows[3::50]
     scores = [sentiment.negativity(review, "zh") for _, _, review in held_out]
     assert roc_auc_score([label == "0" for _, label, _ in held_out], scores) > 0.85

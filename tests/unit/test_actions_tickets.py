@@ -17,10 +17,13 @@ from router.crm.conversations import current_conversation
 from router.crm.models import Conversation, CsatRating, ModelStatus, Ticket, TicketStatus
 from router.crm.seed import seed_demo
 from router.training import registry
-from router.triage.sentiment import Sentiment
-from router.triage.training import train_model_dir
+from router.triage.sentiment import Labelled, Sentiment
+from router.triage.training import train_model_dir, train_risk
 from tests.conftest import make_kefu
 from tests.unit.test_actions import ASKED, make_tracker, run, user_event
+
+# The shipped risk examples: the danger floors need a risk model beside the small classifier below.
+TRIAGE_DATA = Path(__file__).resolve().parents[2] / "data" / "triage"
 
 # A small but real labelled set: enough for the triage classifier to tell these categories apart.
 COMPLAINTS = {
@@ -50,6 +53,12 @@ COMPLAINTS = {
     ],
 }
 SENTIMENT = [("太差了，气死了", 1), ("垃圾，再也不买", 1), ("很满意，谢谢", 0), ("质量不错，好评", 0)] * 3
+ENGLISH_SENTIMENT = [
+    ("this is a disgrace", 1),
+    ("still broken, awful", 1),
+    ("thanks a lot", 0),
+    ("what time is it", 0),
+] * 3
 
 
 def train_small_triage(out_dir: Path) -> Path:
@@ -57,9 +66,11 @@ def train_small_triage(out_dir: Path) -> Path:
     texts = [text for examples in COMPLAINTS.values() for text in examples]
     labels = [label for label, examples in COMPLAINTS.items() for _ in examples]
     sentiment = Sentiment.train(
-        [text for text, _ in SENTIMENT], [negative for _, negative in SENTIMENT], [1.0] * len(SENTIMENT), "test set"
-    )
-    train_model_dir(texts, labels, out_dir, sentiment)
+        *(Labelled([text for text, _ in rows], [negative for _, negative in rows], [1.0] * len(rows))
+          for rows in (SENTIMENT, ENGLISH_SENTIMENT)),
+        "test set",
+    )  # fmt: skip
+    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA))
     return out_dir
 
 
@@ -120,7 +131,7 @@ def test_a_complaint_opens_a_triaged_ticket_and_tells_number_priority_and_wait(c
 
 
 def test_a_complaint_without_an_order_is_opened_in_english(crm: Kefu) -> None:
-    _, messages = submit(crm, "c2", "the blender arrived broken and smells burnt", "none", language="en")
+    _, messages = submit(crm, "c2", "the blender arrived broken and the lid is cracked", "none", language="en")
     [ticket] = tickets(crm)
     assert ticket.order_number is None
     assert ticket.category == "product_quality"

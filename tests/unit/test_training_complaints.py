@@ -16,7 +16,8 @@ from router.errors import Conflict
 from router.settings import PROJECT_ROOT
 from router.training import complaints, registry
 from router.training.gate import GateReport
-from router.triage.store import IncompatibleModel, save_model_dir
+from router.training.pipeline import needs_training
+from router.triage.store import FORMAT_VERSION, IncompatibleModel, save_model_dir
 from router.triage.training import train_model_dir, train_sentiment
 from tests.conftest import make_kefu
 
@@ -42,6 +43,7 @@ def complaint_kefu(sqlite_url: str, tmp_path: Path) -> Kefu:
 def _shifted_copy(source: Path, target: Path) -> Path:
     """The complaints with every category's rows filed under the next category: a deliberately bad candidate."""
     (target / "triage").mkdir(parents=True)
+    shutil.copy(source / "triage" / "risk.csv", target / "triage" / "risk.csv")
     rows = list(csv.DictReader((source / "triage" / "complaints.csv").open(encoding="utf-8")))
     categories = sorted({row["category"] for row in rows})
     shifted = {category: categories[(index + 1) % len(categories)] for index, category in enumerate(categories)}
@@ -176,3 +178,22 @@ def test_a_model_directory_holding_the_wrong_objects_is_refused(complaint_kefu: 
     report = complaints.gate(complaint_kefu, candidate.path, heldout, TOLERANCE)
     assert report.passed and report.previous is None
     assert "cannot be read" in report.reasons[0] and "not a TriageClassifier" in report.reasons[0]
+
+
+def test_an_active_complaint_model_of_an_older_format_makes_train_if_missing_retrain(complaint_kefu: Kefu) -> None:
+    models_dir = complaint_kefu.settings.models_dir
+    assistant = models_dir / "nlu.tar.gz"
+    assistant.parent.mkdir(parents=True, exist_ok=True)
+    assistant.write_bytes(b"an assistant model")
+    current = registry.version_path(models_dir, registry.TRIAGE, "current")
+    save_model_dir(current, {"classifier": {}}, {"metrics": {}})
+    with complaint_kefu.uow() as uow:
+        registry.register(uow.session, registry.NLU, "n1", assistant, "hash", {}, ModelStatus.active, None)
+        registry.register(uow.session, registry.TRIAGE, "current", current, "hash", {}, ModelStatus.active, None)
+        uow.commit()
+    assert needs_training(complaint_kefu) is False
+    # An upgrade that changed the model format: the active directory is now unreadable, so the next start retrains.
+    manifest = current / "manifest.json"
+    older = manifest.read_text(encoding="utf-8").replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1')
+    manifest.write_text(older, encoding="utf-8")
+    assert needs_training(complaint_kefu) is True

@@ -27,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["examples"] == 962
+    assert json.loads(result.stdout)["examples"] == len(read_texts(COMPLAINTS, "text")[0])
     return out
 
 

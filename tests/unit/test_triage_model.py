@@ -14,8 +14,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from router.errors import InvalidInput
 from router.triage import Assessment, Triage, train_default_model
 from router.triage.classifier import TriageClassifier
+from router.triage.config import RISKS
 from router.triage.datasets import read_texts
 from router.triage.features import TextFeatures
+from router.triage.sentiment import Sentiment
 from router.triage.store import FORMAT_VERSION, IncompatibleModel, load_artifact, read_manifest, save_model_dir
 from router.triage.text import MAX_TEXT_CHARS, normalise, word_tokens
 
@@ -42,8 +44,8 @@ def test_complaint_data_covers_every_category_in_both_languages() -> None:
     counts: dict[tuple[str, str], int] = {}
     for category, language in zip(categories, languages, strict=True):
         counts[category, language] = counts.get((category, language), 0) + 1
-    configured = {"delivery", "refund_return", "product_quality", "payment_billing", "account", "fraud_security",
-                  "service_attitude", "other"}  # fmt: skip
+    configured = {"delivery", "refund_return", "product_quality", "product_safety", "payment_billing", "account",
+                  "fraud_security", "service_attitude", "other"}  # fmt: skip
     assert {category for category, _ in counts} == configured
     assert all(counts[category, language] >= 60 for category in configured for language in ("zh", "en"))
     assert len(set(texts)) == len(texts)
@@ -103,6 +105,8 @@ def test_a_saved_classifier_predicts_the_same_after_loading(tmp_path: Path) -> N
         ("包裹一个星期了还没到，物流也不更新", "zh", "delivery", "logistics"),
         ("I was charged twice for the same order", "en", "payment_billing", "billing"),
         ("退货寄回去十天了还没退款", "zh", "refund_return", "after_sales"),
+        ("电水壶烧水的时候着火了，把我手烫伤了", "zh", "product_safety", "safety"),
+        ("the kettle caught fire and burned my hand", "en", "product_safety", "safety"),
     ],
 )
 def test_assess_classifies_clear_complaints(triage: Triage, text: str, language: str, category: str, team: str) -> None:
@@ -111,6 +115,68 @@ def test_assess_classifies_clear_complaints(triage: Triage, text: str, language:
     assert 0.0 <= assessment.confidence <= 1.0
     assert assessment.terms and all(isinstance(term, str) for term in assessment.terms)
     assert any(term.replace(" ", "") in normalise(text).replace(" ", "") for term in assessment.terms)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "floors", "category", "priority"),
+    [
+        ("my kettle caught fire and burned my hand", "en", ["safety"], "product_safety", 1),
+        ("my child is in hospital after an allergic reaction to your snack, I'm calling my lawyer", "en",
+         ["safety", "legal_threat"], "product_safety", 1),
+        ("孩子吃了你们的饼干过敏住院了", "zh", ["safety"], "product_safety", 1),
+        ("账号被盗了，卡里的三千块被刷走了，赶紧处理", "zh", ["fraud"], "fraud_security", 2),
+        ("someone stole my card and they are still charging it", "en", ["fraud"], "fraud_security", 1),
+        ("third time my parcel arrived smashed, I'm reporting you to consumer protection", "en", ["legal_threat"],
+         "delivery", 2),
+    ],
+)  # fmt: skip
+def test_dangers_set_the_priority_floor_and_the_team_whatever_the_score(
+    triage: Triage, text: str, language: str, floors: list[str], category: str, priority: int
+) -> None:
+    assessment = triage.assess(text, language)
+    assert [floor["name"] for floor in assessment.floors] == floors
+    assert assessment.category == category and assessment.priority <= priority
+    assert assessment.team == triage.config.category(category).team
+    assert json.loads(json.dumps(assessment.to_dict()))["floors"] == assessment.floors
+
+
+def test_the_risk_model_catches_dangers_no_cue_names(triage: Triage) -> None:
+    # No cue word in either: only the risk model can tell these are fraud.
+    for text in ("There is a card payment on my statement from a shop I have never been to", "有一笔消费我完全不知道"):
+        assessment = triage.assess(text, "zh" if "消费" in text else "en")
+        assert assessment.cues == [] or "fraud" not in assessment.cues
+        [floor] = [floor for floor in assessment.floors if floor["name"] == "fraud"]
+        assert floor["risk"]["probability"] >= floor["risk"]["threshold"]
+        assert floor["risk"]["terms"] and assessment.priority <= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("my parcel arrived smashed, third time. I'm going to report you to consumer protection", "en"),
+        ("There is a card payment on my statement from a shop I have never been to", "en"),
+        ("the TV has dead pixels in the middle", "en"),
+        ("我的快递三天了还没到，你们怎么回事", "zh"),
+        ("我的信用卡被人盗刷了，马上处理，不然我找律师投诉到12315！", "zh"),
+        ("电水壶着火了，把我的手烫伤了", "zh"),
+    ],
+)
+def test_explanations_are_the_customers_own_content_words(triage: Triage, text: str, language: str) -> None:
+    assessment = triage.assess(text, language)
+    reasons = [assessment.terms] + [floor["risk"]["terms"] for floor in assessment.floors if floor["risk"]]
+    stop_words = triage.config.stop_words
+    assert {"我", "你们", "了", "的", "my", "the", "was"} <= stop_words
+    words_of_text = set(normalise(text).replace(",", " ").replace(".", " ").split())
+    for terms in reasons:
+        assert terms, "every decision shows why"
+        for term in terms:
+            assert not all(word in stop_words for word in term.split(" ")), term
+            if term.isascii() and language == "en":
+                # Whole English words of the message, never a character fragment such as "dle".
+                assert set(term.split(" ")) <= words_of_text, term
+            else:
+                assert term.replace(" ", "") in normalise(text).replace(" ", ""), term
+                assert not all(char in stop_words for char in term.replace(" ", "")), term
 
 
 def test_assessment_is_explainable_and_json_serialisable(triage: Triage) -> None:
@@ -163,10 +229,16 @@ def test_bad_input_gets_one_clear_error(triage: Triage, text: object, kwargs: di
 
 def test_out_of_scope_examples_teach_the_classifier_to_flag() -> None:
     texts, labels = read_texts(COMPLAINTS, "text", "category")
+    # Distinct chit-chat: repeated examples would sit in every fold, making out-of-fold calibration meaningless.
     noise = [
         *["今天天气怎么样", "tell me a joke", "what's the capital of france", "帮我写首诗", "who won the football"],
         *["推荐一部电影", "how tall is mount everest", "明天会下雨吗", "what is 2 plus 2", "讲个笑话"],
-    ] * 3
+        *["你喜欢什么颜色", "sing me a song", "what time is it in tokyo", "帮我算一下三加五", "who wrote hamlet"],
+        *["周末去哪里玩好", "how far away is the moon", "今天星期几", "what's a good pasta recipe", "说个脑筋急转弯"],
+        *["你是机器人吗", "play some music", "what's the weather tomorrow", "给我推荐本书", "how old is the universe"],
+        *["附近有什么好吃的", "translate hello into french", "北京有多少人", "what is the meaning of life"],
+        *["讲个故事听听"],
+    ]
     classifier = TriageClassifier()
     classifier.fit([*texts, *noise], [*labels, *(["oos"] * len(noise))])
     assert "out_of_scope" in classifier.labels
@@ -186,10 +258,15 @@ def test_binary_labels_and_bad_training_sets() -> None:
         TriageClassifier().fit(["a", "b", "c"], ["x", "x", "y"])
 
 
-def test_model_dir_records_its_format_and_sentiment_source(model_dir: Path) -> None:
+def test_model_dir_records_its_format_sentiment_source_and_risk_figures(model_dir: Path) -> None:
     manifest = read_manifest(model_dir)
-    assert manifest["format_version"] == FORMAT_VERSION and manifest["artifacts"] == ["classifier", "sentiment"]
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["artifacts"] == ["classifier", "risk", "sentiment"]
     assert manifest["metrics"]["sentiment_source"].startswith("kefu sentiment_zh.csv")
+    risk = manifest["metrics"]["risk"]
+    for name in RISKS:
+        assert 0 < risk[f"{name}_threshold"] <= 0.5
+        assert 0 < risk[f"{name}_oof_recall"] <= 1 and 0 <= risk[f"{name}_oof_false_alarms"] <= 0.05
 
 
 def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Path) -> None:
@@ -205,6 +282,10 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Pa
     save_model_dir(tmp_path / "classifier-only", {"classifier": classifier}, {})
     with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
         Triage.load(tmp_path / "classifier-only")
+    sentiment = load_artifact(model_dir, "sentiment", Sentiment)
+    save_model_dir(tmp_path / "no-risk", {"classifier": classifier, "sentiment": sentiment}, {})
+    with pytest.raises(IncompatibleModel, match="has no 'risk' model"):
+        Triage.load(tmp_path / "no-risk")
 
 
 def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, model_dir: Path) -> None:

@@ -32,6 +32,7 @@
     cell(row, t.category);
     const sla = cell(row); sla.className = "sla"; sla.dataset.due = t.sla_due_at || ""; countdown(sla);
     const factors = cell(row);
+    (t.urgency_floors || []).forEach((f) => tag(factors, `≥P${f.priority} ${f.name}`, "tag floor-tag"));
     Object.entries(t.urgency_factors || {}).forEach(([k, v]) => tag(factors, `${k} ${typeof v === "number" ? v.toFixed(2) : v}`));
     const terms = cell(row); (t.classifier_terms || []).slice(0, 5).forEach((term) => tag(terms, term));
     cell(row, t.team || "—"); cell(row, t.assignee || "—"); cell(row, t.status);
