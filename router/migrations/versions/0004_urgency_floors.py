@@ -1,15 +1,15 @@
 """tickets.urgency_floors: the danger floors that set a ticket's priority, and why
 
-Revision ID: 0003_a_urgency_floors
-Revises: 0002_job_heartbeat
+Revision ID: 0004_urgency_floors
+Revises: 0003_user_accounts
 Create Date: 2026-12-05 00:05:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_a_urgency_floors"
-down_revision = "0002_job_heartbeat"
+revision = "0004_urgency_floors"
+down_revision = "0003_user_accounts"
 branch_labels = None
 depends_on = None
 
