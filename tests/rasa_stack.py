@@ -195,14 +195,15 @@ def start_stack(
     event_broker: bool | None = None,
     credentials: Path | None = None,
     env: dict[str, str] | None = None,
+    model: Path | None = None,
 ) -> RasaStack:
-    """Train or reuse the model, start both servers on free ports and wait until both answer.
+    """Train or reuse the model (or serve ``model``), start both servers on free ports and wait until both answer.
 
     ``event_broker=None`` enables the CRM event broker when ``bot/event_broker.py`` exists. ``credentials`` is a
     Rasa credentials file (the REST channel alone if None, the repo's ``credentials.yml`` for every channel);
     ``env`` adds environment variables both servers see (e.g. the channels' tokens).
     """
-    model = trained_model()
+    model = model or trained_model()
     if event_broker is None:
         event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -246,9 +247,10 @@ def running_stack(
     event_broker: bool | None = None,
     credentials: Path | None = None,
     env: dict[str, str] | None = None,
+    model: Path | None = None,
 ) -> Iterator[RasaStack]:
     """:func:`start_stack` as a context manager that always stops the servers."""
-    stack = start_stack(database_url, work_dir, event_broker, credentials, env)
+    stack = start_stack(database_url, work_dir, event_broker, credentials, env, model)
     try:
         yield stack
     finally:
