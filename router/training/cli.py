@@ -13,6 +13,8 @@ from sqlalchemy import select
 from router.bootstrap import Kefu, bootstrap
 from router.crm.models import ModelVersion, User
 from router.errors import KefuError
+from router.public_data.mapping import load_project_mapping
+from router.public_data.sides import write_training_side
 from router.settings import Settings, get_settings
 from router.training import registry
 from router.training.export import export_training_data
@@ -147,6 +149,20 @@ def export() -> None:
     )
     for path in summary.files:
         console.print(f"  {path}")
+
+
+@data_app.command("split-public")
+def split_public() -> None:
+    """Split Banking77 and CLINC150 so no near-copy is on both sides; write the training side to data/public/."""
+    settings = get_settings()
+    try:
+        load_project_mapping(settings.project_dir, settings.data_dir)
+        with console.status("Grouping near-copies (a few minutes)…"):
+            counts = write_training_side(settings.shared_data_dir, settings.data_dir / "public")
+    except KefuError as error:
+        raise _fail(error) from error
+    for source, (kept, held_out) in counts.items():
+        console.print(f"{source}: {kept} rows shipped for training, {held_out} held out")
 
 
 def _version_cells(row: ModelVersion) -> list[str]:
