@@ -27,7 +27,6 @@ Usage: ``python -m benchmarks.real_customers [--per-set 300] [--zh-reviews 400] 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import random
@@ -51,6 +50,9 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.models import Conversation, ModelStatus, Ticket
 from router.crm.seed import seed_demo
+from router.public_data.mapping import load_project_mapping
+from router.public_data.sides import held_out_rows
+from router.public_data.sources import zh_shopping_complaints
 from router.settings import Settings
 from router.training import registry
 from router.triage.training import train_default_model
@@ -71,6 +73,17 @@ OUT_OF_SCOPE_REPLY = "utter_out_of_scope"
 # An answer that is no response of the domain (an FAQ answer from the CRM's table).
 FREE_TEXT = "text"
 PRIORITIES = ("P1", "P2", "P3", "P4")
+# Held-out English rows go to a set by the kefu intent the mapping gives them (those with a risk to their own).
+ENGLISH_SETS = {
+    "complain": "en_complaints",
+    "check_status": "en_status",
+    "ask_faq": "en_faq",
+    "out_of_scope": "en_other_domains",
+}
+CLINC_OUT_OF_SCOPE = "oos"
+SET_NAMES = (
+    "en_fraud", "en_complaints", "en_status", "en_faq", "en_oos", "en_other_domains", "en_social", "zh_shopping",
+)  # fmt: skip
 # Issue 17's targets, checked on the groups they are about.
 TARGET_FRAUD_REACH = 0.90
 TARGET_FRAUD_P1_P2 = 0.90
@@ -453,21 +466,46 @@ def run(
     return figures
 
 
-def zh_negative_reviews(shared_data_dir: Path, size: int | None, seed: int) -> list[CustomerMessage]:
-    """A fixed-seed sample of zh_shopping's negative reviews, each sent as a Chinese customer's complaint."""
-    with (shared_data_dir / "zh_shopping" / "dev.csv").open(encoding="utf-8", newline="") as source:
-        rows = [row for row in csv.DictReader(source) if row["label"] == "0" and row["review"].strip()]
-    messages = [
-        CustomerMessage(row["review"].strip(), "zh", "zh_shopping", f"zh_shopping:{row['cat']}", "complain")
-        for row in rows
+def public_sets(shared_dir: Path, data_dir: Path) -> dict[str, list[CustomerMessage]]:
+    """The held-out side of Banking77 and CLINC150 by what kefu should do with it, and zh_shopping's negative reviews.
+
+    Only rows the mapping gives a kefu intent are sent; English fraud reports are a set of their own (the target).
+    """
+    mapping = load_project_mapping(PROJECT_ROOT, data_dir)
+    sets: dict[str, list[CustomerMessage]] = defaultdict(list)
+    for row in held_out_rows(shared_dir, data_dir / "public"):
+        meaning = mapping.meaning(row)
+        if meaning.intent is None:
+            continue
+        name = ENGLISH_SETS.get(meaning.intent, "en_social")
+        if meaning.risk != "none":
+            name = f"en_{meaning.risk}"
+        elif meaning.intent == "out_of_scope" and row.label == CLINC_OUT_OF_SCOPE:
+            name = "en_oos"
+        label = f"{row.source}:{row.label}"
+        sets[name].append(
+            CustomerMessage(row.text, "en", name, label, meaning.intent, meaning.category, _risk(meaning.risk))
+        )
+    sets["zh_shopping"] = [
+        CustomerMessage(row.text, "zh", "zh_shopping", f"zh_shopping:{row.label}", "complain")
+        for row in zh_shopping_complaints(shared_dir)
     ]
-    return sample(messages, size, seed)
+    return dict(sets)
+
+
+def _risk(risk: str) -> str | None:
+    return None if risk == "none" else risk
 
 
 def load_messages(args: argparse.Namespace) -> list[CustomerMessage]:
-    """Every set the run sends, each sampled with the run's seed."""
-    shared = Settings().shared_data_dir
-    return zh_negative_reviews(shared, args.zh_reviews, args.seed)
+    """Every set the run sends, each sampled with the run's seed (the Chinese reviews to their own size)."""
+    settings = Settings()
+    messages: list[CustomerMessage] = []
+    for name, rows in sorted(public_sets(settings.shared_data_dir, settings.data_dir).items()):
+        if args.sets and name not in args.sets:
+            continue
+        messages += sample(rows, args.zh_reviews if name == "zh_shopping" else args.per_set, args.seed)
+    return messages
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -475,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-set", type=int, default=300, help="messages sampled from each English set (0: all)")
     parser.add_argument("--zh-reviews", type=int, default=400, help="zh_shopping negative reviews sampled (0: all)")
+    parser.add_argument("--sets", nargs="*", help=f"only these sets ({', '.join(SET_NAMES)})")
     parser.add_argument("--seed", type=int, default=17, help="the samples' seed")
     parser.add_argument("--concurrency", type=int, default=2, help="conversations held at once")
     parser.add_argument("--model", type=Path, help="serve this Rasa model (default: trained from the checkout)")
