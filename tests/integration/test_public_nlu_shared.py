@@ -36,7 +36,7 @@ def test_the_shipped_file_is_what_the_import_writes_now(tmp_path: Path) -> None:
         shutil.copytree(DATA / part, data_dir / part)
     path, counts = import_public(PROJECT_ROOT, data_dir)
     assert path.read_text(encoding="utf-8") == (DATA / "nlu" / GENERATED_FILE).read_text(encoding="utf-8")
-    assert set(counts) == {"complain", "check_status", "ask_faq", "out_of_scope"}
+    assert set(counts) == {"complain", "check_status", "ask_faq", "out_of_scope", "chitchat"}
 
 
 def test_no_imported_sentence_is_on_the_held_out_side() -> None:
