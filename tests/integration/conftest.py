@@ -11,10 +11,8 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
-from router.training.registry import active_model
 from tests.e2e.conftest import seeded_kefu
 from tests.rasa_stack import RasaStack, running_stack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +28,6 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
     kefu.dispose()
     with running_stack(database_url, work_dir) as stack:
         yield stack
-
-
-@pytest.fixture(scope="module")
-def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
-    """The stack's CRM, with a triage model active so complaints can be triaged."""
-    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
-    with kefu.uow() as uow:
-        has_triage = active_model(uow.session, "triage") is not None
-    if not has_triage:
-        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
-    yield kefu
-    kefu.dispose()
 
 
 @pytest.fixture

@@ -9,15 +9,30 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.crm.models import Conversation, CsatRating, Interaction, Speaker, Ticket
 from router.delivery.rasa_api import RasaApi
+from router.settings import Settings
+from router.training.registry import active_model
 from tests.rasa_stack import RasaStack
+from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 pytestmark = pytest.mark.rasa
 
 LOG_WAIT_S = 30
 TICKET_NUMBER = re.compile(r"T\d{6}")
+
+
+@pytest.fixture(scope="module")
+def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Kefu:
+    """The stack's CRM, with a triage model active so complaints can be triaged."""
+    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
+    with kefu.uow() as uow:
+        has_triage = active_model(uow.session, "triage") is not None
+    if not has_triage:
+        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+    yield kefu
+    kefu.dispose()
 
 
 def texts(replies: list[dict]) -> str:

@@ -5,19 +5,35 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.crm.models import Conversation, CsatRating, Interaction, Role, Ticket, TicketStatus, User
 from router.delivery.rasa_api import RasaApi
 from router.routing.agent_actions import resolve
 from router.routing.tickets import find_ticket
+from router.settings import Settings
+from router.training.registry import active_model
 from tests.integration.test_conversation_flows import TICKET_NUMBER, customer_tickets, one, texts
 from tests.rasa_stack import RasaStack
+from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 pytestmark = pytest.mark.rasa
+
+
+@pytest.fixture(scope="module")
+def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
+    """The stack's CRM, with a triage model active so complaints can be triaged."""
+    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
+    with kefu.uow() as uow:
+        has_triage = active_model(uow.session, "triage") is not None
+    if not has_triage:
+        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+    yield kefu
+    kefu.dispose()
 
 
 def say(stack: RasaStack, sender: str, *messages: str) -> list[str]:

@@ -3,6 +3,8 @@ figures read back from the CRM the actions wrote to."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from sqlalchemy import select
 
@@ -17,9 +19,12 @@ from benchmarks.real_customers import (
     read_crm,
     report,
 )
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.crm.models import Conversation, Ticket
+from router.settings import Settings
+from router.training.registry import active_model
 from tests.rasa_stack import RasaStack
+from tests.unit.test_actions_tickets import activate_triage, train_small_triage
 
 pytestmark = pytest.mark.rasa
 
@@ -29,6 +34,18 @@ COMPLAINT = CustomerMessage(
 # Labelled a fraud report so the issue's fraud targets have a row to count.
 NOT_UNDERSTOOD = CustomerMessage("blorp snarfle", "en", "en_test", "en_test:noise", "complain", risk="fraud")
 OUT_OF_SCOPE = CustomerMessage("what is the weather in Paris tomorrow", "en", "en_test", "en_test:oos", "out_of_scope")
+
+
+@pytest.fixture(scope="module")
+def crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
+    """The stack's CRM, with a triage model active so complaints are filed."""
+    kefu = bootstrap(Settings(database_url=rasa_stack.database_url))
+    with kefu.uow() as uow:
+        has_triage = active_model(uow.session, "triage") is not None
+    if not has_triage:
+        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+    yield kefu
+    kefu.dispose()
 
 
 def test_conversations_answer_the_bots_questions_and_the_crm_says_where_they_ended(
