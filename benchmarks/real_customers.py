@@ -171,15 +171,19 @@ def customer_answer(message: CustomerMessage, replies: Sequence[str], rephrased:
 class Driver:
     """Holds conversations with a running Rasa over REST, one fresh sender per message."""
 
-    def __init__(self, rasa_url: str, responses: ResponseNames, run_id: str | None = None) -> None:
+    def __init__(
+        self, rasa_url: str, responses: ResponseNames, token: str | None = None, run_id: str | None = None
+    ) -> None:
         self.rasa_url = rasa_url
         self.responses = responses
+        self.params = {"token": token} if token else {}
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self._local = threading.local()
 
     def _client(self) -> httpx.Client:
+        """One HTTP client per thread, sending Rasa's token (``token``) where the server wants one."""
         if not hasattr(self._local, "client"):
-            self._local.client = httpx.Client(timeout=120)
+            self._local.client = httpx.Client(timeout=120, params=self.params)
         return self._local.client
 
     def _send(self, sender_id: str, text: str) -> list[str]:
