@@ -203,8 +203,9 @@ def start_stack(
     event_broker: bool | None = None,
     all_channels: bool = False,
     env: dict[str, str] | None = None,
+    model: Path | None = None,
 ) -> RasaStack:
-    """Train or reuse the model, start both servers on free ports and wait until both answer.
+    """Train or reuse the model (or serve ``model``), start both servers on free ports and wait until both answer.
 
     The servers run as ``kefu run`` starts them (``python -m bot.server`` and ``python -m bot.action_server``), on
     loopback, each with a fresh random token. ``event_broker=None`` enables the CRM event broker when
@@ -212,7 +213,7 @@ def start_stack(
     ``kefu run`` gives Rasa (REST unless ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram);
     ``env`` adds environment variables both servers see (e.g. the channels' tokens).
     """
-    model = trained_model()
+    model = model or trained_model()
     if event_broker is None:
         event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -275,9 +276,10 @@ def running_stack(
     event_broker: bool | None = None,
     all_channels: bool = False,
     env: dict[str, str] | None = None,
+    model: Path | None = None,
 ) -> Iterator[RasaStack]:
     """:func:`start_stack` as a context manager that always stops the servers."""
-    stack = start_stack(database_url, work_dir, event_broker, all_channels, env)
+    stack = start_stack(database_url, work_dir, event_broker, all_channels, env, model)
     try:
         yield stack
     finally:

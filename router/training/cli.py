@@ -21,6 +21,7 @@ from router.training.export import export_training_data
 from router.training.gate import GateReport
 from router.training.jobs import JobReporter, enqueue_retrain, run_job
 from router.training.pipeline import RetrainResult, needs_training
+from router.training.public_nlu import DEFAULT_CAPS, DEFAULT_SEED, import_public
 
 console = Console()
 data_app = typer.Typer(help="Training data: export reviewed labels for the trainers.", no_args_is_help=True)
@@ -163,6 +164,24 @@ def split_public() -> None:
         raise _fail(error) from error
     for source, (kept, held_out) in counts.items():
         console.print(f"{source}: {kept} rows shipped for training, {held_out} held out")
+
+
+@data_app.command("import-public")
+def import_public_command(
+    # typer 0.7 cannot read ``int | None``.
+    per_intent: Optional[int] = typer.Option(  # noqa: UP045
+        None, min=1, help="Most sentences every intent takes (default: each intent's own cap)."
+    ),
+    seed: int = typer.Option(DEFAULT_SEED, help="Which sentences of each source label are taken."),
+) -> None:
+    """Write data/nlu/en_public.yml from the training side in data/public (Banking77, CLINC150) and the mapping."""
+    settings = get_settings()
+    caps = DEFAULT_CAPS if per_intent is None else dict.fromkeys(DEFAULT_CAPS, per_intent)
+    try:
+        path, counts = import_public(settings.project_dir, settings.data_dir, caps, seed)
+    except KefuError as error:
+        raise _fail(error) from error
+    console.print(f"{path}: " + ", ".join(f"{intent} {count}" for intent, count in counts.items()))
 
 
 def _version_cells(row: ModelVersion) -> list[str]:
