@@ -19,7 +19,8 @@ def rasa_run_arguments(settings: Settings, extra: list[str]) -> list[str]:
     if not settings.rasa_token:
         raise SystemExit("KEFU_RASA_TOKEN is not set: Rasa's HTTP API would be open to anyone who reaches it")
     host, port = settings.rasa_host, str(settings.rasa_port)
-    return ["run", "--enable-api", "--interface", host, "--port", port, "--auth-token", settings.rasa_token, *extra]
+    # One argument with "=": a random token may start with "-", which argparse would take for an option.
+    return ["run", "--enable-api", "--interface", host, "--port", port, f"--auth-token={settings.rasa_token}", *extra]
 
 
 def main() -> None:

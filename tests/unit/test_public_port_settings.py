@@ -77,8 +77,16 @@ def test_rasa_runs_on_loopback_with_the_token_and_no_cors() -> None:
     arguments = rasa_run_arguments(Settings(_env_file=None, rasa_token="t0ken"), ["--model", "m.tar.gz"])
     assert arguments[:2] == ["run", "--enable-api"]
     assert arguments[arguments.index("--interface") + 1] == "127.0.0.1"
-    assert arguments[arguments.index("--auth-token") + 1] == "t0ken"
+    assert "--auth-token=t0ken" in arguments
     assert "--cors" not in arguments and arguments[-2:] == ["--model", "m.tar.gz"]
+
+
+def test_a_token_that_starts_with_a_dash_reaches_rasa_as_the_token() -> None:
+    from rasa.__main__ import create_argument_parser
+
+    arguments = rasa_run_arguments(Settings(_env_file=None, rasa_token="-lztAgU0G70SI07JNpe41"), ["--model", "m"])
+    parsed = create_argument_parser().parse_args(arguments)
+    assert parsed.auth_token == "-lztAgU0G70SI07JNpe41"
 
 
 def test_kefu_run_hands_every_process_the_tokens_and_rasa_the_action_token(tmp_path: Path) -> None:
