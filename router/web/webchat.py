@@ -65,7 +65,7 @@ def chat_session(secret_key: str, cookie: str | None) -> str | None:
 
 
 def _session_of(request: Request, kefu: Kefu) -> str | None:
-    return chat_session(kefu.settings.secret_key, request.cookies.get(CHAT_COOKIE))
+    return chat_session(kefu.secret_key, request.cookies.get(CHAT_COOKIE))
 
 
 def _no_session() -> JSONResponse:
@@ -121,7 +121,7 @@ def chat_page(request: Request, embed: bool = False, kefu: Kefu = Depends(get_ke
     https = kefu.settings.web_url.startswith("https://")
     page.set_cookie(
         CHAT_COOKIE,
-        chat_cookie(kefu.settings.secret_key, session),
+        chat_cookie(kefu.secret_key, session),
         max_age=CHAT_COOKIE_MAX_AGE_S,
         httponly=True,
         secure=https,
