@@ -8,6 +8,7 @@ import pytest
 
 from router.bootstrap import bootstrap
 from router.crm.models import Ticket, TicketStatus
+from router.web.webchat import CHAT_COOKIE, chat_session
 from router.worker import sweep
 from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in, open_demo_ticket
 
@@ -20,7 +21,9 @@ def test_agent_sees_a_new_ticket_live_replies_and_the_customer_web_chat_shows_it
     page = browser_page
     customer = page.context.browser.new_context(locale="zh-CN").new_page()
     customer.goto(f"{web_server.base_url}/chat")
-    session = customer.locator("#webchat").get_attribute("data-session")
+    kefu = bootstrap(web_server.settings)
+    cookie = next(c["value"] for c in customer.context.cookies() if c["name"] == CHAT_COOKIE)
+    session = chat_session(kefu.secret_key, cookie)  # the page keeps its session in a signed HttpOnly cookie
     assert session
 
     log_in(page, web_server.base_url, "lina")
@@ -28,7 +31,6 @@ def test_agent_sees_a_new_ticket_live_replies_and_the_customer_web_chat_shows_it
     page.wait_for_selector("#live-status:has-text('●')")  # the event stream is connected
     assert page.locator("#queue tbody tr").count() == 0
 
-    kefu = bootstrap(web_server.settings)
     try:
         ticket_id = open_demo_ticket(kefu, f"web:{session}", "<b>快递</b>三天没有更新了，订单 123")
         row = page.locator(f"#queue tr[data-ticket-id='{ticket_id}']")
