@@ -97,7 +97,12 @@ def charge_attempt(session: Session, policy: ThrottlePolicy, *, ip: str, usernam
         attempts, window_ends_at = _charge(session, key, now, policy.window)
         if attempts > limit:
             locked_until.append(window_ends_at)
-    return max(1, math.ceil((max(locked_until) - now).total_seconds())) if locked_until else None
+    if not locked_until:
+        return None
+    # A window opened by a request that read the clock after ours but took the row lock first ends up to one
+    # request's latency past now + window; nobody is told to wait longer than the window itself.
+    wait = min(max(locked_until) - now, policy.window)
+    return max(1, math.ceil(wait.total_seconds()))
 
 
 def refund_success(session: Session, *, ip: str, username: str) -> None:

@@ -121,3 +121,15 @@ def test_counts_start_afresh_when_the_window_ends_and_ended_windows_are_pruned(k
         refund_success(uow.session, ip="192.0.2.3", username="lina")
         assert prune_expired(uow.session, later) == 1  # only 192.0.2.4's window had ended
         uow.commit()
+
+
+def test_a_request_that_read_the_clock_before_the_window_opened_waits_no_longer_than_the_window(
+    kefu_any_db: Kefu,
+) -> None:
+    # Concurrent requests: the one that read the clock later took the row lock first and opened the window.
+    policy = ThrottlePolicy(per_account=1, per_ip=100, window=timedelta(minutes=15))
+    earlier = utcnow()
+    with kefu_any_db.uow() as uow:
+        opened = charge_attempt(uow.session, policy, ip="192.0.2.5", username="mei", now=earlier + timedelta(seconds=2))
+        assert opened is None
+        assert charge_attempt(uow.session, policy, ip="192.0.2.6", username="mei", now=earlier) == 15 * 60
