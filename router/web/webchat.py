@@ -1,9 +1,14 @@
 """The customer web chat: the page, its messages, its history and the live stream of bot and agent turns.
 
-Who is speaking is decided here, never by the browser: the page sets a random session id (a UUID) in a cookie
-signed with ``KEFU_SECRET_KEY``, and every message, history read and event stream is the cookie's session's,
-whatever the request body says. Messages are relayed to Rasa's ``webchat`` channel (``bot/channels/webchat.py``)
-over the private network, so the browser only ever talks to this app (same origin, no CORS).
+Who is speaking is decided here, never by the browser: every message, history read and event stream belongs to the
+session (a random UUID naming one web customer) that a value signed with the process's key names, whatever the request
+body says. The ``/chat`` page keeps it in an HttpOnly cookie. The script-tag widget's frame on a shop's site cannot
+rely on a cookie there (a third-party one, which Safari, Firefox's strict mode and Chrome with third-party cookies
+blocked refuse): it keeps a signed *session token* from ``POST /webchat/sessions`` in local storage (see
+``static/webchat.js``) and sends it in the ``X-Kefu-Chat-Token`` header, never in a URL, so no access log holds it.
+A token, when sent, decides alone: one that is forged, tampered with or expired is refused (401), never passed over
+for a cookie. Messages are relayed to Rasa's ``webchat`` channel (``bot/channels/webchat.py``) over the private
+network, so the browser only ever talks to this app (same origin, no CORS).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Query, Request
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadData, BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.sql import Select
 from starlette.concurrency import run_in_threadpool
@@ -40,6 +45,9 @@ _PUSHED_SPEAKERS = (Speaker.bot, Speaker.agent)
 _NO_STORE = {"Cache-Control": "no-store"}
 CHAT_COOKIE = "kefu_chat"
 CHAT_COOKIE_MAX_AGE_S = 365 * 24 * 3600  # a returning customer finds their conversation, as with any chat widget
+CHAT_TOKEN_HEADER = "X-Kefu-Chat-Token"
+# As long as the cookie lives, and renewed, as the cookie is, each time the chat opens.
+CHAT_TOKEN_MAX_AGE_S = CHAT_COOKIE_MAX_AGE_S
 RASA_WEBCHAT_PATH = "/webhooks/webchat/webhook"
 # What the page may say about a message; everything else in its body (a "session" or "sender" above all) is dropped.
 _MESSAGE_FIELDS = ("message", "payload", "page")
@@ -64,13 +72,47 @@ def chat_session(secret_key: str, cookie: str | None) -> str | None:
         return None
 
 
-def _session_of(request: Request, kefu: Kefu) -> str | None:
-    return chat_session(kefu.secret_key, request.cookies.get(CHAT_COOKIE))
+def _token_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    # Its own salt: a cookie value is no token, nor a token a cookie.
+    return URLSafeTimedSerializer(secret_key, salt="kefu-webchat-token")
 
 
-def _no_session() -> JSONResponse:
-    refusal = {"error": "no chat session: allow cookies for this site and reload the page"}
-    return JSONResponse(refusal, status_code=401, headers=_NO_STORE)
+def chat_token(secret_key: str, session: str) -> str:
+    """A session token naming ``session``, signed now (it expires ``CHAT_TOKEN_MAX_AGE_S`` later)."""
+    return _token_serializer(secret_key).dumps(session)
+
+
+class ChatTokenRefused(Exception):
+    """A session token that is forged, tampered with, expired or names no session."""
+
+
+def token_session(secret_key: str, token: str) -> str:
+    """The session ``token`` names; ``ChatTokenRefused`` saying why when it names none."""
+    try:
+        return str(uuid.UUID(str(_token_serializer(secret_key).loads(token, max_age=CHAT_TOKEN_MAX_AGE_S))))
+    except SignatureExpired as error:
+        refusal = "chat session expired: reload the chat to start a new one · 会话已过期，请重新打开"
+        raise ChatTokenRefused(refusal) from error
+    except (BadData, ValueError) as error:
+        raise ChatTokenRefused("chat session token is not valid · 会话凭证无效") from error
+
+
+def _refused(message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=401, headers=_NO_STORE)
+
+
+def _session_of(request: Request, kefu: Kefu) -> str | JSONResponse:
+    """The session the request's token (if it sends one) or else its cookie names, or the 401 refusing it."""
+    token = request.headers.get(CHAT_TOKEN_HEADER)
+    if token is not None:
+        try:
+            return token_session(kefu.secret_key, token)
+        except ChatTokenRefused as refusal:
+            return _refused(str(refusal))
+    session = chat_session(kefu.secret_key, request.cookies.get(CHAT_COOKIE))
+    if session is None:
+        return _refused("no chat session: allow cookies for this site and reload the page · 请允许本站 Cookie 后刷新")
+    return session
 
 
 def _turn(interaction: Interaction) -> dict:
@@ -114,20 +156,34 @@ def turns_after(kefu: Kefu, sender_id: str, after_id: int) -> list[dict]:
 
 @router.get("/chat", include_in_schema=False)
 def chat_page(request: Request, embed: bool = False, kefu: Kefu = Depends(get_kefu)) -> HTMLResponse:
-    """The chat page customers open (``?embed=1`` inside the script-tag widget's frame); it sets the session cookie."""
+    """The chat page customers open; it sets the session cookie, except inside the script-tag widget's frame
+    (``?embed=1``), whose page asks for a session token instead."""
     page = templates.TemplateResponse(request, "webchat.html", {"embed": embed})
-    session = _session_of(request, kefu) or str(uuid.uuid4())
-    # Inside the widget's frame on a shop's site the cookie is a third-party one: over https it must say so.
-    https = kefu.settings.web_url.startswith("https://")
+    if embed:
+        return page
+    session = chat_session(kefu.secret_key, request.cookies.get(CHAT_COOKIE)) or str(uuid.uuid4())
     page.set_cookie(
         CHAT_COOKIE,
         chat_cookie(kefu.secret_key, session),
         max_age=CHAT_COOKIE_MAX_AGE_S,
         httponly=True,
-        secure=https,
-        samesite="none" if https else "lax",
+        secure=kefu.settings.web_url.startswith("https://"),
+        samesite="lax",
     )
     return page
+
+
+@router.post("/webchat/sessions")
+def open_session(request: Request, kefu: Kefu = Depends(get_kefu)) -> JSONResponse:
+    """``{"token": ...}``: a fresh token for the session the ``X-Kefu-Chat-Token`` header names (so a returning
+    customer's token lives on), or for a new session when the request sends none."""
+    if CHAT_TOKEN_HEADER.lower() in request.headers:
+        session = _session_of(request, kefu)
+        if isinstance(session, Response):
+            return session
+    else:
+        session = str(uuid.uuid4())
+    return JSONResponse({"token": chat_token(kefu.secret_key, session)}, headers=_NO_STORE)
 
 
 @router.post("/webchat/messages")
@@ -142,8 +198,8 @@ async def send_message(
     Only JSON is taken: a page on another site cannot send it without a CORS preflight, which this app never grants.
     """
     session = _session_of(request, kefu)
-    if session is None:
-        return _no_session()
+    if isinstance(session, Response):
+        return session
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return JSONResponse({"error": "send the message as application/json"}, status_code=415)
     try:
@@ -164,8 +220,8 @@ async def send_message(
 def history(request: Request, kefu: Kefu = Depends(get_kefu), limits: Limits = Depends(get_limits)) -> JSONResponse:
     """JSON list of the session's turns (customer, bot, agent), oldest first."""
     session = _session_of(request, kefu)
-    if session is None:
-        return _no_session()
+    if isinstance(session, Response):
+        return session
     sender_id = sender_id_for(Channel.web, session)
     limits.new_webchat_session(kefu, client_ip(request), sender_id)
     return JSONResponse({"turns": chat_history(kefu, sender_id)}, headers=_NO_STORE)
@@ -192,8 +248,8 @@ async def events(
 ) -> Response:
     """``text/event-stream`` of ``turn`` events: bot and agent turns after ``after`` (or Last-Event-ID)."""
     session = _session_of(request, kefu)
-    if session is None:
-        return _no_session()
+    if isinstance(session, Response):
+        return session
     sender_id = sender_id_for(Channel.web, session)
     last_event_id = request.headers.get("last-event-id", "")
     after_id = max(after, int(last_event_id)) if last_event_id.isdigit() else after

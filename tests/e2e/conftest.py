@@ -68,12 +68,17 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen, log_path: Path)
 
 @contextmanager
 def running_web_app(
-    settings: Settings, log_path: Path, host: str = "127.0.0.1", extra_env: dict[str, str] | None = None
+    settings: Settings,
+    log_path: Path,
+    host: str = "127.0.0.1",
+    extra_env: dict[str, str] | None = None,
+    log_level: str = "warning",
 ) -> Iterator[str]:
     """uvicorn serving ``create_app`` with ``settings`` (and ``extra_env``) on a free port until the block ends;
     yields its base URL.
 
-    ``host`` is the address it listens on (``0.0.0.0`` to face the network, as the one public process does).
+    ``host`` is the address it listens on (``0.0.0.0`` to face the network, as the one public process does);
+    ``log_level`` "info" writes uvicorn's access log too, as ``kefu web`` does.
     """
     port = free_port()
     env = {
@@ -103,7 +108,7 @@ def running_web_app(
                 "--port",
                 str(port),
                 "--log-level",
-                "warning",
+                log_level,
                 "--timeout-graceful-shutdown",
                 "2",
                 "--no-proxy-headers",  # as `kefu web`: the app itself trusts only KEFU_TRUSTED_PROXIES

@@ -1,11 +1,13 @@
 """Web chat in a real browser: Debian chromium → kefu web app (page and relay) → Rasa's webchat channel → CRM → SSE
-back. The browser talks to the web app alone; who is chatting is the app's signed session cookie."""
+back. The browser talks to the web app alone; who is chatting is the app's signed session cookie, or inside the
+script-tag widget on another site, where third-party cookies may be blocked, the app's signed session token."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -14,11 +16,12 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import BrowserContext, Frame, Locator, Page, sync_playwright
 from sqlalchemy import select
 
 from router.bootstrap import Kefu, bootstrap
@@ -30,8 +33,16 @@ from router.delivery.telegram import Button
 from router.settings import Settings
 from router.training.registry import register
 from router.triage.training import train_default_model
-from router.web.webchat import CHAT_COOKIE, chat_session
-from tests.e2e.conftest import ARTIFACTS_DIR, _wait_until_healthy, free_port
+from router.web.webchat import CHAT_COOKIE, chat_session, token_session
+from tests.e2e.conftest import (
+    ARTIFACTS_DIR,
+    CHROMIUM_ARGS,
+    CHROMIUM_PATH,
+    _wait_until_healthy,
+    free_port,
+    running_web_app,
+    seeded_kefu,
+)
 from tests.fake_telegram import start_channels_stack
 from tests.rasa_stack import PROJECT_ROOT, RasaStack
 
@@ -109,11 +120,11 @@ def default_triage_model() -> Path:
     return model_dir
 
 
-def turns(page: Page, speaker: str) -> Locator:
+def turns(page: Page | Frame, speaker: str) -> Locator:
     return page.locator(f"#webchat-log li[data-speaker={speaker}]")
 
 
-def say(page: Page, text: str) -> None:
+def say(page: Page | Frame, text: str) -> None:
     """Type and press Enter, then wait for the bot's answer to this message."""
     bots_before = turns(page, "bot").count()
     page.fill("#webchat-input", text)
@@ -245,29 +256,168 @@ def test_connecting_state_and_reconnection(site: ChatSite, browser_page) -> None
     page.wait_for_selector("#webchat[data-state=online]", timeout=30_000)
 
 
-def test_script_tag_widget_on_another_site(site: ChatSite, browser_page, tmp_path: Path) -> None:
-    page = browser_page
-    (tmp_path / "shop.html").write_text(
-        f'<!doctype html><html><body><h1>Some shop</h1><script src="{site.base_url}/static/webchat-widget.js">'
+@dataclass(frozen=True)
+class CookiePolicy:
+    """How a browser treats a frame from another site: its cookies and its local storage."""
+
+    blocks_third_party_cookies: bool
+    frame_has_storage: bool
+    extra_args: tuple[str, ...] = ()
+
+
+BROWSERS = {
+    # Chrome's "Block third-party cookies" setting: the frame gets no cookies and no local storage either.
+    "chrome-blocking-third-party-cookies": CookiePolicy(blocks_third_party_cookies=True, frame_has_storage=False),
+    # As Safari and Firefox's strict mode: no third-party cookies, but the frame has storage of its own on each site.
+    "partitioned-storage": CookiePolicy(
+        blocks_third_party_cookies=True,
+        frame_has_storage=True,
+        extra_args=("--disable-features=TrackingProtection3pcd",),
+    ),
+    # Third-party cookies allowed: the probe below sees its cookie set, so where it sees none, the browser blocked it.
+    "allowing-third-party-cookies": CookiePolicy(blocks_third_party_cookies=False, frame_has_storage=True),
+}
+# A cookie that a third-party frame may set unless the browser blocks third-party cookies (SameSite=None needs
+# Secure, which Chrome grants http://localhost).
+THIRD_PARTY_COOKIE_PROBE = """name => {
+    document.cookie = name + "=1; SameSite=None; Secure; Path=/";
+    return document.cookie.includes(name + "=1");
+}"""
+TOKEN_KEY = "kefu-webchat-token"
+
+
+@contextmanager
+def chromium(profile_dir: Path, policy: CookiePolicy) -> Iterator[BrowserContext]:
+    """Headless Debian chromium on a profile whose cookie setting (chrome://settings/cookies) is ``policy``'s."""
+    if not Path(CHROMIUM_PATH).exists():
+        pytest.skip(f"no chromium at {CHROMIUM_PATH}")
+    (profile_dir / "Default").mkdir(parents=True)
+    preferences = {"profile": {"cookie_controls_mode": 1 if policy.blocks_third_party_cookies else 0}}
+    (profile_dir / "Default" / "Preferences").write_text(json.dumps(preferences), encoding="utf-8")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile_dir),
+            executable_path=CHROMIUM_PATH,
+            args=[*CHROMIUM_ARGS, *policy.extra_args],
+            headless=True,
+            locale="zh-CN",
+            viewport={"width": 1280, "height": 800},
+        )
+        context.set_default_timeout(15_000)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@contextmanager
+def shop_site(directory: Path, kefu_url: str) -> Iterator[str]:
+    """A shop's page with the widget's script tag, served on its own port; yields the page's URL."""
+    (directory / "shop.html").write_text(
+        f'<!doctype html><html><body><h1>Some shop</h1><script src="{kefu_url}/static/webchat-widget.js">'
         "</script></body></html>",
         encoding="utf-8",
     )
-    # The shop is another origin (its own port), as on a customer's real site.
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     shop = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=shop.serve_forever, daemon=True).start()
     try:
-        page.goto(f"http://127.0.0.1:{shop.server_address[1]}/shop.html")
-        page.click("#kefu-webchat-launcher")
-        frame = page.frame_locator("#kefu-webchat-frame")
-        frame.locator("#webchat[data-state=online]").wait_for(timeout=30_000)
-        frame.locator("#webchat-input").fill("你好")
-        frame.locator("#webchat-input").press("Enter")
-        frame.locator("#webchat-log li[data-speaker=bot]").first.wait_for(timeout=REPLY_TIMEOUT_MS)
-        shot(page, "6-widget")
+        yield f"http://127.0.0.1:{shop.server_address[1]}/shop.html"
     finally:
         shop.shutdown()
         shop.server_close()
+
+
+def open_widget(page: Page) -> Frame:
+    """Click the shop page's chat button; the chat frame once it is online."""
+    page.click("#kefu-webchat-launcher")
+    frame = page.locator("#kefu-webchat-frame").element_handle().content_frame()
+    assert frame is not None
+    frame.wait_for_selector("#webchat[data-state=online]", timeout=30_000)
+    return frame
+
+
+@pytest.mark.parametrize("browser_kind", BROWSERS)
+def test_the_widget_on_another_site_chats_and_remembers_without_third_party_cookies(
+    site: ChatSite, tmp_path: Path, browser_kind: str
+) -> None:
+    policy = BROWSERS[browser_kind]
+    # The shop is http://127.0.0.1:PORT, kefu http://localhost:PORT: two sites, so kefu's frame there is third-party.
+    kefu_url = site.base_url.replace("127.0.0.1", "localhost")
+    with shop_site(tmp_path, kefu_url) as shop_url, chromium(tmp_path / "profile", policy) as browser:
+        page = browser.new_page()
+        page.goto(shop_url)
+        frame = open_widget(page)
+        assert frame.url.startswith(f"{kefu_url}/chat")
+        assert frame.evaluate(THIRD_PARTY_COOKIE_PROBE, "kefu-probe-frame") is not policy.blocks_third_party_cookies
+        say(frame, "你好")
+        assert re.search(r"[\u4e00-\u9fff]", turns(frame, "bot").last.inner_text())
+        shot(page, f"6-widget-{browser_kind}")
+
+        # The token lives in the frame's own storage where the browser gives it one, else in the shop's.
+        shop_token = page.evaluate("key => localStorage.getItem(key)", TOKEN_KEY)
+        if policy.frame_has_storage:
+            assert shop_token is None
+            token = frame.evaluate("key => localStorage.getItem(key)", TOKEN_KEY)
+        else:
+            assert frame.evaluate("() => { try { return !!localStorage; } catch (e) { return false; } }") is False
+            token = shop_token
+        session = token_session(site.secret_key, token)
+        conversation_id, _ = conversation_of(site.kefu, session)
+        wait_until_logged(site.kefu, conversation_id, turns_expected=2)
+
+        page.reload()
+        frame = open_widget(page)
+        frame.wait_for_function("() => document.querySelectorAll('#webchat-log li[data-speaker=bot]').length >= 1")
+        assert "你好" in turns(frame, "customer").all_inner_texts()
+        say(frame, "hello")
+        assert conversation_of(site.kefu, session)[0] == conversation_id
+        shot(page, f"7-widget-after-reload-{browser_kind}")
+
+        if policy.blocks_third_party_cookies:
+            assert CHAT_COOKIE not in {cookie["name"] for cookie in browser.cookies()}
+        # The same cookie, first-party on kefu's own page, is kept: the frame's was refused for being third-party.
+        own_page = browser.new_page()
+        own_page.goto(f"{kefu_url}/chat")
+        assert own_page.evaluate(THIRD_PARTY_COOKIE_PROBE, "kefu-probe-first-party") is True
+
+
+def test_a_refused_event_stream_says_why_and_retries_after_retry_after(browser_page: Page, tmp_path: Path) -> None:
+    with (
+        seeded_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path) as kefu,
+        running_web_app(
+            kefu.settings, tmp_path / "uvicorn.log", extra_env={"KEFU_EVENT_STREAMS_PER_CLIENT": "1"}
+        ) as base_url,
+    ):
+        first_tab = browser_page
+        first_tab.goto(f"{base_url}/chat")
+        first_tab.wait_for_selector("#webchat[data-state=online]")
+
+        second_tab = first_tab.context.new_page()  # the same customer (cookie), over the one stream allowed
+        requested: list[str] = []
+        second_tab.on("request", lambda request: requested.append(request.url))
+
+        def streams_opened() -> int:
+            return sum("/webchat/events" in url for url in requested)
+
+        second_tab.clock.install()
+        second_tab.goto(f"{base_url}/chat")
+        second_tab.wait_for_selector("#webchat[data-state=busy]")
+        status = second_tab.locator("#webchat-status")
+        assert status.is_visible()
+        shown = status.inner_text()
+        assert "实时连接过多" in shown and "Too many live connections" in shown, shown
+        retry_after_s = int(re.search(r"retrying in (\d+) s", shown).group(1))
+        assert 60 <= retry_after_s <= 180, shown  # the server's Retry-After, not a guess of the page's
+        shot(second_tab, "8-stream-refused")
+
+        first_tab.goto("about:blank")  # the first tab's stream ends and frees its slot
+        second_tab.wait_for_timeout(2_000)
+        assert streams_opened() == 1, "the page retried before Retry-After"
+        assert second_tab.locator("#webchat").get_attribute("data-state") == "busy"
+        second_tab.clock.fast_forward(retry_after_s * 1000)
+        second_tab.wait_for_selector("#webchat[data-state=online]")
+        assert streams_opened() == 2
 
 
 def test_agent_turns_are_logged_once_for_the_stream(site: ChatSite) -> None:

@@ -6,19 +6,28 @@ the web app listens on every interface, as the one public process does in a depl
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from itsdangerous import URLSafeSerializer
+from itsdangerous import TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 from router.errors import Conflict
 from router.settings import Settings
 from router.training.registry import reload_rasa
-from router.web.webchat import CHAT_COOKIE, chat_session
+from router.web.webchat import (
+    CHAT_COOKIE,
+    CHAT_TOKEN_HEADER,
+    CHAT_TOKEN_MAX_AGE_S,
+    chat_cookie,
+    chat_session,
+    token_session,
+)
 from tests.conftest import seeded_sqlite_kefu
 from tests.e2e.conftest import running_web_app
 from tests.fake_telegram import SECRET, TOKEN, fake_telegram_server, start_channels_stack, text_update
@@ -35,6 +44,7 @@ class Site:
     rasa: RasaStack
     web_url: str
     settings: Settings
+    web_log: Path
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +65,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             telegram_secret_token=SECRET,
             telegram_api_url=fake.base_url,
         )
+        web_log = work_dir / "web.log"
         try:
-            with running_web_app(settings, work_dir / "web.log", host="0.0.0.0") as web_url:
-                yield Site(rasa, web_url, settings)
+            # With uvicorn's access log, as `kefu web` writes it: no chat token may show up there.
+            with running_web_app(settings, web_log, host="0.0.0.0", log_level="info") as web_url:
+                yield Site(rasa, web_url, settings, web_log)
         finally:
             rasa.stop()
 
@@ -200,6 +212,147 @@ def test_web_chat_refuses_a_missing_or_forged_cookie_and_cross_site_posts(site: 
     finally:
         client.close()
     assert user_texts(site, f"web:{own}") == []
+
+
+def _widget_frame(site: Site) -> tuple[httpx.Client, str, str]:
+    """The script-tag widget's frame as a browser blocking third-party cookies runs it: a client without cookies,
+    the session token it was given and the session that token names."""
+    client = httpx.Client(base_url=site.web_url, timeout=120)
+    assert client.get("/chat", params={"embed": 1}).status_code == 200
+    assert not client.cookies, "the widget's frame must not depend on a (third-party) cookie"
+    answer = client.post("/webchat/sessions")
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["token"]
+    return client, token, token_session(site.settings.secret_key, token)
+
+
+def history_texts(client: httpx.Client, expected: str, **request: Any) -> list[str]:
+    """The texts of the chat's history once ``expected`` is among them (the event broker logs turns in the
+    background)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = client.get("/webchat/history", **request)
+        assert answer.status_code == 200, answer.text[:300]
+        texts = [turn["text"] for turn in answer.json()["turns"]]
+        if expected in texts or time.monotonic() > deadline:
+            return texts
+        time.sleep(0.2)
+
+
+def test_the_widget_chats_on_its_session_token_alone_and_keeps_it(site: Site) -> None:
+    frame, token, session = _widget_frame(site)
+    try:
+        frame.headers[CHAT_TOKEN_HEADER] = token
+        answer = frame.post("/webchat/messages", json={"message": "你好"})
+        assert answer.status_code == 200 and answer.json()["messages"], answer.text[:300]
+        assert user_texts(site, f"web:{session}") == ["你好"]
+        assert "你好" in history_texts(frame, "你好")
+        with frame.stream("GET", "/webchat/events") as stream:
+            assert stream.status_code == 200
+        # Reopening the chat renews the token for the same customer, as the page's visit renews the cookie.
+        renewed = frame.post("/webchat/sessions").json()["token"]
+        assert token_session(site.settings.secret_key, renewed) == session
+    finally:
+        frame.close()
+
+
+def _backdated_token(secret_key: str, session: str) -> str:
+    """A token signed with the real key a day longer ago than tokens live: what a customer's old browser holds."""
+
+    class Backdated(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - CHAT_TOKEN_MAX_AGE_S - 24 * 3600
+
+    return URLSafeTimedSerializer(secret_key, salt="kefu-webchat-token", signer=Backdated).dumps(session)
+
+
+def _tampered(token: str, session: str) -> str:
+    """``token`` with its payload swapped for ``session``'s, signature and timestamp kept."""
+    _, stamp, signature = token.split(".")
+    payload = URLSafeTimedSerializer("any", salt="any").dump_payload(session).decode()
+    return f"{payload}.{stamp}.{signature}"
+
+
+def test_forged_tampered_expired_and_borrowed_tokens_are_refused(site: Site) -> None:
+    victim_frame, victim_token, victim = _widget_frame(site)
+    victim_frame.close()
+    attacker_frame, attacker_token, _ = _widget_frame(site)
+    secret_key = site.settings.secret_key
+    forged = {
+        f"signed with {key!r}": URLSafeTimedSerializer(key, salt="kefu-webchat-token").dumps(victim)
+        for key in ("", "kefu-dev-secret-change-me", uuid.uuid4().hex)
+    }
+    attacks = {
+        **forged,
+        "payload swapped for the victim's": _tampered(attacker_token, victim),
+        "signature changed": victim_token[:-2] + ("AA" if not victim_token.endswith("AA") else "BB"),
+        "the victim's cookie value": chat_cookie(secret_key, victim),
+        "the bare session id": victim,
+        "empty": "",
+        "expired": _backdated_token(secret_key, victim),
+    }
+    cookie_client, _ = _chat_client(site)  # a valid cookie does not stand in for a refused token
+    message = {"message": "我的订单到哪了", "session": victim}
+    try:
+        for attack, token in attacks.items():
+            for client in (attacker_frame, cookie_client):
+                headers = {CHAT_TOKEN_HEADER: token}
+                refusals = [
+                    client.post("/webchat/messages", json=message, headers=headers),
+                    client.get("/webchat/history", headers=headers),
+                    client.get("/webchat/events", headers=headers),
+                    client.post("/webchat/sessions", headers=headers),
+                ]
+                for refusal in refusals:
+                    assert refusal.status_code == 401, (attack, refusal.request.url, refusal.text[:300])
+                    reason = refusal.json()["error"]
+                    assert ("expired" in reason) if attack == "expired" else ("not valid" in reason), (attack, reason)
+    finally:
+        attacker_frame.close()
+        cookie_client.close()
+    assert user_texts(site, f"web:{victim}") == []
+
+
+def test_a_token_speaks_only_as_its_own_customer_whatever_else_the_request_claims(site: Site) -> None:
+    victim_client, victim = _chat_client(site)  # the victim's browser, holding the cookie
+    frame, token, own = _widget_frame(site)
+    try:
+        # The attacker holds a token of their own and sends the victim's cookie and session id beside it.
+        claims = {"session": victim, "sender": f"web:{victim}", "sender_id": victim}
+        headers = {
+            CHAT_TOKEN_HEADER: token,
+            "Cookie": f"{CHAT_COOKIE}={victim_client.cookies[CHAT_COOKIE]}",
+            "X-Kefu-Session": victim,
+        }
+        answer = frame.post("/webchat/messages", json={"message": "我的订单到哪了", **claims}, headers=headers)
+        assert answer.status_code == 200 and answer.json()["messages"], answer.text[:300]
+        assert user_texts(site, f"web:{own}") == ["我的订单到哪了"]
+        assert user_texts(site, f"web:{victim}") == []
+        # Nor does the attacker read the victim's conversation.
+        assert victim_client.post("/webchat/messages", json={"message": "hello"}).status_code == 200
+        assert "hello" in history_texts(victim_client, "hello")
+        history = history_texts(frame, "我的订单到哪了", params=claims, headers=headers)
+        assert "我的订单到哪了" in history and "hello" not in history
+    finally:
+        victim_client.close()
+        frame.close()
+
+
+def test_no_chat_token_reaches_the_access_log(site: Site) -> None:
+    frame, token, _ = _widget_frame(site)
+    try:
+        headers = {CHAT_TOKEN_HEADER: token}
+        assert frame.post("/webchat/messages", json={"message": "hello"}, headers=headers).status_code == 200
+        assert frame.get("/webchat/history", headers=headers).status_code == 200
+        with frame.stream("GET", "/webchat/events", params={"after": 0}, headers=headers) as stream:
+            assert stream.status_code == 200
+    finally:
+        frame.close()
+    time.sleep(0.5)  # uvicorn writes the line once the stream's response ends
+    log = site.web_log.read_text()
+    assert "/webchat/events?after=0" in log and "/webchat/sessions" in log, log[-2000:]
+    signature = token.rsplit(".", 1)[1]
+    assert token not in log and signature not in log
 
 
 def test_telegram_reaches_rasa_only_through_the_web_app_with_the_secret(site: Site) -> None:

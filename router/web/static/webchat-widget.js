@@ -1,5 +1,7 @@
 // kefu web chat widget: <script src="https://KEFU/static/webchat-widget.js" async></script> on any page adds a
-// chat button that opens the kefu chat page in a frame (its session is the kefu origin's signed cookie).
+// chat button that opens the kefu chat page in a frame. The frame's session is a signed token, not a cookie (which
+// would be a third-party one here); where the browser denies the frame its own storage as well, this script keeps
+// the token in this site's local storage for it, so a returning customer finds their conversation.
 (function () {
   "use strict";
   const script = document.currentScript;
@@ -22,6 +24,23 @@
     const open = frame.style.display === "none";
     frame.style.display = open ? "block" : "none";
     button.setAttribute("aria-expanded", String(open));
+  });
+  const TOKEN_KEY = "kefu-webchat-token";
+  function storage() {
+    try {
+      return window.localStorage;
+    } catch (error) {
+      return null;
+    }
+  }
+  window.addEventListener("message", (event) => {
+    if (event.source !== frame.contentWindow || event.origin !== origin || !event.data) return;
+    const store = storage();
+    if (event.data.type === "kefu-webchat:token-request") {
+      frame.contentWindow.postMessage({ type: "kefu-webchat:token", token: store && store.getItem(TOKEN_KEY) }, origin);
+    } else if (event.data.type === "kefu-webchat:token-store" && typeof event.data.token === "string" && store) {
+      store.setItem(TOKEN_KEY, event.data.token);
+    }
   });
   document.body.appendChild(frame);
   document.body.appendChild(button);

@@ -1,6 +1,8 @@
 // kefu web chat: customer messages go to the kefu web app, which relays them to the assistant; bot and agent turns
 // arrive from the CRM as server-sent events. Who is chatting is the app's signed session cookie, which this page
-// never sees. Everything shown is set with textContent, never innerHTML.
+// never sees, or, inside the script-tag widget's frame on a shop's site, where that cookie would be a third-party
+// one that many browsers refuse, a signed session token sent in a header. Everything shown is set with textContent,
+// never innerHTML.
 (function () {
   "use strict";
   const root = document.getElementById("webchat");
@@ -9,6 +11,11 @@
   const input = document.getElementById("webchat-input");
   const sendButton = document.getElementById("webchat-send");
   const statusLine = document.getElementById("webchat-status");
+  const embedded = root.dataset.embedded === "true";
+  const TOKEN_HEADER = "X-Kefu-Chat-Token";
+  const TOKEN_KEY = "kefu-webchat-token";
+  const RECONNECT_MS = 1500;
+  let token = null;
 
   let lastTurnId = 0;
   // Bot replies arrive twice: in Rasa's HTTP answer and, once logged, on the event stream. Each copy seen on one
@@ -29,11 +36,78 @@
     return index !== -1;
   }
 
-  function setStatus(state) {
-    const labels = { connecting: "连接中… Connecting…", online: "在线 Online", offline: "连接断开，正在重连… Reconnecting…" };
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function setStatus(state, retryInSeconds) {
+    const labels = {
+      connecting: "连接中… Connecting…",
+      online: "在线 Online",
+      offline: "连接断开，正在重连… Reconnecting…",
+      busy: `实时连接过多（请关闭其他聊天窗口），${retryInSeconds} 秒后重试 · ` +
+        `Too many live connections (close other chat tabs); retrying in ${retryInSeconds} s`,
+      refused: "无法识别会话，请允许本站 Cookie 后刷新页面 · No chat session: allow cookies for this site and reload",
+    };
     statusLine.textContent = labels[state];
     statusLine.className = "webchat-status is-" + state;
     root.dataset.state = state;
+  }
+
+  // The widget's frame keeps its token in its own local storage. Browsers that block third-party cookies may deny a
+  // frame that storage too (Chrome does): then the widget's script on the shop's page keeps it in the shop's storage,
+  // handing it over by message. The frame's own token never goes to its parent: with unpartitioned storage every
+  // site embedding the frame would share it.
+  function frameStorage() {
+    try {
+      window.localStorage.getItem(TOKEN_KEY);
+      return window.localStorage;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  function askHost() {
+    if (window.parent === window) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const giveUp = setTimeout(() => finish(null), 3000);
+      function finish(value) {
+        clearTimeout(giveUp);
+        window.removeEventListener("message", onAnswer);
+        resolve(value);
+      }
+      function onAnswer(event) {
+        if (event.source !== window.parent || !event.data || event.data.type !== "kefu-webchat:token") return;
+        finish(typeof event.data.token === "string" ? event.data.token : null);
+      }
+      window.addEventListener("message", onAnswer);
+      window.parent.postMessage({ type: "kefu-webchat:token-request" }, "*");
+    });
+  }
+
+  async function storedToken(storage) {
+    return storage ? storage.getItem(TOKEN_KEY) : askHost();
+  }
+
+  function keepToken(storage, value) {
+    if (storage) storage.setItem(TOKEN_KEY, value);
+    else if (window.parent !== window) window.parent.postMessage({ type: "kefu-webchat:token-store", token: value }, "*");
+  }
+
+  // A fresh token for the stored one's session (so it lives on), or for a new session when none is stored or the
+  // stored one has expired, as a cookie would have.
+  async function openSession() {
+    const storage = frameStorage();
+    const stored = await storedToken(storage);
+    let answer = await fetch("/webchat/sessions", { method: "POST", headers: stored ? { [TOKEN_HEADER]: stored } : {} });
+    if (answer.status === 401 && stored) answer = await fetch("/webchat/sessions", { method: "POST" });
+    if (!answer.ok) throw new Error(answer.statusText);
+    token = (await answer.json()).token;
+    keepToken(storage, token);
+  }
+
+  function chatFetch(path, options = {}) {
+    const headers = { ...(options.headers || {}) };
+    if (token) headers[TOKEN_HEADER] = token;
+    return fetch(path, { ...options, headers: headers });
   }
 
   function showTurn(speaker, text, buttons) {
@@ -71,7 +145,7 @@
     showTurn("customer", shownText);
     sendButton.disabled = true;
     try {
-      const response = await fetch("/webchat/messages", {
+      const response = await chatFetch("/webchat/messages", {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ page: location.pathname, ...body }),
@@ -109,8 +183,8 @@
     submitTyped();
   });
 
-  function onStreamTurn(event) {
-    const turn = JSON.parse(event.data);
+  function onStreamTurn(data) {
+    const turn = JSON.parse(data);
     if (turn.id <= lastTurnId) return;
     lastTurnId = turn.id;
     if (turn.speaker === "bot" && claimTwin("rest", turn.text)) return;
@@ -118,20 +192,86 @@
     showTurn(turn.speaker, turn.text, turn.buttons);
   }
 
-  function connect() {
-    setStatus("connecting");
-    const url = `/webchat/events?after=${lastTurnId}`;
-    const stream = new EventSource(url);
-    stream.addEventListener("open", () => setStatus("online"));
-    stream.addEventListener("turn", onStreamTurn);
-    // EventSource reconnects by itself (sending Last-Event-ID); the page only says so.
-    stream.addEventListener("error", () => setStatus(stream.readyState === EventSource.CLOSED ? "offline" : "connecting"));
+  // Server-sent events read through fetch, not EventSource: EventSource can send neither the token header nor say
+  // why it was refused, and it gives up for good after a 429.
+  async function readEvents(body) {
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) !== -1) {
+        const lines = buffer.slice(0, end).split("\n");
+        buffer = buffer.slice(end + 2);
+        const kind = lines.find((line) => line.startsWith("event:"));
+        const data = lines.filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart());
+        if (kind && kind.slice(6).trim() === "turn" && data.length) onStreamTurn(data.join("\n"));
+      }
+    }
+  }
+
+  function retryAfterSeconds(response) {
+    const header = response.headers.get("Retry-After") || "";
+    const seconds = /^\d+$/.test(header) ? Number(header) : Math.ceil((Date.parse(header) - Date.now()) / 1000);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds : 5;
+  }
+
+  async function waitOutRateLimit(seconds) {
+    const until = Date.now() + seconds * 1000;
+    const showCountdown = () => setStatus("busy", Math.max(1, Math.ceil((until - Date.now()) / 1000)));
+    showCountdown();
+    const countdown = setInterval(showCountdown, 1000);
+    await sleep(seconds * 1000);
+    clearInterval(countdown);
+  }
+
+  // The stream ends every couple of minutes (and on network trouble); it is opened again from the last turn shown.
+  async function follow() {
+    for (;;) {
+      let response;
+      try {
+        response = await chatFetch(`/webchat/events?after=${lastTurnId}`, { headers: { Accept: "text/event-stream" } });
+      } catch (error) {
+        setStatus("offline");
+        await sleep(RECONNECT_MS);
+        continue;
+      }
+      if (response.status === 429) {
+        await waitOutRateLimit(retryAfterSeconds(response));
+        setStatus("connecting");
+        continue;
+      }
+      if (response.status === 401 && embedded) {
+        await openSession().catch(() => sleep(RECONNECT_MS));
+        continue;
+      }
+      if (response.status === 401) {
+        setStatus("refused");
+        return;
+      }
+      if (!response.ok) {
+        setStatus("offline");
+        await sleep(RECONNECT_MS);
+        continue;
+      }
+      setStatus("online");
+      try {
+        await readEvents(response.body);
+        setStatus("connecting");
+      } catch (error) {
+        setStatus("offline");
+        await sleep(RECONNECT_MS);
+      }
+    }
   }
 
   async function start() {
     setStatus("connecting");
     try {
-      const response = await fetch("/webchat/history");
+      if (embedded) await openSession();
+      const response = await chatFetch("/webchat/history");
       if (!response.ok) throw new Error(response.statusText);
       const history = await response.json();
       history.turns.forEach((turn, index) => {
@@ -142,7 +282,7 @@
     } catch (error) {
       showTurn("error", "历史记录加载失败。Could not load the earlier messages.");
     }
-    connect();
+    follow();
   }
 
   start();
