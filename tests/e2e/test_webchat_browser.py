@@ -361,6 +361,7 @@ def test_the_widget_on_another_site_chats_and_remembers_without_third_party_cook
             token = frame.evaluate("key => localStorage.getItem(key)", TOKEN_KEY)
         else:
             assert frame.evaluate("() => { try { return !!localStorage; } catch (e) { return false; } }") is False
+            assert shop_token, "the widget kept no token on the shop's page for a frame without storage"
             token = shop_token
         session = token_session(site.secret_key, token)
         conversation_id, _ = conversation_of(site.kefu, session)
