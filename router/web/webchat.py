@@ -36,7 +36,8 @@ from router.web.templating import templates
 router = APIRouter()
 
 POLL_INTERVAL_S = 0.5
-# The stream ends now and then and EventSource reconnects with Last-Event-ID: nothing is missed, nothing held long.
+# The stream ends now and then and the page opens it again after the last turn it shows (EventSource clients send
+# Last-Event-ID): nothing is missed, nothing held long.
 STREAM_LIFETIME_S = 120.0
 HISTORY_LIMIT = 200
 BATCH_LIMIT = 100
