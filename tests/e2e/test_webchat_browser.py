@@ -407,7 +407,8 @@ def test_a_refused_event_stream_says_why_and_retries_after_retry_after(browser_p
         status = second_tab.locator("#webchat-status")
         assert status.is_visible()
         shown = status.inner_text()
-        assert "实时连接过多" in shown and "Too many live connections" in shown, shown
+        # Which limit refused it, in both languages the page speaks, and when the page tries again.
+        assert "实时连接过多" in shown and "too many live connections" in shown and "秒后重试" in shown, shown
         retry_after_s = int(re.search(r"retrying in (\d+) s", shown).group(1))
         assert 60 <= retry_after_s <= 180, shown  # the server's Retry-After, not a guess of the page's
         shot(second_tab, "8-stream-refused")

@@ -38,13 +38,12 @@
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-  function setStatus(state, retryInSeconds) {
+  function setStatus(state, retryInSeconds, detail) {
     const labels = {
       connecting: "连接中… Connecting…",
       online: "在线 Online",
       offline: "连接断开，正在重连… Reconnecting…",
-      busy: `实时连接过多（请关闭其他聊天窗口），${retryInSeconds} 秒后重试 · ` +
-        `Too many live connections (close other chat tabs); retrying in ${retryInSeconds} s`,
+      busy: `${detail} — ${retryInSeconds} 秒后重试 · retrying in ${retryInSeconds} s`,
       refused: "无法识别会话，请允许本站 Cookie 后刷新页面 · No chat session: allow cookies for this site and reload",
     };
     statusLine.textContent = labels[state];
@@ -218,9 +217,13 @@
     return Number.isFinite(seconds) && seconds > 0 ? seconds : 5;
   }
 
-  async function waitOutRateLimit(seconds) {
+  // The server's refusal says which limit it was (in Chinese and English); the page adds when it tries again.
+  async function waitOutRateLimit(response) {
+    const seconds = retryAfterSeconds(response);
+    const refusal = await response.json().catch(() => ({}));
+    const reason = refusal.error || "请求过多 · too many requests";
     const until = Date.now() + seconds * 1000;
-    const showCountdown = () => setStatus("busy", Math.max(1, Math.ceil((until - Date.now()) / 1000)));
+    const showCountdown = () => setStatus("busy", Math.max(1, Math.ceil((until - Date.now()) / 1000)), reason);
     showCountdown();
     const countdown = setInterval(showCountdown, 1000);
     await sleep(seconds * 1000);
@@ -232,14 +235,16 @@
     for (;;) {
       let response;
       try {
-        response = await chatFetch(`/webchat/events?after=${lastTurnId}`, { headers: { Accept: "text/event-stream" } });
+        response = await chatFetch(`/webchat/events?after=${lastTurnId}`, {
+          headers: { Accept: "text/event-stream, application/json" }, // a refusal comes as JSON
+        });
       } catch (error) {
         setStatus("offline");
         await sleep(RECONNECT_MS);
         continue;
       }
       if (response.status === 429) {
-        await waitOutRateLimit(retryAfterSeconds(response));
+        await waitOutRateLimit(response);
         setStatus("connecting");
         continue;
       }
