@@ -261,6 +261,7 @@ class Interaction(Base):
     confidence = Column(Float)
     entities = Column(JSON, nullable=False, default=list)
     latency_ms = Column(Float, doc="For bot turns: time since the customer's message.")
+    response = Column(String(96), doc="Bot turns: the domain response said (utter_ask_csat), so rules can read it.")
     event_key = Column(String(200), unique=True, doc="Makes re-logging a Rasa event idempotent.")
     delivery = Column(String(16), doc="Outbound turns: sent, failed or pending.")
     buttons = Column(JSON, doc='Outbound turns: quick replies offered, [{"title", "payload"}], so web chat shows them.')
