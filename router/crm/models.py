@@ -483,7 +483,7 @@ class LoginThrottle(Base):
 
 
 class ChannelUpdate(Base):
-    """An inbound update (a Telegram ``update_id``) already taken for processing: redeliveries are dropped."""
+    """An inbound update (a Telegram ``update_id``) taken for processing: a lease until its turn is done."""
 
     __tablename__ = "channel_updates"
     __table_args__ = (UniqueConstraint("channel", "update_id", name="uq_channel_updates_channel_update"),)
@@ -492,3 +492,7 @@ class ChannelUpdate(Base):
     channel = Column(_enum(Channel), nullable=False)
     update_id = Column(String(64), nullable=False)
     received_at = Column(UtcDateTime(), nullable=False, default=utcnow, index=True)
+    lease_expires_at = Column(
+        UtcDateTime(), nullable=False, doc="A turn not done by then died with its process; a redelivery takes over."
+    )
+    done_at = Column(UtcDateTime(), doc="When the turn finished: every later redelivery is a duplicate.")
