@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -496,3 +497,13 @@ class ChannelUpdate(Base):
         UtcDateTime(), nullable=False, doc="A turn not done by then died with its process; a redelivery takes over."
     )
     done_at = Column(UtcDateTime(), doc="When the turn finished: every later redelivery is a duplicate.")
+
+
+class TrackerCursor(Base):
+    """How far the turn catch-up has read a tracker store's events (all at or below ``position`` are logged)."""
+
+    __tablename__ = "tracker_cursors"
+
+    tracker = Column(String(200), primary_key=True, doc="The tracker database's URL without its password.")
+    position = Column(BigInteger, nullable=False)
+    updated_at = Column(UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
