@@ -8,115 +8,24 @@ down. Writes are idempotent by ``event_key``, so a batch that was committed but 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import RecentConversations, Turn, record_turns
-from router.crm.models import Channel, Interaction, Speaker
-from router.errors import KefuError
-from router.recent import RecentlyUsed
-from router.routing.policy import routing_policy
-from router.routing.tickets import recently_resolved_customers, reopen_on_customer_turn
+from router.crm.rasa_turns import TurnTranslator
+from router.routing.returning import reopen_on_customer_turns
 from router.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-
-_INPUT_CHANNELS = {"rest": Channel.rest, "telegram": Channel.telegram, "webchat": Channel.web, "web": Channel.web}
-# Remembering the last message time and language of this many senders is plenty for latency and costs little.
-_REMEMBERED_SENDERS = 10_000
-# What a customer says to the satisfaction survey is feedback on the resolved ticket ("客服态度太差"), not the
-# problem coming back, so it never reopens the ticket; a new complaint there opens a ticket of its own.
-SURVEY_QUESTIONS = frozenset({"utter_ask_csat", "utter_ask_csat_comment"})
-
-
-def event_key(event: dict[str, Any]) -> str:
-    """Stable identity of a Rasa event, so the same event published or written twice is stored once."""
-    identity = "\x00".join(
-        str(part)
-        for part in (
-            event.get("sender_id"),
-            event.get("event"),
-            event.get("message_id") or repr(event.get("timestamp")),
-            event.get("text"),
-        )
-    )
-    return f"rasa:{hashlib.sha256(identity.encode('utf-8', 'surrogatepass')).hexdigest()}"
-
-
-class TurnTranslator:
-    """Turns Rasa ``user`` and ``bot`` events into log turns, remembering per sender what latency needs."""
-
-    def __init__(self) -> None:
-        self._last_user_message: RecentlyUsed[tuple[float, str | None]] = RecentlyUsed(_REMEMBERED_SENDERS)
-        self._last_response: RecentlyUsed[str | None] = RecentlyUsed(_REMEMBERED_SENDERS)
-
-    def translate(self, event: dict[str, Any]) -> Turn | None:
-        """The turn an event stands for, or None for events that are not something said (slots, actions)."""
-        kind = event.get("event")
-        if kind == "user":
-            return self._user_turn(event)
-        if kind == "bot":
-            return self._bot_turn(event)
-        return None
-
-    def _user_turn(self, event: dict[str, Any]) -> Turn:
-        sender_id = str(event.get("sender_id"))
-        parse_data = event.get("parse_data") or {}
-        intent = parse_data.get("intent") or {}
-        entities = [dict(entity) for entity in parse_data.get("entities") or []]
-        metadata = event.get("metadata") or {}
-        language = next((e.get("value") for e in entities if e.get("entity") == "language"), None)
-        language = language or metadata.get("language")
-        timestamp = float(event.get("timestamp") or time.time())
-        self._last_user_message.keep(sender_id, (timestamp, language))
-        intent_name = intent.get("name")
-        # The router's injected intents (a ticket resolved) are not something the customer typed.
-        speaker = Speaker.system if intent_name and intent_name.startswith("EXTERNAL_") else Speaker.customer
-        answered = self._last_response.get(sender_id) if speaker is Speaker.customer else None
-        return Turn(
-            event_key=event_key(event),
-            sender_id=sender_id,
-            speaker=speaker,
-            text=event.get("text") or "",
-            created_at=datetime.fromtimestamp(timestamp, timezone.utc),
-            channel=_INPUT_CHANNELS.get(event.get("input_channel") or ""),
-            language=language,
-            intent=intent_name,
-            confidence=intent.get("confidence"),
-            entities=[e for e in entities if e.get("entity") != "language"],
-            answers_survey=answered in SURVEY_QUESTIONS,
-        )
-
-    def _bot_turn(self, event: dict[str, Any]) -> Turn:
-        sender_id = str(event.get("sender_id"))
-        timestamp = float(event.get("timestamp") or time.time())
-        user_timestamp, language = self._last_user_message.get(sender_id, (None, None))
-        latency_ms = (timestamp - user_timestamp) * 1000 if user_timestamp is not None else None
-        data = event.get("data") or {}
-        self._last_response.keep(sender_id, (event.get("metadata") or {}).get("utter_action"))
-        return Turn(
-            event_key=event_key(event),
-            sender_id=sender_id,
-            speaker=Speaker.bot,
-            text=event.get("text") or "",
-            created_at=datetime.fromtimestamp(timestamp, timezone.utc),
-            language=language,
-            latency_ms=latency_ms,
-            buttons=data.get("buttons") or None,
-        )
 
 
 class BufferedTurnWriter:
@@ -238,21 +147,6 @@ def is_transient(error: Exception) -> bool:
     return isinstance(error, OperationalError | InterfaceError) or bool(getattr(error, "connection_invalidated", False))
 
 
-def customers_back_in_window(session: Session, interactions: Sequence[Interaction]) -> set[int]:
-    """Customers who wrote within the reopen window of a resolution, counted from when they wrote, not when stored.
-
-    Turns buffered while the CRM was away are stored late; one query covers the batch by stretching the window over
-    the span of its turns, and ``reopen_on_customer_turn`` then checks each turn at its own time.
-    """
-    said = [i for i in interactions if i.speaker is Speaker.customer]
-    if not said:
-        return set()
-    first, last = min(i.created_at for i in said), max(i.created_at for i in said)
-    policy = routing_policy()
-    stretched = replace(policy, reopen_within=policy.reopen_within + (last - first))
-    return recently_resolved_customers(session, {i.customer_id for i in said}, written_at=last, policy=stretched)
-
-
 class CrmEventBroker(EventBroker):
     """Rasa's ``event_broker`` (``type: bot.event_broker.CrmEventBroker``): every turn into CRM ``interactions``."""
 
@@ -292,17 +186,5 @@ class CrmEventBroker(EventBroker):
 
     def _store(self, turns: Sequence[Turn]) -> None:
         with self._kefu.uow() as uow:
-            interactions = record_turns(uow.session, turns, self._conversations)
-            # Reopening is rare: only customers with a recently resolved ticket need the per-turn check.
-            survey_answers = {turn.event_key for turn in turns if turn.answers_survey}
-            returning = customers_back_in_window(uow.session, interactions)
-            for interaction in interactions:
-                if interaction.customer_id not in returning or interaction.event_key in survey_answers:
-                    continue
-                try:
-                    with uow.session.begin_nested():
-                        reopen_on_customer_turn(uow.session, interaction)
-                except KefuError:
-                    # Someone reopened or closed it meanwhile; the turn itself must still be logged.
-                    logger.warning("Ticket not reopened for interaction %s", interaction.id, exc_info=True)
+            reopen_on_customer_turns(uow.session, record_turns(uow.session, turns, self._conversations))
             uow.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -63,3 +64,8 @@ def build_read_only_session_factory(engine: Engine) -> sessionmaker:
 def is_postgres(engine: Engine) -> bool:
     """Whether the database can do row locks with SKIP LOCKED."""
     return engine.dialect.name == "postgresql"
+
+
+def insert_on_conflict(session: Session):
+    """``insert`` of the session's database, the one with ``on_conflict_do_nothing/update`` (PostgreSQL, SQLite)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -10,15 +10,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 import yaml
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.engine import make_url
 
 from router.crm.seed import DemoLogin
 from router.settings import Settings
+
+# Rasa's lock keys are ``kefu:lock:<sender id>``, apart from the web app's flood limit keys in the same Redis.
+LOCK_KEY_PREFIX = "kefu"
 
 
 @dataclass(frozen=True)
@@ -38,9 +42,43 @@ def services(settings: Settings) -> list[Service]:
     ]
 
 
-def tracker_store_endpoint(database: Path) -> dict[str, str]:
-    """Rasa's ``tracker_store`` entry: kefu's SQLite store (bot/tracker_store.py), Rasa's table at less cost a turn."""
-    return {"type": "bot.tracker_store.KefuTrackerStore", "dialect": "sqlite", "db": str(database)}
+def tracker_store_endpoint(database_url: str) -> dict[str, str]:
+    """Rasa's ``tracker_store`` entry: kefu's store (bot/tracker_store.py), Rasa's table at less cost a turn."""
+    url = make_url(database_url)
+    store = {"type": "bot.tracker_store.KefuTrackerStore", "dialect": url.get_backend_name()}
+    if url.get_backend_name() == "sqlite":
+        return {**store, "db": str(url.database)}
+    # Rasa hands a custom store's ``url`` to SQLTrackerStore as its host, which takes a whole URL there.
+    return {**store, "url": url.render_as_string(hide_password=False)}
+
+
+def lock_store_endpoint(redis_url: str) -> dict[str, Any]:
+    """Rasa's ``lock_store`` entry: its RedisLockStore, so one turn per conversation runs across every Rasa."""
+    url = urlsplit(redis_url)
+    store: dict[str, Any] = {
+        "type": "redis",
+        "url": url.hostname or "localhost",
+        "port": url.port or 6379,
+        "db": int(url.path.strip("/") or 0),
+        "key_prefix": LOCK_KEY_PREFIX,
+        "use_ssl": url.scheme == "rediss",
+    }
+    if url.username:
+        store["username"] = unquote(url.username)
+    if url.password:
+        store["password"] = unquote(url.password)
+    return store
+
+
+def rasa_stores(settings: Settings) -> dict[str, Any]:
+    """Where Rasa keeps conversations and their locks: the ``tracker_store`` and, with Redis, ``lock_store``.
+
+    Without Redis, Rasa's in-memory lock serves its one process; several Rasa processes need the shared lock.
+    """
+    stores: dict[str, Any] = {"tracker_store": tracker_store_endpoint(settings.tracker_database_url)}
+    if settings.redis_url:
+        stores["lock_store"] = lock_store_endpoint(settings.redis_url)
+    return stores
 
 
 def action_endpoint(settings: Settings) -> dict[str, str]:
@@ -74,7 +112,7 @@ def write_endpoints(settings: Settings) -> Path:
     endpoints = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text(encoding="utf-8"))
     endpoints["action_endpoint"] = action_endpoint(settings)
     # A persistent tracker store: promoting a model (PUT /model) and restarts keep every conversation.
-    endpoints["tracker_store"] = tracker_store_endpoint(settings.var_dir / "rasa_tracker.db")
+    endpoints.update(rasa_stores(settings))
     return _write_private(settings.var_dir / "endpoints.yml", endpoints)
 
 

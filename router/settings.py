@@ -72,7 +72,16 @@ class Settings(BaseSettings):
         description="How far a retrained model's held-back accuracy or macro-F1 may fall below the active one's.",
     )
     faq_similarity_threshold: float = 0.35
-    redis_url: str = Field("", description="Redis that web app processes share flood limits in; empty: in-process.")
+    redis_url: str = Field(
+        "",
+        description="Redis that web app processes share flood limits in and Rasa processes their per-conversation "
+        "lock (Rasa's RedisLockStore); empty: each process on its own.",
+    )
+    tracker_store_url: str = Field(
+        "",
+        description="SQLAlchemy URL of Rasa's tracker store, e.g. PostgreSQL that several Rasa processes share; "
+        "empty: the SQLite file var/rasa_tracker.db.",
+    )
     trusted_proxies: str = Field(
         "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
     )
@@ -92,10 +101,16 @@ class Settings(BaseSettings):
         env_file = ".env"
         env_file_encoding = "utf-8"
 
-    @validator("database_url")
-    def _url_has_scheme(cls, value: str) -> str:
-        if "://" not in value:
+    @validator("database_url", "tracker_store_url")
+    def _url_has_scheme(cls, value: str, field: Any) -> str:
+        if "://" not in value and (value or field.name == "database_url"):
             raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
+        return value
+
+    @validator("redis_url")
+    def _redis_url_has_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be a Redis URL such as redis://127.0.0.1:6379/0")
         return value
 
     @root_validator(skip_on_failure=True)
@@ -111,8 +126,8 @@ class Settings(BaseSettings):
 
     @property
     def tracker_database_url(self) -> str:
-        """SQLAlchemy URL of Rasa's tracker store, the SQLite file ``kefu run`` points Rasa at."""
-        return f"sqlite:///{self.var_dir / 'rasa_tracker.db'}"
+        """SQLAlchemy URL of Rasa's tracker store: ``tracker_store_url``, or the SQLite file in ``var_dir``."""
+        return self.tracker_store_url or f"sqlite:///{self.var_dir / 'rasa_tracker.db'}"
 
     @property
     def web_url(self) -> str:

@@ -15,6 +15,7 @@ from router.routing.assignment import assign_waiting
 from router.routing.escalation import escalate_due
 from router.routing.policy import routing_policy
 from router.routing.presence import requeue_stale_agents
+from router.turn_catch_up import CATCH_UP_INTERVAL_S, run_turn_catch_up
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ def run_worker(kefu: Kefu, *, interval_s: float, once: bool = False, stop: threa
     if not once:
         threading.Thread(
             target=run_training_jobs, args=(kefu,), kwargs={"interval_s": interval_s, "stop": stop}, daemon=True
+        ).start()
+        threading.Thread(
+            target=run_turn_catch_up,
+            args=(kefu,),
+            kwargs={"interval_s": CATCH_UP_INTERVAL_S, "stop": stop},
+            daemon=True,
         ).start()
         threading.Thread(
             target=run_tracker_retention,

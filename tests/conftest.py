@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+import redis
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -24,6 +26,7 @@ from router.settings import Settings
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_SERVER_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _postgres_available() -> str | None:
@@ -47,19 +50,39 @@ def postgres_server() -> str:
     return POSTGRES_SERVER_URL
 
 
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """The URL of a new, empty database on the PostgreSQL server, dropped on leaving."""
     name = f"kefu_test_{uuid.uuid4().hex[:12]}"
-    admin = build_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    admin = build_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(postgres_server).set(database=name).render_as_string(hide_password=False)
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """URL of the test Redis server, or skip with the reason (tests keep to keys named after their own senders)."""
+    client = redis.Redis.from_url(REDIS_SERVER_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"no Redis server at {REDIS_SERVER_URL} ({error})")
+    finally:
+        client.close()
+    return REDIS_SERVER_URL
 
 
 @pytest.fixture

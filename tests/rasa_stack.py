@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import yaml
 
-from router.runner import channel_credentials, tracker_store_endpoint
+from router.runner import channel_credentials, rasa_stores
 from router.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -96,18 +96,21 @@ def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
 
 
 def write_endpoints(
-    directory: Path, action_endpoint: dict[str, str], event_broker: bool, channels: dict[str, Any]
+    directory: Path,
+    settings: Settings,
+    action_endpoint: dict[str, str],
+    event_broker: bool | dict[str, Any],
+    channels: dict[str, Any],
 ) -> Path:
     """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports).
 
-    The tracker store is production's (``kefu run``), so tests and benchmarks run what customers reach.
+    The tracker and lock stores are what ``kefu run`` gives Rasa for ``settings``, so tests and benchmarks run what
+    customers reach.
     """
-    endpoints: dict[str, Any] = {
-        "action_endpoint": action_endpoint,
-        "tracker_store": tracker_store_endpoint(directory / "rasa_tracker.db"),
-    }
+    endpoints: dict[str, Any] = {"action_endpoint": action_endpoint, **rasa_stores(settings)}
     if event_broker:
-        endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker"}
+        options = event_broker if isinstance(event_broker, dict) else {}
+        endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker", **options}
     path = directory / "endpoints.yml"
     path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
     (directory / "credentials.yml").write_text(yaml.safe_dump(channels), encoding="utf-8")
@@ -200,7 +203,7 @@ def _wait_healthy(stack: RasaStack, url: str, process: subprocess.Popen[bytes], 
 def start_stack(
     database_url: str,
     work_dir: Path,
-    event_broker: bool | None = None,
+    event_broker: bool | dict[str, Any] | None = None,
     all_channels: bool = False,
     env: dict[str, str] | None = None,
     model: Path | None = None,
@@ -209,9 +212,10 @@ def start_stack(
 
     The servers run as ``kefu run`` starts them (``python -m bot.server`` and ``python -m bot.action_server``), on
     loopback, each with a fresh random token. ``event_broker=None`` enables the CRM event broker when
-    ``bot/event_broker.py`` exists. The channels are the REST channel alone, or with ``all_channels`` those
-    ``kefu run`` gives Rasa (REST unless ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram);
-    ``env`` adds environment variables both servers see (e.g. the channels' tokens).
+    ``bot/event_broker.py`` exists (a dict enables it with these options, e.g. ``flush_interval_s``). The channels
+    are the REST channel alone, or with ``all_channels`` those ``kefu run`` gives Rasa (REST unless
+    ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram); ``env`` adds environment variables both servers
+    see (e.g. the channels' tokens).
     """
     model = model or trained_model()
     if event_broker is None:
@@ -236,9 +240,13 @@ def start_stack(
         action_url="",
         env=process_env.get("KEFU_ENV", "development"),
         rest_channel=process_env.get("KEFU_REST_CHANNEL"),
+        var_dir=work_dir,
+        tracker_store_url=process_env.get("KEFU_TRACKER_STORE_URL", ""),
+        redis_url=process_env.get("KEFU_REDIS_URL", ""),
     )
     channels = channel_credentials(settings) if all_channels else {"rest": None}
-    endpoints = write_endpoints(work_dir, {"url": settings.action_url, "token": action_token}, event_broker, channels)
+    action_endpoint = {"url": settings.action_url, "token": action_token}
+    endpoints = write_endpoints(work_dir, settings, action_endpoint, event_broker, channels)
     stack = RasaStack(settings.rasa_url, settings.action_url, database_url, model, work_dir, rasa_token, action_token)
     commands = {
         "actions": [sys.executable, "-m", "bot.action_server"],
@@ -273,7 +281,7 @@ def start_stack(
 def running_stack(
     database_url: str,
     work_dir: Path,
-    event_broker: bool | None = None,
+    event_broker: bool | dict[str, Any] | None = None,
     all_channels: bool = False,
     env: dict[str, str] | None = None,
     model: Path | None = None,

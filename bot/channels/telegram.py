@@ -30,7 +30,7 @@ from router.crm.conversations import current_conversation, parse_sender_id, send
 from router.crm.interactions import MAX_STORED_CHARS
 from router.crm.models import Channel, Interaction, Speaker
 from router.delivery.telegram import Button, TelegramSender
-from router.delivery.updates import claim_update, prune_claims, release_update
+from router.delivery.updates import CLAIM_LEASE, Claim, claim_update, finish_update, prune_claims, release_update
 from router.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -156,11 +156,16 @@ class TelegramInput(InputChannel):
         from_telegram = bool(self.secret_token) and hmac.compare_digest(given.encode(), self.secret_token.encode())
         return from_telegram and from_kefu(request.args.get("token", ""), self.rasa_token)
 
-    def _claim(self, update_id: str) -> bool:
+    def _claim(self, update_id: str) -> Claim:
         with self.kefu().uow() as uow:
-            claimed = claim_update(uow.session, Channel.telegram, update_id)
+            claim = claim_update(uow.session, Channel.telegram, update_id)
             uow.commit()
-        return claimed
+        return claim
+
+    def _finish(self, update_id: str) -> None:
+        with self.kefu().uow() as uow:
+            finish_update(uow.session, Channel.telegram, update_id)
+            uow.commit()
 
     def _release(self, update_id: str) -> None:
         with self.kefu().uow() as uow:
@@ -188,8 +193,15 @@ class TelegramInput(InputChannel):
             if update is None or not isinstance(update.update_id, int):
                 return response.json({"error": "body is not a Telegram update"}, status=400)
             update_id = str(update.update_id)
-            if not await asyncio.to_thread(self._claim, update_id):
+            claim = await asyncio.to_thread(self._claim, update_id)
+            if claim is Claim.done:
                 return response.json({"status": "duplicate", "update_id": update.update_id})
+            if claim is Claim.in_progress:
+                # Not processed twice, and not acknowledged either: if the turn holding it dies, the redelivery
+                # after its lease takes over, so the message is not lost.
+                retry_after = str(int(CLAIM_LEASE.total_seconds()))
+                body = {"status": "in_progress", "update_id": update.update_id}
+                return response.json(body, status=503, headers={"Retry-After": retry_after})
             try:
                 await self.handle_update(update, on_new_message)
             except Exception:
@@ -197,6 +209,7 @@ class TelegramInput(InputChannel):
                 logger.exception("Telegram update %s failed", update_id)
                 await asyncio.to_thread(self._release, update_id)
                 return response.json({"error": "processing failed; redeliver"}, status=500)
+            await asyncio.to_thread(self._finish, update_id)
             return response.json({"status": "ok", "update_id": update.update_id})
 
         return hook

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from router.crm.models import LoginThrottle, UtcDateTime
+from router.db import insert_on_conflict
 from router.errors import KefuError
 from router.settings import Settings
 
@@ -59,16 +59,12 @@ def account_key(username: str) -> str:
     return f"account:{username.strip().lower()}"[:MAX_KEY_LENGTH]
 
 
-def _insert(session: Session):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _charge(session: Session, key: str, now: datetime, window: timedelta) -> tuple[int, datetime]:
     """Count one attempt on ``key`` (a new window if the last one ended); the count and when the window ends."""
     expired = LoginThrottle.window_ends_at <= sa.literal(now, UtcDateTime())
     new_end = sa.literal(now + window, UtcDateTime())
     statement = (
-        _insert(session)(LoginThrottle)
+        insert_on_conflict(session)(LoginThrottle)
         .values(key=key, attempts=1, window_ends_at=now + window)
         .on_conflict_do_update(
             index_elements=[LoginThrottle.key],

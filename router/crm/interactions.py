@@ -42,8 +42,8 @@ class Turn:
     agent_id: int | None = None
     delivery: str | None = None
     buttons: list[dict] | None = None
-    # The customer was answering the satisfaction survey (the bot's last question), so this is feedback.
-    answers_survey: bool = False
+    # Bot turns: the domain response said ("utter_ask_csat").
+    response: str | None = None
 
 
 def guess_language(text: str) -> str | None:
@@ -187,6 +187,7 @@ def record_turns(
                 confidence=turn.confidence,
                 entities=redact_entities(turn.entities, known.get(turn.sender_id, {})),
                 latency_ms=turn.latency_ms,
+                response=turn.response,
                 event_key=turn.event_key,
                 delivery=turn.delivery,
                 buttons=redact_json(turn.buttons, known=known.get(turn.sender_id, {})),

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -261,6 +262,7 @@ class Interaction(Base):
     confidence = Column(Float)
     entities = Column(JSON, nullable=False, default=list)
     latency_ms = Column(Float, doc="For bot turns: time since the customer's message.")
+    response = Column(String(96), doc="Bot turns: the domain response said (utter_ask_csat), so rules can read it.")
     event_key = Column(String(200), unique=True, doc="Makes re-logging a Rasa event idempotent.")
     delivery = Column(String(16), doc="Outbound turns: sent, failed or pending.")
     buttons = Column(JSON, doc='Outbound turns: quick replies offered, [{"title", "payload"}], so web chat shows them.')
@@ -482,7 +484,7 @@ class LoginThrottle(Base):
 
 
 class ChannelUpdate(Base):
-    """An inbound update (a Telegram ``update_id``) already taken for processing: redeliveries are dropped."""
+    """An inbound update (a Telegram ``update_id``) taken for processing: a lease until its turn is done."""
 
     __tablename__ = "channel_updates"
     __table_args__ = (UniqueConstraint("channel", "update_id", name="uq_channel_updates_channel_update"),)
@@ -491,3 +493,17 @@ class ChannelUpdate(Base):
     channel = Column(_enum(Channel), nullable=False)
     update_id = Column(String(64), nullable=False)
     received_at = Column(UtcDateTime(), nullable=False, default=utcnow, index=True)
+    lease_expires_at = Column(
+        UtcDateTime(), nullable=False, doc="A turn not done by then died with its process; a redelivery takes over."
+    )
+    done_at = Column(UtcDateTime(), doc="When the turn finished: every later redelivery is a duplicate.")
+
+
+class TrackerCursor(Base):
+    """How far the turn catch-up has read a tracker store's events (all at or below ``position`` are logged)."""
+
+    __tablename__ = "tracker_cursors"
+
+    tracker = Column(String(200), primary_key=True, doc="The tracker database's URL without its password.")
+    position = Column(BigInteger, nullable=False)
+    updated_at = Column(UtcDateTime(), nullable=False, default=utcnow, onupdate=utcnow)

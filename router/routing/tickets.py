@@ -13,8 +13,6 @@ from sqlalchemy.sql.expression import ColumnElement
 from router.crm.models import (
     Conversation,
     Customer,
-    Interaction,
-    Speaker,
     Team,
     Ticket,
     TicketEventKind,
@@ -165,22 +163,6 @@ def reopen(session: Session, *, ticket_id: int, actor: User | None = None, reaso
     assign_in_team(session, ticket.team_id)
     session.refresh(ticket)
     return ticket
-
-
-# Rating the service, thanking or small talk after a resolution is not the problem coming back.
-NOT_A_RETURNING_PROBLEM = frozenset(
-    {"give_rating", "thanks", "goodbye", "greet", "affirm", "deny", "chitchat", "nlu_fallback"}
-)
-
-
-def reopen_on_customer_turn(
-    session: Session, interaction: Interaction, policy: RoutingPolicy | None = None
-) -> Ticket | None:
-    """The event log's hook: a customer raising something again soon after a resolution reopens their ticket."""
-    if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
-        return None
-    conversation = session.get(Conversation, interaction.conversation_id)
-    return reopen_if_recent(session, conversation, written_at=interaction.created_at, policy=policy)
 
 
 def _resolved_within_reopen_window(written_at: datetime, policy: RoutingPolicy | None) -> ColumnElement:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from router.crm.conversations import current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker
 from router.delivery.service import DeliveryResult, deliver, deliver_async, send_stored_async
 from router.delivery.telegram import Button, RetryPolicy, TelegramSender
-from router.delivery.updates import claim_update, prune_claims, release_update
 from router.errors import InvalidInput, NotFound
 from router.web.webchat import chat_history, turns_after
 from tests.conftest import make_kefu
@@ -160,23 +158,6 @@ def test_empty_or_huge_reply_is_refused_and_nothing_is_stored(kefu_any_db: Kefu,
 def test_unknown_conversation_is_not_found(kefu_any_db: Kefu) -> None:
     with pytest.raises(NotFound):
         deliver(kefu_any_db, 999_999, "hello")
-
-
-def test_update_claims_are_taken_once_given_back_on_failure_and_pruned(kefu_any_db: Kefu) -> None:
-    with kefu_any_db.uow() as uow:
-        assert claim_update(uow.session, Channel.telegram, "77") is True
-        assert claim_update(uow.session, Channel.telegram, "77") is False
-        assert claim_update(uow.session, Channel.web, "77") is True
-        uow.commit()
-    with kefu_any_db.uow() as uow:
-        assert claim_update(uow.session, Channel.telegram, "77") is False
-        release_update(uow.session, Channel.telegram, "77")
-        assert claim_update(uow.session, Channel.telegram, "77") is True
-        uow.commit()
-    with kefu_any_db.uow() as uow:
-        assert prune_claims(uow.session, older_than=timedelta(days=1)) == 0
-        assert prune_claims(uow.session, older_than=timedelta(seconds=-1)) == 2
-        uow.commit()
 
 
 def test_a_reply_the_ticket_service_stored_is_sent_and_marked(kefu_tg: Kefu, fake: FakeTelegram) -> None:

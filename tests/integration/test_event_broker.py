@@ -68,6 +68,16 @@ def bot_event(
     return {"sender_id": sender_id, **event.as_dict()}
 
 
+def resolved_ticket(kefu: Kefu, sender: str) -> int:
+    """A ticket of ``sender``'s, just resolved by a supervisor."""
+    with kefu.uow() as uow:
+        make_team(uow.session, "logistics")
+        ticket = new_ticket(uow.session, sender=sender).id
+        resolve(uow.session, ticket_id=ticket, actor=make_user(uow.session, Role.supervisor))
+        uow.commit()
+    return ticket
+
+
 def stored(kefu: Kefu) -> list[Interaction]:
     """Every logged turn in the order it was said, detached so it outlives the session."""
     with kefu.uow() as uow:
@@ -220,11 +230,7 @@ def test_a_turn_said_before_the_resolution_but_logged_after_it_does_not_reopen(
     kefu_any_db: Kefu, broker: CrmEventBroker
 ) -> None:
     said_at = time.time()
-    with kefu_any_db.uow() as uow:
-        make_team(uow.session, "logistics")
-        resolved = new_ticket(uow.session, sender="web:slow-log").id
-        resolve(uow.session, ticket_id=resolved, actor=make_user(uow.session, Role.supervisor))
-        uow.commit()
+    resolved = resolved_ticket(kefu_any_db, "web:slow-log")
     broker.publish(user_event("web:slow-log", "talk to a human", "request_human", 0.9, "en", timestamp=said_at))
     assert broker.writer.flush(FLUSH_TIMEOUT_S)
     with kefu_any_db.uow() as uow:
@@ -255,11 +261,7 @@ def test_a_turn_said_within_the_window_but_stored_after_it_closed_still_reopens(
 def test_feedback_given_to_the_satisfaction_survey_does_not_reopen_the_ticket(
     kefu_any_db: Kefu, broker: CrmEventBroker
 ) -> None:
-    with kefu_any_db.uow() as uow:
-        make_team(uow.session, "logistics")
-        resolved = new_ticket(uow.session, sender="web:rater").id
-        resolve(uow.session, ticket_id=resolved, actor=make_user(uow.session, Role.supervisor))
-        uow.commit()
+    resolved = resolved_ticket(kefu_any_db, "web:rater")
     broker.publish(bot_event("web:rater", "请为本次服务打分 1-5", response="utter_ask_csat"))
     broker.publish(user_event("web:rater", "1分，太慢了", "complain", 0.8, "zh"))
     broker.publish(bot_event("web:rater", "我们哪里可以做得更好？", response="utter_ask_csat_comment"))
@@ -272,6 +274,31 @@ def test_feedback_given_to_the_satisfaction_survey_does_not_reopen_the_ticket(
     assert broker.writer.flush(FLUSH_TIMEOUT_S)
     with kefu_any_db.uow() as uow:
         assert uow.session.get(Ticket, resolved).reopen_count == 1
+
+
+def test_a_survey_answer_on_another_replica_is_feedback_and_a_later_complaint_there_reopens(
+    kefu_any_db: Kefu, broker: CrmEventBroker
+) -> None:
+    resolved = resolved_ticket(kefu_any_db, "web:two-replicas")
+    other_replica = CrmEventBroker(bootstrap(kefu_any_db.settings), flush_interval_s=0.05)
+    try:
+        broker.publish(bot_event("web:two-replicas", "Please rate us 1-5", response="utter_ask_csat"))
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        other_replica.publish(user_event("web:two-replicas", "1, the courier was rude", "complain", 0.8, "en"))
+        assert other_replica.writer.flush(FLUSH_TIMEOUT_S)
+        with kefu_any_db.uow() as uow:
+            assert uow.session.get(Ticket, resolved).status is TicketStatus.resolved
+
+        broker.publish(bot_event("web:two-replicas", "Thank you!", response="utter_csat_thanks"))
+        assert broker.writer.flush(FLUSH_TIMEOUT_S)
+        other_replica.publish(user_event("web:two-replicas", "it is still broken", "complain", 0.9, "en"))
+        assert other_replica.writer.flush(FLUSH_TIMEOUT_S)
+        with kefu_any_db.uow() as uow:
+            assert uow.session.get(Ticket, resolved).status is not TicketStatus.resolved
+            assert uow.session.get(Ticket, resolved).reopen_count == 1
+    finally:
+        other_replica.writer.close(timeout_s=FLUSH_TIMEOUT_S)
+        other_replica._kefu.dispose()
 
 
 @pytest.mark.rasa

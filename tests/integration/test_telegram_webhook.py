@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from bot.channels.telegram import HELP_TEXT, NOT_TEXT_REPLY
 from router.bootstrap import Kefu
-from router.crm.models import ChannelIdentity, ChannelUpdate, Interaction, Speaker
+from router.crm.models import Channel, ChannelIdentity, ChannelUpdate, Interaction, Speaker, utcnow
 from router.delivery.rasa_api import RasaApi
 from router.delivery.telegram_poll import TelegramPoller
+from router.delivery.updates import CLAIM_LEASE, Claim, claim_update
 from router.settings import Settings
 from tests.conftest import seeded_sqlite_kefu
 from tests.e2e.conftest import running_web_app
@@ -109,6 +110,22 @@ def test_redelivered_update_is_processed_once(stack, fake: FakeTelegram) -> None
     assert post_update(stack, update).json()["status"] == "duplicate"
     assert post_update(stack, update).json()["status"] == "duplicate"
     assert len(fake.sent(701)) == replies
+
+
+def test_a_redelivery_after_a_turn_died_is_processed_and_one_a_live_turn_holds_is_not(stack, fake) -> None:
+    with stack[1].uow() as uow:
+        # A replica took 3101 a lease ago and was killed mid-turn; another is in the middle of 3102 now.
+        assert claim_update(uow.session, Channel.telegram, "3101", now=utcnow() - CLAIM_LEASE) is Claim.taken
+        assert claim_update(uow.session, Channel.telegram, "3102") is Claim.taken
+        uow.commit()
+    assert post_update(stack, text_update(3101, 711, "你好")).json()["status"] == "ok"
+    replies = len(fake.wait_for(lambda: fake.sent(711)))
+    assert post_update(stack, text_update(3101, 711, "你好")).json()["status"] == "duplicate"
+    live = post_update(stack, text_update(3102, 712, "你好"))
+    # Not acknowledged, so Telegram redelivers: the turn holding it may still die.
+    assert (live.status_code, live.json()["status"]) == (503, "in_progress")
+    assert fake.sent(712) == []
+    assert len(fake.sent(711)) == replies
 
 
 def test_429_is_waited_out_and_the_reply_arrives(stack, fake: FakeTelegram) -> None:

@@ -100,6 +100,43 @@ def test_kefu_run_hands_every_process_the_tokens_and_rasa_the_action_token(tmp_p
     assert "rest" in yaml.safe_load(Path(env["KEFU_CREDENTIALS"]).read_text())
 
 
+def test_rasa_keeps_conversations_in_the_sqlite_file_and_locks_in_memory_unless_told_otherwise(tmp_path: Path) -> None:
+    laptop = yaml.safe_load(write_endpoints(Settings(_env_file=None, var_dir=tmp_path)).read_text())
+    assert laptop["tracker_store"] == {
+        "type": "bot.tracker_store.KefuTrackerStore",
+        "dialect": "sqlite",
+        "db": str(tmp_path / "rasa_tracker.db"),
+    }
+    assert "lock_store" not in laptop
+    cluster = Settings(
+        _env_file=None,
+        var_dir=tmp_path,
+        tracker_store_url="postgresql://rasa:s%40cret@db.internal:5433/tracker",
+        redis_url="rediss://:p%2Fss@cache.internal:6380/3",
+    )
+    endpoints = yaml.safe_load(write_endpoints(cluster).read_text())
+    assert endpoints["tracker_store"] == {
+        "type": "bot.tracker_store.KefuTrackerStore",
+        "dialect": "postgresql",
+        "url": "postgresql://rasa:s%40cret@db.internal:5433/tracker",
+    }
+    assert endpoints["lock_store"] == {
+        "type": "redis",
+        "url": "cache.internal",
+        "port": 6380,
+        "db": 3,
+        "key_prefix": "kefu",
+        "use_ssl": True,
+        "password": "p/ss",
+    }
+
+
+@pytest.mark.parametrize(("field", "value"), [("tracker_store_url", "var/tracker.db"), ("redis_url", "127.0.0.1:6379")])
+def test_an_engine_address_that_is_not_a_url_is_refused_with_an_example(field: str, value: str) -> None:
+    with pytest.raises(ValueError, match="such as"):
+        Settings(_env_file=None, **{field: value})
+
+
 def test_the_action_server_refuses_to_start_without_its_token() -> None:
     with pytest.raises(SystemExit, match="KEFU_ACTION_TOKEN"):
         create_action_app("")

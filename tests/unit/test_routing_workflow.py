@@ -27,12 +27,12 @@ from router.crm.models import (
 from router.errors import Conflict, Forbidden, InvalidInput, NotFound
 from router.routing.escalation import escalate_due
 from router.routing.policy import MAX_REPLY_CHARS, routing_policy
+from router.routing.returning import reopen_on_customer_turn
 from router.routing.tickets import (
     add_note,
     merge,
     reopen,
     reopen_if_recent,
-    reopen_on_customer_turn,
     reply,
     resolve,
     transfer,
@@ -269,6 +269,44 @@ def test_a_complaint_after_resolution_reopens_but_a_rating_or_thanks_does_not(ke
     assert reopened is not None and reopened.id == desk["ticket"]
     with kefu.uow() as uow:
         assert uow.session.get(Ticket, desk["ticket"]).status is not TicketStatus.resolved
+
+
+def _log(kefu: Kefu, *turns: Turn) -> list[Ticket | None]:
+    """Store each turn in a batch of its own (as separate replicas would) and run the reopen rule on it."""
+    outcomes = []
+    for turn in turns:
+        with kefu.uow() as uow:
+            (interaction,) = record_turns(uow.session, [turn])
+            outcomes.append(reopen_on_customer_turn(uow.session, interaction))
+            uow.commit()
+    return outcomes
+
+
+def test_whether_a_complaint_answers_the_survey_is_read_from_the_stored_turn_before_it(
+    kefu: Kefu, desk: dict[str, int]
+) -> None:
+    with kefu.uow() as uow:
+        resolve(uow.session, ticket_id=desk["ticket"], actor=uow.session.get(User, desk["supervisor"]))
+        uow.commit()
+    start = utcnow()
+    sender = "telegram:777"
+
+    def said(n: int, speaker: Speaker, text: str, **details: str) -> Turn:
+        return Turn(f"s{n}", sender, speaker, text, created_at=start + timedelta(seconds=n), **details)
+
+    survey, rude = (
+        said(1, Speaker.bot, "请打分", response="utter_ask_csat"),
+        said(3, Speaker.customer, "太差", intent="complain"),
+    )
+    # Stored late (another replica's buffer), the complaint still follows the question in the time it was said.
+    assert _log(kefu, said(2, Speaker.customer, "1分", intent="give_rating"), survey, rude) == [None, None, None]
+    comment = said(4, Speaker.bot, "哪里可以做得更好？", response="utter_ask_csat_comment")
+    assert _log(kefu, comment, said(5, Speaker.customer, "客服态度太差", intent="complain")) == [None, None]
+    with kefu.uow() as uow:
+        assert uow.session.get(Ticket, desk["ticket"]).status is TicketStatus.resolved
+    agent_asks = said(6, Speaker.agent, "Which part broke?")
+    (_, reopened) = _log(kefu, agent_asks, said(7, Speaker.customer, "屏幕又坏了", intent="complain"))
+    assert reopened is not None and reopened.id == desk["ticket"]
 
 
 def test_escalation_raises_priority_alerts_and_reassigns_once_per_deadline(kefu: Kefu, desk: dict[str, int]) -> None:
