@@ -26,7 +26,7 @@ MOST_FALSE_ALARMS = 0.02
 MOST_FALSE_ALARMS_ON_COMPLAINTS = 0.05
 # A risk the model finds more likely than not always fires, however high the recall target would allow.
 HIGHEST_THRESHOLD = 0.5
-# A risk this many times further past its own threshold than another outweighs it. The thresholds are tiny (0.02-
+# A risk this many times further past its own threshold than another outweighs it. The thresholds are tiny (0.02 to
 # 0.04), and the words of one danger lift every danger's class above "none": a card fraud report read 14 times past
 # the fraud threshold and just past the safety one, and was filed under product_safety. Two dangers in one message
 # stay when their lifts are within this factor; the cues catch a second danger the model's verdict hides.
