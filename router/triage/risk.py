@@ -26,6 +26,11 @@ MOST_FALSE_ALARMS = 0.02
 MOST_FALSE_ALARMS_ON_COMPLAINTS = 0.05
 # A risk the model finds more likely than not always fires, however high the recall target would allow.
 HIGHEST_THRESHOLD = 0.5
+# A risk this many times further past its own threshold than another outweighs it. The thresholds are tiny (0.02 to
+# 0.04), and the words of one danger lift every danger's class above "none": a card fraud report read 14 times past
+# the fraud threshold and just past the safety one, and was filed under product_safety. Two dangers in one message
+# stay when their lifts are within this factor; the cues catch a second danger the model's verdict hides.
+OUTWEIGHS = 3.0
 
 
 def _quiet_above(probabilities: np.ndarray, most: float) -> float:
@@ -57,7 +62,8 @@ def risk_threshold(
 
 
 class RiskClassifier(TriageClassifier):
-    """Labels none / safety / fraud / legal_threat; ``findings`` lists every risk above its threshold."""
+    """Labels none / safety / fraud / legal_threat; ``findings`` lists every risk above its threshold that no other
+    risk outweighs."""
 
     # Every row is scored out of fold however many: the rare dangers need all their examples to set a threshold.
     one_fold_from = None
@@ -101,10 +107,16 @@ class RiskClassifier(TriageClassifier):
         """The risks ``text`` shows, most probable first, each with the words that pushed towards it."""
         matrix, probabilities = self.probabilities([text])
         columns, values = matrix.indices, matrix.data
+        lifts = {
+            column: float(probabilities[0, column]) / self.thresholds[risk]
+            for column, risk in enumerate(self.labels)
+            if risk in self.thresholds and probabilities[0, column] >= self.thresholds[risk]
+        }
+        strongest = max(lifts.values(), default=0.0)
         found = []
-        for column, risk in enumerate(self.labels):
-            probability = float(probabilities[0, column])
-            if risk in self.thresholds and probability >= self.thresholds[risk]:
+        for column, lift in lifts.items():
+            if lift * OUTWEIGHS >= strongest:
+                risk = self.labels[column]
                 terms = self._terms(columns, values, column, explain) if explain else []
-                found.append(RiskFinding(risk, round(probability, 4), self.thresholds[risk], terms))
+                found.append(RiskFinding(risk, round(float(probabilities[0, column]), 4), self.thresholds[risk], terms))
         return sorted(found, key=lambda finding: -finding.probability)

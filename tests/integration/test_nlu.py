@@ -54,6 +54,10 @@ UNSEEN_MESSAGES = [
     ("跳过", "deny"),
     ("cancel", "deny"),
     ("算啦", "deny"),  # "forget it": affirm 0.43 before it joined the deny cue
+    # The deny cue is a whole short reply: a complaint that opens with 不/没 is a complaint (zh_shopping's misses).
+    ("不用了吧", "deny"),
+    ("不好用，充一次电就没了", "complain"),
+    ("没收到货，客服也不理人", "complain"),
     ("the kettle leaks", "complain"),
     ("the screen is cracked", "complain"),
     ("the agent was slow", "complain"),

@@ -117,6 +117,26 @@ def test_cue_matches_in_either_language_are_noted_on_the_message(
     assert cue in featurize(text).get(MATCHED_PATTERNS)
 
 
+@pytest.mark.parametrize("text", ["不", "不用了", "不用了，谢谢", "没有啦", "不不不！", "算了吧", "不是这个"])
+def test_a_short_chinese_no_is_a_deny_cue(featurize: Callable[[str], Message], text: str) -> None:
+    assert "cue_deny" in featurize(text).get(MATCHED_PATTERNS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Complaints that open with 不/没, as many of zh_shopping's reviews do (our own wording: it is unshippable).
+        "不好用，用了两天就坏了",
+        "不行老是自动重启",
+        "不新鲜，下次不买了",
+        "没收到货，客服也不回",
+        "没用几天屏幕就花了",
+    ],
+)
+def test_a_complaint_that_opens_with_no_is_not_a_deny_cue(featurize: Callable[[str], Message], text: str) -> None:
+    assert "cue_deny" not in featurize(text).get(MATCHED_PATTERNS)
+
+
 @pytest.mark.parametrize(
     ("text", "unknown"),
     [

@@ -54,6 +54,11 @@ def test_safety_is_p1_however_calm(text: str) -> None:
         "there's a charge on my statement I don't recognise",
         "信用卡被盗刷了，不是我本人操作",
         "我的账号被盗了",
+        # A payment made by a stranger, one the customer knows nothing of, or made without consent: the English twins
+        # of 陌生人 and 不知道的转账, and Banking77's "used without my authorization".
+        "there is a payment to a man I've never heard of, from somebody we don't know",
+        "a withdrawal that I did not know about",
+        "my card was used without authorisation",
     ],
 )
 def test_fraud_is_at_least_p2(text: str) -> None:
@@ -69,6 +74,10 @@ def test_fraud_is_at_least_p2(text: str) -> None:
         ("someone hacked my account and keeps taking money", "keeps taking"),
         ("卡被盗刷了，刚又扣了一笔", "又扣了"),
         ("不是我本人操作的，现在还在扣钱", "还在扣"),
+        # No payment on a card the customer cancelled or blocked is one they made, and this one is still going on.
+        ("I blocked my card on Monday and the shop is still charging me", "still charging"),
+        ("we keep being debited even after we closed the account", "keep being debited"),
+        ("信用卡挂失了还在被扣钱", "还在被"),
     ],
 )
 def test_fraud_with_money_still_leaving_is_p1(text: str, words: str) -> None:

@@ -151,6 +151,25 @@ def test_the_risk_model_catches_dangers_no_cue_names(triage: Triage) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # Real fraud reports (Banking77's held-out side) that benchmarks.real_customers saw filed under product_safety:
+        # the risk model read them far past the fraud threshold and just past the safety one.
+        "I can't use the app because I got mugged yesterday and they took everything. Please help.",
+        "I lost my phone and need help protecting it.",
+        "i may have had fraud committed on my account",
+    ],
+)
+def test_a_fraud_report_is_not_filed_as_a_safety_danger_the_model_barely_saw(triage: Triage, text: str) -> None:
+    assessment = triage.assess(text, "en")
+    assert [floor["name"] for floor in assessment.floors if floor["name"] != "legal_threat"] == ["fraud"]
+    assert assessment.category == "fraud_security" and assessment.priority <= 2
+    found = triage.risk.findings(text)
+    lifts = [finding.probability / finding.threshold for finding in found]
+    assert "safety" not in {finding.risk for finding in found} and min(lifts) * 3 >= max(lifts)
+
+
+@pytest.mark.parametrize(
     ("text", "language"),
     [
         ("my parcel arrived smashed, third time. I'm going to report you to consumer protection", "en"),
