@@ -10,8 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 
 from router.crm.models import Agent, Team, Ticket, TicketEvent, TicketEventKind, TicketStatus, User, utcnow
-from router.crm.unit_of_work import UnitOfWork
-from router.web.security import CurrentUser, get_uow, require_role
+from router.crm.unit_of_work import ReadOnlyUnitOfWork
+from router.web.security import CurrentUser, get_reader, require_role
 from router.web.templating import render
 from router.web.views import OPEN_STATUSES, sla_due, ticket_summary, with_display_relations
 
@@ -90,16 +90,16 @@ def recent_escalations(session: Session) -> list[tuple[TicketEvent, Ticket]]:
 def supervisor_view(
     request: Request,
     _user: CurrentUser = Depends(require_role("supervisor", "admin")),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """The supervisor's overview page."""
     return render(
         request,
         "supervisor.html",
         {
-            "teams": team_queues(uow.session),
-            "agents": agent_loads(uow.session),
-            "breaches": sla_breaches(uow.session),
-            "escalations": recent_escalations(uow.session),
+            "teams": team_queues(reader.session),
+            "agents": agent_loads(reader.session),
+            "breaches": sla_breaches(reader.session),
+            "escalations": recent_escalations(reader.session),
         },
     )
