@@ -6,12 +6,15 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 # Execution option that marks a connection as only reading: on SQLite it begins without the write lock.
 READ_ONLY = "kefu_read_only"
+# What an unreachable or failing database raises, for adapters that answer politely instead (actions/ has no SQL).
+DatabaseError = SQLAlchemyError
 
 
 def build_engine(database_url: str, **engine_options: object) -> Engine:

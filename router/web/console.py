@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from router.bootstrap import Kefu
-from router.crm.models import Agent, Presence, TicketStatus, User
+from router.crm.models import OPEN_STATUSES, Agent, Presence, TicketStatus, User
 from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.errors import Forbidden
 from router.routing.presence import heartbeat, set_presence
@@ -15,7 +15,6 @@ from router.routing.visibility import visible_tickets
 from router.web.security import CurrentUser, current_user, get_kefu, get_reader, get_uow, verify_csrf
 from router.web.templating import render
 from router.web.views import (
-    OPEN_STATUSES,
     acting_user,
     category_choices,
     customer_profile,

@@ -9,11 +9,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 
-from router.crm.models import Agent, Team, Ticket, TicketEvent, TicketEventKind, TicketStatus, User, utcnow
+from router.crm.models import (
+    OPEN_STATUSES,
+    Agent,
+    Team,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+    User,
+    utcnow,
+)
 from router.crm.unit_of_work import ReadOnlyUnitOfWork
+from router.routing.sla import current_due
 from router.web.security import CurrentUser, get_reader, require_role
 from router.web.templating import render
-from router.web.views import OPEN_STATUSES, sla_due, ticket_summary, with_display_relations
+from router.web.views import ticket_summary, with_display_relations
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,7 +80,7 @@ def sla_breaches(session: Session) -> list[dict[str, Any]]:
             .limit(BREACH_LIST_LIMIT)
         )
     ).all()
-    breached = [ticket for ticket in candidates if (due := sla_due(ticket)) is not None and due < now]
+    breached = [ticket for ticket in candidates if (due := current_due(ticket)) is not None and due < now]
     return [ticket_summary(ticket, now) for ticket in breached]
 
 
