@@ -61,8 +61,3 @@ def build_session_factory(engine: Engine) -> sessionmaker:
 def build_read_only_session_factory(engine: Engine) -> sessionmaker:
     """Sessions for pages and polls that only read, so they never wait for SQLite's write lock."""
     return build_session_factory(engine.execution_options(**{READ_ONLY: True}))
-
-
-def is_postgres(engine: Engine) -> bool:
-    """Whether the database can do row locks with SKIP LOCKED."""
-    return engine.dialect.name == "postgresql"
