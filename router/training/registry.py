@@ -148,9 +148,10 @@ def promote(
                 _undo_promotion(undoing.session, change)
                 undoing.commit()
             raise
-    with uow() as noting:
-        noting.session.get(AuditEntry, change.audit_id).data = {**change.audit, "rasa_reloaded": reloaded}
-        noting.commit()
+    if reloaded:
+        with uow() as noting:
+            noting.session.get(AuditEntry, change.audit_id).data = {**change.audit, "rasa_reloaded": True}
+            noting.commit()
     for kind, path in change.paths.items():
         _point_link(active_link(models_dir, kind), path)
     return Promotion(version, reloaded, message)
