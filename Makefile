@@ -14,6 +14,7 @@ test: install
 	$(KEFU) train --if-missing
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	PYTHONPATH=. .venv/bin/lint-imports
 	.venv/bin/python -m pytest -p no:cacheprovider
 
 install:
@@ -22,3 +23,4 @@ install:
 lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	PYTHONPATH=. .venv/bin/lint-imports

@@ -20,10 +20,9 @@ from actions.complaint_answers import (
     read_order_reply,
 )
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language, latest_text
-from actions.ticketing import file_complaint, load_triage
 from actions.wording import duration_label, priority_label
-from router.crm.models import utcnow
 from router.crm.redaction import known_pii
+from router.routing.customer_tickets import file_complaint, load_triage
 
 FORM_NAME = "complaint_form"
 # The order number is optional: asked once more after a reply without one, then the complaint goes on without it.
@@ -195,25 +194,21 @@ class ActionSubmitComplaint(UsesKefu, Action):
         language = customer_language(tracker)
         order_number = tracker.get_slot("order_number")
         triage = load_triage(self.kefu)
-        with self.kefu.uow() as uow:
-            ticket = file_complaint(
-                uow.session,
-                triage,
-                sender_id=tracker.sender_id,
-                language=language,
-                text=tracker.get_slot("complaint_description") or "",
-                order_number=None if order_number in (None, NO_ORDER) else order_number,
-            )
-            uow.commit()
-            number, priority = ticket.number, ticket.priority
-            due_in_minutes = ((ticket.first_response_due_at or utcnow()) - ticket.created_at).total_seconds() / 60
+        filed = file_complaint(
+            self.kefu.uow(),
+            triage,
+            sender_id=tracker.sender_id,
+            language=language,
+            text=tracker.get_slot("complaint_description") or "",
+            order_number=None if order_number in (None, NO_ORDER) else order_number,
+        )
         dispatcher.utter_message(
             response="utter_ticket_created",
-            ticket_number=number,
-            priority=priority_label(priority),
-            response_time=duration_label(due_in_minutes, language),
+            ticket_number=filed.number,
+            priority=priority_label(filed.priority),
+            response_time=duration_label(filed.first_response_minutes, language),
         )
-        return [SlotSet("ticket_number", number), *clear_form_slots()]
+        return [SlotSet("ticket_number", filed.number), *clear_form_slots()]
 
 
 class ActionCancelComplaint(Action):

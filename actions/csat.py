@@ -12,9 +12,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.complaint_answers import is_question
 from actions.runtime import UsesKefu, apologise_when_unavailable, latest_text
-from actions.ticketing import comment_on_latest_rating, rated_ticket_id
-from router.crm.csat import record_csat
 from router.errors import InvalidInput
+from router.routing.customer_tickets import comment_on_latest_rating, rate
 
 # A score this low without a word of why gets one question: what could we have done better?
 LOW_SCORE = 3
@@ -116,19 +115,18 @@ class ActionRecordCsat(UsesKefu, Action):
         score = next(tracker.get_latest_entity_values("rating"), None) or text
         comment = comment_of(text)
         try:
-            with self.kefu.uow() as uow:
-                ticket_id = rated_ticket_id(
-                    uow.session, sender_id=tracker.sender_id, ticket_number=tracker.get_slot("ticket_number")
-                )
-                rating = record_csat(
-                    uow.session, sender_id=tracker.sender_id, score=score, comment=comment, ticket_id=ticket_id
-                )
-                uow.commit()
+            rated = rate(
+                self.kefu.uow(),
+                sender_id=tracker.sender_id,
+                score=score,
+                comment=comment,
+                ticket_number=tracker.get_slot("ticket_number"),
+            )
         except InvalidInput:
             # As an action event, so the rating rules and rating_awaited see the question asked again.
             return [SlotSet("csat_score", None), FollowupAction(ASK_RATING)]
-        events = [SlotSet("csat_score", str(rating.score)), SlotSet("csat_comment", comment or None)]
-        if rating.score <= LOW_SCORE and not comment:
+        events = [SlotSet("csat_score", str(rated)), SlotSet("csat_comment", comment or None)]
+        if rated <= LOW_SCORE and not comment:
             return [*events, SlotSet("csat_comment_wanted", True)]  # the comment form asks what went wrong
         dispatcher.utter_message(response="utter_csat_thanks")
         return events
@@ -146,9 +144,7 @@ class ActionStoreCsatComment(UsesKefu, Action):
         """Add the comment to the rating unless the customer declined, then thank them."""
         comment = str(tracker.get_slot("csat_comment") or "")
         if comment.strip() and not _NO_COMMENT.match(comment):
-            with self.kefu.uow() as uow:
-                comment_on_latest_rating(uow.session, sender_id=tracker.sender_id, comment=comment)
-                uow.commit()
+            comment_on_latest_rating(self.kefu.uow(), sender_id=tracker.sender_id, comment=comment)
             dispatcher.utter_message(response="utter_csat_comment_thanks")
         else:
             dispatcher.utter_message(response="utter_csat_thanks")

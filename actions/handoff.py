@@ -14,7 +14,7 @@ from actions.complaint import EARLIER_ORDER_SLOT, clear_form_slots
 from actions.complaint import FORM_NAME as COMPLAINT_FORM
 from actions.complaint_answers import NO_ORDER, order_numbers_said
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
-from actions.ticketing import hand_off, load_triage
+from router.routing.customer_tickets import hand_off, load_triage
 
 # The agent sees the last few things the customer said as the ticket's description.
 CONTEXT_MESSAGES = 5
@@ -93,20 +93,16 @@ class ActionHandoff(UsesKefu, Action):
         language = customer_language(tracker)
         orders = order_numbers(tracker)
         triage = load_triage(self.kefu)
-        with self.kefu.uow() as uow:
-            handoff = hand_off(
-                uow.session,
-                triage,
-                sender_id=tracker.sender_id,
-                language=language,
-                text=recent_customer_text(tracker, language),
-                order_number=orders.given,
-            )
-            if orders.earlier and not handoff.joined_existing:
-                # Added after triage, so the label's words never sway the ticket's category.
-                handoff.ticket.description += "\n" + earlier_orders_note(orders.earlier, language)
-            uow.commit()
-            number = handoff.ticket.number
+        handoff = hand_off(
+            self.kefu.uow(),
+            triage,
+            sender_id=tracker.sender_id,
+            language=language,
+            text=recent_customer_text(tracker, language),
+            order_number=orders.given,
+            note=earlier_orders_note(orders.earlier, language) if orders.earlier else "",
+        )
+        number = handoff.number
         if handoff.with_agent:
             dispatcher.utter_message(response="utter_agent_has_ticket", ticket_number=number)
         else:

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy.exc import SQLAlchemyError
 
 from router.bootstrap import Kefu, bootstrap
+from router.db import DatabaseError
 from router.errors import KefuError
 
 logger = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def apologise_when_unavailable(run: ActionRun) -> ActionRun:
             return run(self, dispatcher, tracker, domain)
         except Exception as error:
             # CRM down, a service refusing (KefuError) or a bug: the customer still gets an answer, the log the cause.
-            expected = isinstance(error, SQLAlchemyError | KefuError)
+            expected = isinstance(error, DatabaseError | KefuError)
             logger.exception("%s %s for %s", self.name(), "failed" if expected else "crashed", tracker.sender_id)
             dispatcher.utter_message(response=SERVICE_UNAVAILABLE)
             return []

@@ -11,8 +11,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.complaint_answers import order_numbers_said
 from actions.runtime import UsesKefu, apologise_when_unavailable, customer_language
-from actions.ticketing import ticket_for_status
 from actions.wording import status_label
+from router.routing.customer_tickets import ticket_status
 
 
 def _latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -36,19 +36,18 @@ class ActionCheckStatus(UsesKefu, Action):
         if not ticket_number and not order_number:
             ticket_number = tracker.get_slot("ticket_number")
         # Only reads: on SQLite a read-only unit of work never queues behind the turn log's writes.
-        with self.kefu.reader() as uow:
-            ticket = ticket_for_status(
-                uow.session, sender_id=tracker.sender_id, ticket_number=ticket_number, order_number=order_number
-            )
-            if ticket is None:
-                _say_not_found(dispatcher, ticket_number, order_number)
-                # A number that is not theirs must not stick and be looked up again on "and now?".
-                return [SlotSet("ticket_number", None)]
-            number, status = ticket.number, ticket.status
-        dispatcher.utter_message(
-            response="utter_status", ticket_number=number, status=status_label(status, customer_language(tracker))
+        ticket = ticket_status(
+            self.kefu.reader(), sender_id=tracker.sender_id, ticket_number=ticket_number, order_number=order_number
         )
-        return [SlotSet("ticket_number", number)]
+        if ticket is None:
+            _say_not_found(dispatcher, ticket_number, order_number)
+            # A number that is not theirs must not stick and be looked up again on "and now?".
+            return [SlotSet("ticket_number", None)]
+        language = customer_language(tracker)
+        dispatcher.utter_message(
+            response="utter_status", ticket_number=ticket.number, status=status_label(ticket.status, language)
+        )
+        return [SlotSet("ticket_number", ticket.number)]
 
 
 def _say_not_found(dispatcher: CollectingDispatcher, ticket_number: str | None, order_number: str | None) -> None:

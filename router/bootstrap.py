@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -13,6 +14,10 @@ from router.accounts.secret_key import signing_key
 from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.db import build_engine, build_read_only_session_factory, build_session_factory
 from router.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from router.training.hot_model import HotModel
+    from router.triage import Triage
 
 
 @dataclass
@@ -33,6 +38,16 @@ class Kefu:
     def secret_key(self) -> str:
         """The key session cookies and API tokens are signed with (UnsafeSecretKey if it is not fit)."""
         return signing_key(self.settings)
+
+    @cached_property
+    def triage_model(self) -> HotModel[Triage]:
+        """The registry's active complaint model, reloaded when an admin promotes another (loaded on first use)."""
+        # Imported here: only the processes that file tickets load the complaint model and scikit-learn.
+        from router.training.hot_model import HotModel
+        from router.triage import Triage
+
+        config_dir = self.settings.data_dir / "triage"
+        return HotModel(self, "triage", lambda path: Triage.load(path, config_dir))
 
     def dispose(self) -> None:
         """Close the pool; tests and short-lived commands call this on the way out."""

@@ -7,12 +7,15 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 # Execution option that marks a connection as only reading: on SQLite it begins without the write lock.
 READ_ONLY = "kefu_read_only"
+# What an unreachable or failing database raises, for adapters that answer politely instead (actions/ has no SQL).
+DatabaseError = SQLAlchemyError
 
 
 def build_engine(database_url: str, **engine_options: object) -> Engine:
@@ -59,11 +62,6 @@ def build_session_factory(engine: Engine) -> sessionmaker:
 def build_read_only_session_factory(engine: Engine) -> sessionmaker:
     """Sessions for pages and polls that only read, so they never wait for SQLite's write lock."""
     return build_session_factory(engine.execution_options(**{READ_ONLY: True}))
-
-
-def is_postgres(engine: Engine) -> bool:
-    """Whether the database can do row locks with SKIP LOCKED."""
-    return engine.dialect.name == "postgresql"
 
 
 def insert_on_conflict(session: Session):

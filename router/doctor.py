@@ -7,7 +7,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 
@@ -56,10 +58,35 @@ def _database(settings: Settings) -> Iterator[Check]:
         engine.dispose()
 
 
+def running_kefu_service(settings: Settings, setting: str, port: int) -> str | None:
+    """The name of this kefu's process answering on ``port`` (a ``kefu run`` already up), else None."""
+    base = f"http://127.0.0.1:{port}"
+    name, url = {
+        "KEFU_WEB_PORT": ("web app", f"{base}/healthz"),
+        "KEFU_RASA_PORT": ("Rasa server", f"{base}/status?token={quote(settings.rasa_token, safe='')}"),
+        "KEFU_ACTION_PORT": ("action server", f"{base}/health"),
+    }[setting]
+    try:
+        response = httpx.get(url, timeout=3)
+    except httpx.HTTPError:
+        return None  # not HTTP at all
+    if setting == "KEFU_WEB_PORT":
+        # The web app reports its database, up (200) or down (503).
+        ours = response.status_code in (200, 503) and '"database"' in response.text
+    else:
+        ours = response.status_code == 200  # Rasa answers /status only with this setup's token
+    return name if ours else None
+
+
 def _ports(settings: Settings) -> Iterator[Check]:
-    busy = {problem.what: problem.fix for problem in preflight.busy_ports(settings)}
-    ports = f"{settings.rasa_port}, {settings.action_port}, {settings.web_port}"
-    yield Check("ports free", not busy, "; ".join(busy) or ports, "; ".join(busy.values()))
+    for setting, port in preflight.kefu_ports(settings).items():
+        if not preflight.port_in_use("127.0.0.1", port):
+            yield Check(f"port {port} free", True, setting)
+        elif (service := running_kefu_service(settings, setting, port)) is not None:
+            yield Check(f"port {port} free", True, f"kefu's {service} is running there")
+        else:
+            problem = preflight.port_problem(port, setting)
+            yield Check(f"port {port} free", False, problem.what, problem.fix)
 
 
 def _models(settings: Settings) -> Iterator[Check]:

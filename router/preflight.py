@@ -33,18 +33,23 @@ def port_in_use(host: str, port: int) -> bool:
     return False
 
 
-def busy_ports(settings: Settings) -> list[Problem]:
-    """One problem per kefu port that another program holds."""
-    ports = {
+def kefu_ports(settings: Settings) -> dict[str, int]:
+    """The ports kefu's processes listen on, by the setting that moves each (the URLs follow the ports)."""
+    return {
         "KEFU_RASA_PORT": settings.rasa_port,
         "KEFU_ACTION_PORT": settings.action_port,
         "KEFU_WEB_PORT": settings.web_port,
     }
-    return [
-        Problem(f"port {port} is already in use", f"stop what uses it or set {name} to a free port")
-        for name, port in ports.items()
-        if port_in_use("127.0.0.1", port)
-    ]
+
+
+def port_problem(port: int, setting: str) -> Problem:
+    """What to say about a port another program holds."""
+    return Problem(f"port {port} is already in use", f"stop what uses it or set {setting} to a free port")
+
+
+def busy_ports(settings: Settings) -> list[Problem]:
+    """One problem per kefu port that another program holds."""
+    return [port_problem(port, name) for name, port in kefu_ports(settings).items() if port_in_use("127.0.0.1", port)]
 
 
 def database_problem(engine: Engine) -> Problem | None:

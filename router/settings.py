@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(15, ge=1, description="How long the failed-login window and a lockout last.")
     project_dir: Path = PROJECT_ROOT
     models_dir: Path = PROJECT_ROOT / "models"
+    # The three files the Procfile hands Rasa.
+    nlu_model: Path | None = Field(None, description="The model Rasa starts with; default: models_dir's active one.")
+    endpoints: Path | None = Field(
+        None, description="Rasa's endpoints file; by default `kefu run` writes one into var/ from these settings."
+    )
+    credentials: Path | None = Field(
+        None, description="Rasa's channels file; by default `kefu run` writes one into var/ from credentials.yml."
+    )
     data_dir: Path = PROJECT_ROOT / "data"
     var_dir: Path = PROJECT_ROOT / "var"
     shared_data_dir: Path = Field(
@@ -114,9 +122,10 @@ class Settings(BaseSettings):
         return value
 
     @root_validator(skip_on_failure=True)
-    def _internal_urls_follow_hosts(cls, values: dict[str, Any]) -> dict[str, Any]:
+    def _defaults_follow_other_settings(cls, values: dict[str, Any]) -> dict[str, Any]:
         values["rasa_url"] = values["rasa_url"] or f"http://{values['rasa_host']}:{values['rasa_port']}"
         values["action_url"] = values["action_url"] or f"http://{values['action_host']}:{values['action_port']}/webhook"
+        values["nlu_model"] = values["nlu_model"] or values["models_dir"] / "nlu" / "active.tar.gz"
         return values
 
     @property

@@ -11,13 +11,12 @@ from sqlalchemy import bindparam, event, func, select, update
 from sqlalchemy.orm import Session
 
 from router.crm.conversations import CONVERSATION_GAP, current_conversation
-from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus, utcnow
+from router.crm.models import OPEN_STATUSES, Channel, Conversation, Interaction, Speaker, Ticket, utcnow
 from router.crm.redaction import KnownPii, PiiKind, known_pii, redact, redact_entities, redact_json
 from router.recent import RecentlyUsed
 
 # Longer texts are cut before storage: the log is for reading and training, not an archive of pastes.
 MAX_STORED_CHARS = 4000
-_OPEN_TICKET_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN = re.compile(r"[A-Za-z]")
 # Control characters carry nothing a reader needs, and PostgreSQL refuses NUL in text outright.
@@ -59,7 +58,7 @@ def _open_ticket_ids(session: Session, conversation_ids: set[int]) -> dict[int, 
     """Each conversation's newest open ticket, for every conversation of a batch in one query."""
     rows = session.execute(
         select(Ticket.conversation_id, func.max(Ticket.id))
-        .where(Ticket.conversation_id.in_(conversation_ids), Ticket.status.in_(_OPEN_TICKET_STATUSES))
+        .where(Ticket.conversation_id.in_(conversation_ids), Ticket.status.in_(OPEN_STATUSES))
         .group_by(Ticket.conversation_id)
     )
     return dict(rows.all())

@@ -106,6 +106,10 @@ class TicketStatus(str, enum.Enum):
     merged = "merged"
 
 
+# Not done yet: waiting for an agent or with one (queues, SLA timers, hand-offs and the console count these).
+OPEN_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
+
+
 class TicketEventKind(str, enum.Enum):
     created = "created"
     assigned = "assigned"

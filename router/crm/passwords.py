@@ -26,8 +26,3 @@ def verify_password(password_hash: str, plain: str) -> bool:
         return _hasher.verify(password_hash, plain)
     except (VerificationError, InvalidHashError):
         return False
-
-
-def needs_rehash(password_hash: str) -> bool:
-    """Whether the hash was made with weaker parameters than today's and should be replaced at next login."""
-    return _hasher.check_needs_rehash(password_hash)

@@ -19,13 +19,11 @@ from telegram.error import TelegramError
 
 from router.bootstrap import Kefu
 from router.crm.conversations import parse_sender_id
-from router.crm.models import Channel, Conversation, Interaction, Speaker, Ticket, TicketStatus
+from router.crm.models import OPEN_STATUSES, Channel, Conversation, Interaction, Speaker, Ticket
 from router.crm.redaction import redact
 from router.delivery.telegram import Button, TelegramSender
 from router.errors import InvalidInput, NotFound
 from router.routing.policy import MAX_REPLY_CHARS
-
-_OPEN_TICKET_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ def _store_outbound(
         raise NotFound(f"conversation {conversation_id} does not exist")
     ticket_id = session.execute(
         select(Ticket.id)
-        .where(Ticket.conversation_id == conversation.id, Ticket.status.in_(_OPEN_TICKET_STATUSES))
+        .where(Ticket.conversation_id == conversation.id, Ticket.status.in_(OPEN_STATUSES))
         .order_by(Ticket.id.desc())
         .limit(1)
     ).scalar_one_or_none()

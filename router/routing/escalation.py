@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from router.crm.models import Agent, Ticket, TicketEventKind, TicketStatus, utcnow
+from router.crm.models import OPEN_STATUSES, Agent, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.routing.assignment import assign_in_team, lock_candidates
 from router.routing.events import record
 from router.routing.policy import RoutingPolicy, routing_policy
-from router.routing.queue import OPEN_STATUSES, QueuedTicket
+from router.routing.queue import QueuedTicket
 from router.routing.sla import first_response_at_risk, resolution_at_risk
 
 # Level 1: first response about to be late. Level 2: resolution about to be late. Each fires once per ticket.

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from router.crm.models import Ticket, TicketStatus
 
-OPEN_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
 QUEUE_ORDER = (Ticket.priority, Ticket.first_response_due_at, Ticket.id)
 
 

@@ -1,10 +1,15 @@
-"""SLA deadlines: when a ticket's first response and resolution are due, and when a breach is near."""
+"""SLA deadlines: when a ticket's first response and resolution are due, when a breach is near, and which deadline
+the console counts down to."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from router.crm.models import Ticket
+from router.crm.models import OPEN_STATUSES, Ticket
+
+FIRST_RESPONSE = "first_response"
+RESOLUTION = "resolution"
 
 
 def due_times(start: datetime, first_response_minutes: int, resolution_minutes: int) -> tuple[datetime, datetime]:
@@ -33,3 +38,33 @@ def resolution_at_risk(ticket: Ticket, now: datetime, share_left: float) -> bool
 def seconds_left(due: datetime | None, now: datetime) -> float | None:
     """Signed seconds to ``due`` (negative once breached), for the console's countdown."""
     return None if due is None else (due - now).total_seconds()
+
+
+def current_deadline(ticket: Ticket) -> str | None:
+    """The deadline that matters now: FIRST_RESPONSE until answered, then RESOLUTION; None once resolved."""
+    if ticket.status not in OPEN_STATUSES:
+        return None
+    return FIRST_RESPONSE if ticket.first_responded_at is None else RESOLUTION
+
+
+def current_due(ticket: Ticket) -> datetime | None:
+    """When ``current_deadline`` falls due (None once resolved)."""
+    deadline = current_deadline(ticket)
+    if deadline is None:
+        return None
+    return ticket.first_response_due_at if deadline == FIRST_RESPONSE else ticket.resolution_due_at
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    """What a ticket's SLA countdown shows: which deadline, when, and the signed seconds left."""
+
+    deadline: str | None
+    due_at: datetime | None
+    seconds_left: float | None
+
+
+def sla_clock(ticket: Ticket, now: datetime) -> SlaClock:
+    """The countdown the console, the supervisor page and the API show for ``ticket`` at ``now``."""
+    due = current_due(ticket)
+    return SlaClock(current_deadline(ticket), due, seconds_left(due, now))

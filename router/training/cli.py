@@ -216,18 +216,16 @@ def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
     kefu = bootstrap()
     try:
         settings = kefu.settings
-        with kefu.uow() as uow:
-            switch = registry.rollback if rollback else registry.promote
-            promotion = switch(
-                uow.session,
-                version,
-                settings.models_dir,
-                settings.rasa_url,
-                _user_id(kefu, user),
-                reason,
-                rasa_token=settings.rasa_token,
-            )
-            uow.commit()
+        switch = registry.rollback if rollback else registry.promote
+        promotion = switch(
+            kefu.uow,
+            version,
+            settings.models_dir,
+            settings.rasa_url,
+            _user_id(kefu, user),
+            reason,
+            rasa_token=settings.rasa_token,
+        )
     except KefuError as error:
         raise _fail(error) from error
     finally:

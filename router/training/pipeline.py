@@ -159,11 +159,9 @@ def retrain(
     promoted = passed and auto_promote
     if promoted:
         progress(0.95, "promoting and reloading the running servers")
-        with kefu.uow() as uow:
-            promotion = registry.promote(
-                uow.session, version, settings.models_dir, settings.rasa_url, user_id, rasa_token=settings.rasa_token
-            )
-            uow.commit()
+        promotion = registry.promote(
+            kefu.uow, version, settings.models_dir, settings.rasa_url, user_id, rasa_token=settings.rasa_token
+        )
         log(promotion.rasa_message)
     progress(1.0, f"{version}: " + ("promoted" if promoted else "kept as candidate" if passed else "refused"))
     seconds = round(time.monotonic() - started, 1)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from router.crm.models import AuditEntry, ModelStatus, ModelVersion, utcnow
+from router.crm.unit_of_work import UnitOfWork
 from router.errors import Conflict, InvalidInput, NotFound
 
 NLU = "nlu"
@@ -117,7 +120,7 @@ def reload_rasa(rasa_url: str, model_path: Path, rasa_token: str = "") -> tuple[
 
 
 def promote(
-    session: Session,
+    uow: Callable[[], UnitOfWork],
     version: str,
     models_dir: Path,
     rasa_url: str,
@@ -127,10 +130,48 @@ def promote(
     *,
     rasa_token: str = "",
 ) -> Promotion:
-    """Make ``version`` the active model of every kind it has: reload Rasa, then record it and move the links.
+    """Make ``version`` the active model of every kind it has: record it, reload Rasa, then move the links.
 
-    ``rasa_token`` is Rasa's API token (``KEFU_RASA_TOKEN``), which ``PUT /model`` requires.
+    The registry change is committed before Rasa is asked to reload (which can take minutes), so no write
+    transaction waits on the network; if Rasa refuses the model, a second transaction puts the previous versions
+    back. ``rasa_token`` is Rasa's API token (``KEFU_RASA_TOKEN``), which ``PUT /model`` requires.
     """
+    with uow() as recording:
+        change = _record_promotion(recording.session, version, actor_user_id, override_reason, action)
+        recording.commit()
+    reloaded, message = (False, "no Rasa model in this version")
+    if change.nlu_path is not None:
+        try:
+            reloaded, message = reload_rasa(rasa_url, change.nlu_path, rasa_token)
+        except Conflict:
+            with uow() as undoing:
+                _undo_promotion(undoing.session, change)
+                undoing.commit()
+            raise
+    if reloaded:
+        with uow() as noting:
+            noting.session.get(AuditEntry, change.audit_id).data = {**change.audit, "rasa_reloaded": True}
+            noting.commit()
+    for kind, path in change.paths.items():
+        _point_link(active_link(models_dir, kind), path)
+    return Promotion(version, reloaded, message)
+
+
+@dataclass(frozen=True)
+class _RecordedPromotion:
+    """What ``_record_promotion`` changed, to finish the promotion or undo it after Rasa answered."""
+
+    paths: dict[str, Path]
+    nlu_path: Path | None
+    # (row id, status, promoted_at) of every row whose status changed, as it was before.
+    previous: list[tuple[int, ModelStatus, datetime | None]]
+    audit_id: int
+    audit: dict[str, Any]
+
+
+def _record_promotion(
+    session: Session, version: str, actor_user_id: int | None, override_reason: str, action: str
+) -> _RecordedPromotion:
     rows = list(session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalars())
     if not rows:
         raise NotFound(f"no model version {version!r}")
@@ -143,19 +184,18 @@ def promote(
     missing = [row.path for row in rows if not Path(row.path).exists()]
     if missing:
         raise Conflict(f"model files of {version} are gone: {', '.join(missing)}")
-    by_kind = {row.kind: row for row in rows}
-    reloaded, message = (False, "no Rasa model in this version")
-    if NLU in by_kind:
-        reloaded, message = reload_rasa(rasa_url, Path(by_kind[NLU].path), rasa_token)
+    previous = []
     now = utcnow()
     for row in rows:
         current = active_model(session, row.kind)
         if current is not None and current.id != row.id:
+            previous.append((current.id, current.status, current.promoted_at))
             current.status = ModelStatus.retired
             session.flush()  # the one-active-per-kind index must see the old row retired first
+        previous.append((row.id, row.status, row.promoted_at))
         row.status, row.promoted_at = ModelStatus.active, now
     session.flush()
-    audit: dict[str, Any] = {"version": version, "rasa_reloaded": reloaded}
+    audit: dict[str, Any] = {"version": version, "rasa_reloaded": False}
     if refused:
         audit["override_reason"] = override_reason
         # Both kinds of a version are refused together; only the gate that failed says why.
@@ -166,21 +206,31 @@ def promote(
             if not gate.get("passed")
             for reason in gate.get("reasons", [])
         ]
-    session.add(
-        AuditEntry(
-            actor_user_id=actor_user_id,
-            action="model.override" if refused else action,
-            target=version,
-            data=audit,
-        )
+    entry = AuditEntry(
+        actor_user_id=actor_user_id, action="model.override" if refused else action, target=version, data=audit
     )
-    for row in rows:
-        _point_link(active_link(models_dir, row.kind), Path(row.path))
-    return Promotion(version, reloaded, message)
+    session.add(entry)
+    session.flush()
+    by_kind = {row.kind: Path(row.path) for row in rows}
+    return _RecordedPromotion(by_kind, by_kind.get(NLU), previous, entry.id, audit)
+
+
+def _undo_promotion(session: Session, change: _RecordedPromotion) -> None:
+    # Retire the promoted rows before reactivating the old ones, for the one-active-per-kind index.
+    restored = [
+        (session.get(ModelVersion, row_id), status, promoted_at) for row_id, status, promoted_at in change.previous
+    ]
+    for row, _status, _promoted_at in restored:
+        row.status = ModelStatus.retired
+    session.flush()
+    for row, status, promoted_at in restored:
+        row.status, row.promoted_at = status, promoted_at
+        session.flush()
+    session.delete(session.get(AuditEntry, change.audit_id))
 
 
 def rollback(
-    session: Session,
+    uow: Callable[[], UnitOfWork],
     version: str,
     models_dir: Path,
     rasa_url: str,
@@ -190,9 +240,12 @@ def rollback(
     rasa_token: str = "",
 ) -> Promotion:
     """Go back to an earlier version in one step (audited as a rollback)."""
-    rows = list(session.execute(select(ModelVersion.status).where(ModelVersion.version == version)).scalars())
+    with uow() as reader:
+        rows = list(
+            reader.session.execute(select(ModelVersion.status).where(ModelVersion.version == version)).scalars()
+        )
     if rows and all(status is ModelStatus.active for status in rows):
         raise Conflict(f"{version} is already the active model")
     return promote(
-        session, version, models_dir, rasa_url, actor_user_id, reason, action="model.rollback", rasa_token=rasa_token
+        uow, version, models_dir, rasa_url, actor_user_id, reason, action="model.rollback", rasa_token=rasa_token
     )

@@ -10,12 +10,12 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from router.bootstrap import Kefu
 from router.crm.models import Role
-from router.crm.unit_of_work import UnitOfWork
+from router.crm.unit_of_work import ReadOnlyUnitOfWork
 from router.errors import Conflict, InvalidInput
 from router.training import jobs, registry
 from router.training.inbox import review_inbox
 from router.training.labels import Response, correct_ticket_category, define_intent, known_intents, label_turns
-from router.web.security import CurrentUser, current_user, get_kefu, get_uow, require_role, verify_csrf
+from router.web.security import CurrentUser, current_user, get_kefu, get_reader, require_role, verify_csrf
 from router.web.templating import render
 from router.web.views import acting_user, visible_ticket
 
@@ -52,11 +52,11 @@ def admin_home() -> RedirectResponse:
 
 
 @router.get("/inbox", response_class=HTMLResponse)
-def inbox_page(request: Request, notice: str = "", uow: UnitOfWork = Depends(get_uow)) -> HTMLResponse:
+def inbox_page(request: Request, notice: str = "", reader: ReadOnlyUnitOfWork = Depends(get_reader)) -> HTMLResponse:
     """Misunderstood customer turns, grouped, with a label form per group."""
     kefu: Kefu = request.app.state.kefu
-    groups = review_inbox(uow.session, kefu.settings.review_confidence_threshold)
-    intents = known_intents(uow.session, kefu.settings.project_dir)
+    groups = review_inbox(reader.session, kefu.settings.review_confidence_threshold)
+    intents = known_intents(reader.session, kefu.settings.project_dir)
     return render(request, "admin_inbox.html", {"groups": groups, "intents": intents, "notice": notice})
 
 
@@ -120,12 +120,14 @@ def _latest_report(versions: list[Any]) -> dict[str, Any] | None:
 
 @router.get("/models", response_class=HTMLResponse)
 def models_page(
-    request: Request, notice: str = "", job: int | None = None, uow: UnitOfWork = Depends(get_uow)
+    request: Request, notice: str = "", job: int | None = None, reader: ReadOnlyUnitOfWork = Depends(get_reader)
 ) -> HTMLResponse:
     """Retrain button and progress, both gates' side-by-side reports, and the registry with promote/rollback."""
-    versions = registry.list_versions(uow.session)
-    current = jobs.unfinished_job(uow.session)
-    shown = jobs.get_job(uow.session, job) if job else current or next(iter(jobs.recent_jobs(uow.session, 1)), None)
+    versions = registry.list_versions(reader.session)
+    current = jobs.unfinished_job(reader.session)
+    shown = (
+        jobs.get_job(reader.session, job) if job else current or next(iter(jobs.recent_jobs(reader.session, 1)), None)
+    )
     context = {
         "notice": notice,
         "versions": versions,
@@ -137,9 +139,9 @@ def models_page(
 
 
 @router.get("/jobs/{job_id}")
-def job_status(job_id: int, uow: UnitOfWork = Depends(get_uow)) -> dict[str, Any]:
+def job_status(job_id: int, reader: ReadOnlyUnitOfWork = Depends(get_reader)) -> dict[str, Any]:
     """Progress of one job, polled by the page's progress bar."""
-    return _job_json(jobs.get_job(uow.session, job_id))
+    return _job_json(jobs.get_job(reader.session, job_id))
 
 
 def _run_in_background(kefu: Kefu, job_id: int) -> None:
@@ -181,17 +183,9 @@ def rollback_version(
 def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: bool) -> RedirectResponse:
     settings = kefu.settings
     switch = registry.rollback if rollback else registry.promote
-    with kefu.uow() as uow:
-        promotion = switch(
-            uow.session,
-            version,
-            settings.models_dir,
-            settings.rasa_url,
-            user.id,
-            reason,
-            rasa_token=settings.rasa_token,
-        )
-        uow.commit()
+    promotion = switch(
+        kefu.uow, version, settings.models_dir, settings.rasa_url, user.id, reason, rasa_token=settings.rasa_token
+    )
     return _redirect("/admin/models", f"{promotion.version} 已启用 is active. {promotion.rasa_message}")
 
 

@@ -13,10 +13,10 @@ from router.analytics import charts, export
 from router.analytics.frames import MAX_PERIOD_DAYS, Period
 from router.analytics.report import REPORTS, AnalysisResult, build
 from router.analytics.similar import similar_tickets
-from router.crm.unit_of_work import UnitOfWork
+from router.crm.unit_of_work import ReadOnlyUnitOfWork
 from router.errors import NotFound
 from router.routing.visibility import team_scope
-from router.web.security import CurrentUser, current_user, get_uow, require_role
+from router.web.security import CurrentUser, current_user, get_reader, require_role
 from router.web.templating import render
 from router.web.views import acting_user, visible_ticket
 
@@ -34,8 +34,8 @@ TITLES = {
 Days = Query(30, ge=1, le=MAX_PERIOD_DAYS, description="Analyse the last DAYS days.")
 
 
-def _result(uow: UnitOfWork, name: str, days: int) -> AnalysisResult:
-    return build(uow.session, name, Period.last(days))
+def _result(reader: ReadOnlyUnitOfWork, name: str, days: int) -> AnalysisResult:
+    return build(reader.session, name, Period.last(days))
 
 
 def _filename(result: AnalysisResult, extension: str) -> str:
@@ -51,10 +51,13 @@ def analytics_home(_user: CurrentUser = Depends(supervisors)) -> RedirectRespons
 # The .png/.csv routes come before the page route, whose {name} would otherwise swallow "kpis.png".
 @router.get("/analytics/{name}.png")
 def analytics_chart(
-    name: str, days: int = Days, _user: CurrentUser = Depends(supervisors), uow: UnitOfWork = Depends(get_uow)
+    name: str,
+    days: int = Days,
+    _user: CurrentUser = Depends(supervisors),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """The analysis's chart as a PNG download."""
-    result = _result(uow, name, days)
+    result = _result(reader, name, days)
     headers = {"Content-Disposition": f'attachment; filename="{_filename(result, "png")}"'}
     return Response(result.chart(), media_type="image/png", headers=headers)
 
@@ -65,10 +68,10 @@ def analytics_csv(
     days: int = Days,
     table: int = Query(0, ge=0, le=10, description="0: the main table; 1… the page's further tables."),
     _user: CurrentUser = Depends(supervisors),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """One of the analysis's tables as a CSV download (UTF-8 with BOM so spreadsheet programs read Chinese)."""
-    result = _result(uow, name, days)
+    result = _result(reader, name, days)
     tables = [result.rows, *(extra.rows for extra in result.tables)]
     if table >= len(tables):
         raise NotFound(f"{name} has {len(tables)} tables")
@@ -82,12 +85,12 @@ def analytics_page(
     name: str,
     days: int = Days,
     _user: CurrentUser = Depends(supervisors),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """One analysis as a page: its chart, its tables, and links to export both."""
     if name not in REPORTS:
         raise NotFound(f"no analysis called {name!r}")
-    result = _result(uow, name, days)
+    result = _result(reader, name, days)
     # The chart is inlined so the page computes the analysis once; the PNG route serves the download.
     chart = base64.b64encode(result.chart()).decode("ascii")
     context: dict[str, Any] = {
@@ -105,12 +108,12 @@ def similar(
     ticket_id: int,
     k: int = Query(5, ge=1, le=50),
     user: CurrentUser = Depends(current_user),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> list[dict[str, Any]]:
     """Earlier resolved tickets that read like this one, with how they were resolved (the agent console shows them)."""
-    acting = acting_user(uow.session, user)
-    visible_ticket(uow.session, acting, ticket_id)  # 404/403 before revealing anything
+    acting = acting_user(reader.session, user)
+    visible_ticket(reader.session, acting, ticket_id)  # 404/403 before revealing anything
     return [
         {**asdict(found), "resolved_at": found.resolved_at.isoformat() if found.resolved_at else None}
-        for found in similar_tickets(uow.session, ticket_id, k, visible_teams=team_scope(acting))
+        for found in similar_tickets(reader.session, ticket_id, k, visible_teams=team_scope(acting))
     ]

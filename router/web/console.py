@@ -7,15 +7,14 @@ from sqlalchemy.orm import Session
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from router.bootstrap import Kefu
-from router.crm.models import Agent, Presence, TicketStatus, User
-from router.crm.unit_of_work import UnitOfWork
+from router.crm.models import OPEN_STATUSES, Agent, Presence, TicketStatus, User
+from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.errors import Forbidden
 from router.routing.presence import heartbeat, set_presence
 from router.routing.visibility import visible_tickets
-from router.web.security import CurrentUser, current_user, get_kefu, get_uow, verify_csrf
+from router.web.security import CurrentUser, current_user, get_kefu, get_reader, get_uow, verify_csrf
 from router.web.templating import render
 from router.web.views import (
-    OPEN_STATUSES,
     acting_user,
     category_choices,
     customer_profile,
@@ -45,18 +44,21 @@ def queue_rows(session: Session, user: User, agent_id: int | None, tab: str) -> 
 
 @router.get("")
 def queues(
-    request: Request, tab: str = "", user: CurrentUser = Depends(current_user), uow: UnitOfWork = Depends(get_uow)
+    request: Request,
+    tab: str = "",
+    user: CurrentUser = Depends(current_user),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """My queue / team queue / recently resolved, live-updated over ``/console/stream``."""
     tab = tab if tab in QUEUE_TABS else ("mine" if user.agent_id else "team")
-    me = acting_user(uow.session, user)
-    agent = uow.session.get(Agent, user.agent_id) if user.agent_id else None
+    me = acting_user(reader.session, user)
+    agent = reader.session.get(Agent, user.agent_id) if user.agent_id else None
     return render(
         request,
         "console.html",
         {
             "tab": tab,
-            "rows": queue_rows(uow.session, me, user.agent_id, tab),
+            "rows": queue_rows(reader.session, me, user.agent_id, tab),
             "agent_load": (agent.open_tickets, agent.capacity) if agent else None,
         },
     )
@@ -68,20 +70,20 @@ def ticket_detail(
     ticket_id: int,
     notice: str = "",
     user: CurrentUser = Depends(current_user),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
     kefu: Kefu = Depends(get_kefu),
 ) -> Response:
     """The ticket page: transcript, customer, notes, audit trail and every action an agent can take."""
-    me = acting_user(uow.session, user)
-    ticket = visible_ticket(uow.session, me, ticket_id)
+    me = acting_user(reader.session, user)
+    ticket = visible_ticket(reader.session, me, ticket_id)
     return render(
         request,
         "ticket.html",
         {
             "ticket": ticket,
             "summary": ticket_summary(ticket),
-            "page": ticket_page(uow.session, ticket),
-            "customer": customer_profile(uow.session, ticket.customer_id),
+            "page": ticket_page(reader.session, ticket),
+            "customer": customer_profile(reader.session, ticket.customer_id),
             "notice": notice[:200],
             "is_open": ticket.status in OPEN_STATUSES,
             "categories": category_choices(kefu.settings.data_dir),

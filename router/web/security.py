@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from router.bootstrap import Kefu
 from router.crm.models import Agent, Role, User
-from router.crm.unit_of_work import UnitOfWork
+from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.errors import Forbidden
 
 SESSION_USER_KEY = "user_id"
@@ -67,6 +67,12 @@ def get_uow(kefu: Kefu = Depends(get_kefu)) -> Iterator[UnitOfWork]:
     """One unit of work per request; handlers commit what they mean to keep."""
     with kefu.uow() as uow:
         yield uow
+
+
+def get_reader(kefu: Kefu = Depends(get_kefu)) -> Iterator[ReadOnlyUnitOfWork]:
+    """One read-only unit of work for a request that only reads: it never takes (or waits for) the write lock."""
+    with kefu.reader() as reader:
+        yield reader
 
 
 @dataclass(frozen=True)

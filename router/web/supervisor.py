@@ -9,11 +9,22 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 
-from router.crm.models import Agent, Team, Ticket, TicketEvent, TicketEventKind, TicketStatus, User, utcnow
-from router.crm.unit_of_work import UnitOfWork
-from router.web.security import CurrentUser, get_uow, require_role
+from router.crm.models import (
+    OPEN_STATUSES,
+    Agent,
+    Team,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+    User,
+    utcnow,
+)
+from router.crm.unit_of_work import ReadOnlyUnitOfWork
+from router.routing.sla import current_due
+from router.web.security import CurrentUser, get_reader, require_role
 from router.web.templating import render
-from router.web.views import OPEN_STATUSES, sla_due, ticket_summary, with_display_relations
+from router.web.views import ticket_summary, with_display_relations
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,7 +80,7 @@ def sla_breaches(session: Session) -> list[dict[str, Any]]:
             .limit(BREACH_LIST_LIMIT)
         )
     ).all()
-    breached = [ticket for ticket in candidates if (due := sla_due(ticket)) is not None and due < now]
+    breached = [ticket for ticket in candidates if (due := current_due(ticket)) is not None and due < now]
     return [ticket_summary(ticket, now) for ticket in breached]
 
 
@@ -90,16 +101,16 @@ def recent_escalations(session: Session) -> list[tuple[TicketEvent, Ticket]]:
 def supervisor_view(
     request: Request,
     _user: CurrentUser = Depends(require_role("supervisor", "admin")),
-    uow: UnitOfWork = Depends(get_uow),
+    reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """The supervisor's overview page."""
     return render(
         request,
         "supervisor.html",
         {
-            "teams": team_queues(uow.session),
-            "agents": agent_loads(uow.session),
-            "breaches": sla_breaches(uow.session),
-            "escalations": recent_escalations(uow.session),
+            "teams": team_queues(reader.session),
+            "agents": agent_loads(reader.session),
+            "breaches": sla_breaches(reader.session),
+            "escalations": recent_escalations(reader.session),
         },
     )

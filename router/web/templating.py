@@ -11,14 +11,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from router.crm.models import utcnow
+from router.routing.sla import FIRST_RESPONSE, RESOLUTION
 from router.web.security import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-# What an SLA countdown runs to (``views.sla_deadline``), in the console's two languages.
-DEADLINE_LABELS = {"first_response": "首次响应 First response", "resolution": "解决 Resolution"}
+# What an SLA countdown runs to (``sla.current_deadline``), in the console's two languages.
+DEADLINE_LABELS = {FIRST_RESPONSE: "首次响应 First response", RESOLUTION: "解决 Resolution"}
 
 
 def _iso(moment: datetime | None) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from router.crm.models import (
+    OPEN_STATUSES,
     Agent,
     CannedResponse,
     Customer,
@@ -26,33 +27,17 @@ from router.crm.models import (
 )
 from router.crm.seed import load_categories
 from router.errors import NotFound
-from router.routing.sla import seconds_left
+from router.routing.sla import sla_clock
 from router.routing.visibility import ensure_can_see
 from router.web.security import CurrentUser
 
 TRANSCRIPT_LIMIT = 500
 HISTORY_LIMIT = 20
-OPEN_STATUSES = (TicketStatus.queued, TicketStatus.assigned, TicketStatus.in_progress)
-
-
-def sla_due(ticket: Ticket) -> datetime | None:
-    """The deadline that matters now: first response until answered, then resolution; none once resolved."""
-    if ticket.status not in OPEN_STATUSES:
-        return None
-    return ticket.first_response_due_at if ticket.first_responded_at is None else ticket.resolution_due_at
-
-
-def sla_deadline(ticket: Ticket) -> str | None:
-    """Which deadline ``sla_due`` counts down to, so the console can say what is due."""
-    if ticket.status not in OPEN_STATUSES:
-        return None
-    return "first_response" if ticket.first_responded_at is None else "resolution"
 
 
 def ticket_summary(ticket: Ticket, now: datetime | None = None) -> dict[str, Any]:
     """One queue row as plain JSON-ready data (the SSE stream, the API list and the console table share it)."""
-    now = now or utcnow()
-    due = sla_due(ticket)
+    sla = sla_clock(ticket, now or utcnow())
     return {
         "id": ticket.id,
         "number": ticket.number,
@@ -67,9 +52,9 @@ def ticket_summary(ticket: Ticket, now: datetime | None = None) -> dict[str, Any
         "assignee_id": ticket.assignee_id,
         "assignee": ticket.assignee.user.display_name if ticket.assignee else None,
         "customer": ticket.customer.display_name if ticket.customer else "",
-        "sla_due_at": due.isoformat() if due else None,
-        "sla_deadline": sla_deadline(ticket),
-        "sla_seconds_left": seconds_left(due, now),
+        "sla_due_at": sla.due_at.isoformat() if sla.due_at else None,
+        "sla_deadline": sla.deadline,
+        "sla_seconds_left": sla.seconds_left,
         "urgency_score": round(ticket.urgency_score or 0.0, 3),
         "urgency_factors": ticket.urgency_factors or {},
         "urgency_floors": list(ticket.urgency_floors or []),

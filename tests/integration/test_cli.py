@@ -7,8 +7,10 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from router.crm import migrate
@@ -82,6 +84,63 @@ def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
     after = run_kefu("doctor", env=env)
     assert "kefu db upgrade" not in after.stdout
     assert "kefu train" in after.stdout  # no models in the fresh models dir
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_for_health(url: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered (exit code {server.poll()})")
+
+
+def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_path: Path) -> None:
+    env = {
+        "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
+        "KEFU_VAR_DIR": str(tmp_path / "var"),
+        "KEFU_WEB_PORT": str(_free_port()),
+        "KEFU_ACTION_PORT": str(_free_port()),
+        "COLUMNS": "250",
+    }
+    assert run_kefu("db", "upgrade", env=env).returncode == 0
+    web = subprocess.Popen([*KEFU, "web"], env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for_health(f"http://127.0.0.1:{env['KEFU_WEB_PORT']}/healthz", web)
+        with socket.socket() as occupant:  # another program on the Rasa port
+            occupant.bind(("127.0.0.1", 0))
+            occupant.listen()
+            taken = occupant.getsockname()[1]
+            before = run_kefu("doctor", env={**env, "KEFU_RASA_PORT": str(taken)})
+            assert "kefu's web app is running there" in before.stdout, before.stdout
+            assert f"port {taken} is already in use" in before.stdout
+            assert "set KEFU_RASA_PORT to a free port" in before.stdout
+            assert before.returncode == 1
+
+            # Follow the advice: only the port changes, and every URL to Rasa follows it.
+            moved = {**env, "KEFU_RASA_PORT": str(_free_port())}
+            after = run_kefu("doctor", env=moved)
+            assert f"port {moved['KEFU_RASA_PORT']} free" in after.stdout
+            assert "set KEFU_RASA_PORT" not in after.stdout and "kefu's web app is running there" in after.stdout
+            urls = subprocess.run(
+                [sys.executable, "-c", "from router.settings import get_settings as g; print(g().rasa_url)"],
+                env={**os.environ, **moved},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert urls.stdout.strip() == f"http://127.0.0.1:{moved['KEFU_RASA_PORT']}"
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
 
 
 @pytest.mark.parametrize("command", [[], ["db"], ["run"], ["doctor"]])

@@ -243,19 +243,15 @@ def test_worse_candidate_is_refused_until_an_admin_overrides_and_rollback_restor
     assert loop.parse("hello")["intent"]["name"] == "greet", "a refused model must not be served"
     with loop.kefu.uow() as uow:
         assert registry.active_model(uow.session, registry.NLU).version == serving
-        with pytest.raises(Conflict, match="needs a reason"):
-            registry.promote(uow.session, result.version, loop.kefu.settings.models_dir, loop.rasa_url, loop.admin_id)
+    models_dir = loop.kefu.settings.models_dir
+    with pytest.raises(Conflict, match="needs a reason"):
+        registry.promote(loop.kefu.uow, result.version, models_dir, loop.rasa_url, loop.admin_id)
 
-    with loop.kefu.uow() as uow:
-        registry.promote(
-            uow.session, result.version, loop.kefu.settings.models_dir, loop.rasa_url, loop.admin_id, "demo of override"
-        )
-        uow.commit()
+    registry.promote(loop.kefu.uow, result.version, models_dir, loop.rasa_url, loop.admin_id, "demo of override")
     assert loop.parse("hello")["intent"]["name"] != "greet", "the override should serve the bad model"
 
+    registry.rollback(loop.kefu.uow, serving, models_dir, loop.rasa_url, loop.admin_id)
     with loop.kefu.uow() as uow:
-        registry.rollback(uow.session, serving, loop.kefu.settings.models_dir, loop.rasa_url, loop.admin_id)
-        uow.commit()
         actions = [entry.action for entry in uow.session.execute(select(AuditEntry).order_by(AuditEntry.id)).scalars()]
         override = uow.session.execute(select(AuditEntry).where(AuditEntry.action == "model.override")).scalar_one()
         override_reason = override.data["override_reason"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 
@@ -140,3 +141,26 @@ def test_an_engine_address_that_is_not_a_url_is_refused_with_an_example(field: s
 def test_the_action_server_refuses_to_start_without_its_token() -> None:
     with pytest.raises(SystemExit, match="KEFU_ACTION_TOKEN"):
         create_action_app("")
+
+
+def test_every_procfile_variable_is_a_setting() -> None:
+    procfile = (Settings(_env_file=None).project_dir / "Procfile").read_text(encoding="utf-8")
+    variables = set(re.findall(r"\$KEFU_([A-Z_]+)", procfile))
+    assert variables, "the Procfile names no KEFU_ variable any more: drop this test"
+    assert {name.lower() for name in variables} <= set(Settings.__fields__)
+
+
+def test_rasas_files_default_to_what_kefu_run_writes_unless_set(tmp_path: Path) -> None:
+    settings = with_internal_tokens(Settings(_env_file=None, var_dir=tmp_path / "var", models_dir=tmp_path / "m"))
+    env = process_environment(settings)
+    assert env["KEFU_NLU_MODEL"] == str(tmp_path / "m" / "nlu" / "active.tar.gz")
+    assert env["KEFU_ENDPOINTS"] == str(tmp_path / "var" / "endpoints.yml")
+    assert env["KEFU_CREDENTIALS"] == str(tmp_path / "var" / "credentials.yml")
+
+    own = tmp_path / "own-endpoints.yml"
+    own.write_text("action_endpoint:\n  url: http://actions.internal:5055/webhook\n", encoding="utf-8")
+    chosen = Settings(_env_file=None, var_dir=tmp_path / "v2", endpoints=own, nlu_model=tmp_path / "pinned.tar.gz")
+    env = process_environment(with_internal_tokens(chosen))
+    assert (env["KEFU_ENDPOINTS"], env["KEFU_NLU_MODEL"]) == (str(own), str(tmp_path / "pinned.tar.gz"))
+    assert "actions.internal" in own.read_text(encoding="utf-8"), "a file set by hand is used as it is"
+    assert not (tmp_path / "v2" / "endpoints.yml").exists()

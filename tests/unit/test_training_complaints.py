@@ -69,9 +69,7 @@ def _train_and_gate(kefu: Kefu, data_dir: Path, version: str) -> GateReport:
 
 
 def _promote(kefu: Kefu, version: str, reason: str = "") -> None:
-    with kefu.uow() as uow:
-        registry.promote(uow.session, version, kefu.settings.models_dir, kefu.settings.rasa_url, None, reason)
-        uow.commit()
+    registry.promote(kefu.uow, version, kefu.settings.models_dir, kefu.settings.rasa_url, None, reason)
 
 
 def test_held_back_complaints_are_stable_stratified_and_never_trained_on(complaint_kefu: Kefu, tmp_path: Path) -> None:

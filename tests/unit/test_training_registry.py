@@ -42,11 +42,8 @@ def models_kefu(kefu_any_db: Kefu, tmp_path: Path) -> Kefu:
 
 def _promote(kefu: Kefu, version: str, reason: str = "", rollback: bool = False) -> registry.Promotion:
     settings = kefu.settings
-    with kefu.uow() as uow:
-        switch = registry.rollback if rollback else registry.promote
-        promotion = switch(uow.session, version, settings.models_dir, settings.rasa_url, None, reason)
-        uow.commit()
-    return promotion
+    switch = registry.rollback if rollback else registry.promote
+    return switch(kefu.uow, version, settings.models_dir, settings.rasa_url, None, reason)
 
 
 def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> None:
