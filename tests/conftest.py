@@ -5,23 +5,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
-from router.bootstrap import Kefu, bootstrap
-from router.crm import migrate
-from router.crm.models import PasswordOrigin, User
-from router.crm.passwords import hash_password
-from router.crm.seed import seed_demo
+from router.bootstrap import Kefu
 from router.db import build_engine
-from router.settings import Settings
+from tests.support.crm import make_kefu
+from tests.support.markers import MARKERS_VARIABLE
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tell the helpers that start Rasa or chromium which markers the test about to run carries (before any of its
+    fixtures, session-wide ones included, is set up)."""
+    os.environ[MARKERS_VARIABLE] = ",".join(sorted({marker.name for marker in item.iter_markers()}))
+
 
 POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -72,42 +75,6 @@ def sqlite_url(tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
-
-
-def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
-    """A bootstrapped kefu on a migrated database, with its files kept under ``tmp_path``."""
-    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", **overrides)
-    kefu = bootstrap(settings)
-    migrate.upgrade(kefu.engine)
-    return kefu
-
-
-# The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
-DEMO_PASSWORD = "demo-users-own-password"
-
-
-@lru_cache(maxsize=1)
-def _demo_password_hash() -> str:
-    return hash_password(DEMO_PASSWORD)
-
-
-def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
-    """The demo organisation, each user as if they had already replaced the seed's password with DEMO_PASSWORD.
-
-    One hash per test run instead of a login and a password change per user per test.
-    """
-    seed_demo(session, data_dir)
-    session.execute(sa.update(User).values(password_hash=_demo_password_hash(), password_origin=PasswordOrigin.chosen))
-
-
-def seeded_sqlite_kefu(work_dir: Path) -> Kefu:
-    """A kefu on a migrated, demo-seeded SQLite CRM in ``work_dir``, for tests that start servers on it."""
-    kefu = bootstrap(Settings(database_url=f"sqlite:///{work_dir / 'kefu.db'}", var_dir=work_dir / "var"))
-    migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
-        uow.commit()
-    return kefu
 
 
 @pytest.fixture

@@ -31,9 +31,11 @@ from router.settings import Settings
 from router.training.registry import register
 from router.triage.training import train_default_model
 from router.web.webchat import CHAT_COOKIE, chat_session
-from tests.e2e.conftest import ARTIFACTS_DIR, _wait_until_healthy, free_port
-from tests.fake_telegram import start_channels_stack
-from tests.rasa_stack import PROJECT_ROOT, RasaStack
+from tests.support.browser import ARTIFACTS_DIR
+from tests.support.fake_telegram import start_channels_stack
+from tests.support.listening import free_port
+from tests.support.rasa_stack import PROJECT_ROOT, RasaStack
+from tests.support.web import wait_until_healthy
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
 REPLY_TIMEOUT_MS = 60_000
@@ -90,7 +92,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(base_url, web, log_path)
+        wait_until_healthy(base_url, web, log_path)
         yield ChatSite(base_url, rasa, kefu, secret_key)
     finally:
         web.terminate()

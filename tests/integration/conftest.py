@@ -10,10 +10,9 @@ import pytest
 from router.bootstrap import Kefu, bootstrap
 from router.settings import Settings
 from router.training.registry import active_model
-from tests.conftest import seeded_sqlite_kefu
-from tests.e2e.conftest import seeded_kefu
-from tests.rasa_stack import RasaStack, running_stack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
+from tests.support.crm import seeded_kefu, seeded_sqlite_kefu
+from tests.support.rasa_stack import RasaStack, running_stack
+from tests.support.triage import activate_triage, train_small_triage
 
 
 @pytest.fixture(scope="session")

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from router.crm import migrate
-
-KEFU = [sys.executable, "-m", "router"]
-
-
-def run_kefu(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real `kefu` CLI in a child process with ``env`` on top of ours."""
-    return subprocess.run(
-        [*KEFU, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
-    )
+from tests.support.cli import run_kefu
 
 
 def test_db_upgrade_downgrade_and_current(database_url: str) -> None:

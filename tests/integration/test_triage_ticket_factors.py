@@ -10,8 +10,8 @@ from router.bootstrap import Kefu
 from router.crm.models import Ticket
 from router.triage import Triage, train_default_model
 from router.triage.config import FACTORS
-from tests.e2e.conftest import open_demo_ticket
-from tests.integration.test_web_console import login
+from tests.support.crm import open_demo_ticket
+from tests.support.web import login
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
