@@ -265,15 +265,39 @@ def test_script_tag_widget_on_another_site(site: ChatSite, browser_page, tmp_pat
         frame.locator("#webchat[data-state=online]").wait_for(timeout=30_000)
         frame.locator("#webchat-input").fill("你好")
         frame.locator("#webchat-input").press("Enter")
-        frame.locator("#webchat-log li[data-speaker=bot]").first.wait_for(timeout=REPLY_TIMEOUT_MS)
+        reply = frame.locator("#webchat-log li[data-speaker=bot]").first
+        reply.wait_for(timeout=REPLY_TIMEOUT_MS)
+        assert frame.locator("#webchat-log li[data-speaker=customer]").all_inner_texts() == ["你好"]
+        assert re.search(r"[\u4e00-\u9fff]", reply.inner_text()), "the bot answers the greeting in Chinese"
+        # The chat runs from kefu's origin inside the shop's page, not as the shop's own script.
+        assert page.locator("#kefu-webchat-frame").get_attribute("src").startswith(site.base_url)
+        assert page.locator("#webchat-log").count() == 0
         shot(page, "6-widget")
     finally:
         shop.shutdown()
         shop.server_close()
 
 
-def test_agent_turns_are_logged_once_for_the_stream(site: ChatSite) -> None:
+def test_an_agent_reply_is_stored_once_and_shown_once_before_and_after_a_reload(site: ChatSite, browser_page) -> None:
+    page = browser_page
+    page.goto(f"{site.base_url}/chat")
+    page.wait_for_selector("#webchat[data-state=online]")
+    say(page, "你好")
+    conversation_id, _ = conversation_of(site.kefu, site.session(page))
+    reply = "客服小王：您的问题已记录，稍后回复您。"
+    assert deliver(site.kefu, conversation_id, reply).ok
+    turns(page, "agent").filter(has_text=reply).first.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert [text.splitlines()[-1] for text in turns(page, "agent").all_inner_texts()] == [reply]  # under its label
+
+    page.reload()
+    page.wait_for_selector("#webchat[data-state=online]")
+    turns(page, "agent").filter(has_text=reply).first.wait_for(timeout=REPLY_TIMEOUT_MS)
+    # The history (from the CRM) and the live stream both carry the reply: the page shows it once.
+    assert [text.splitlines()[-1] for text in turns(page, "agent").all_inner_texts()] == [reply]
     with site.kefu.uow() as uow:
-        agent_turns = uow.session.execute(select(Interaction).where(Interaction.speaker == Speaker.agent)).scalars()
-        keys = [turn.event_key for turn in agent_turns]
-    assert len(keys) == len(set(keys))
+        stored = uow.session.execute(
+            select(Interaction.text).where(
+                Interaction.conversation_id == conversation_id, Interaction.speaker == Speaker.agent
+            )
+        ).all()
+    assert [text for (text,) in stored] == [reply]
