@@ -11,12 +11,29 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.db import build_engine
-from tests.support.crm import make_kefu
+from router.settings import Settings
+from tests.support.crm import CrmTemplates
 from tests.support.markers import MARKERS_VARIABLE
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist's ``--dist loadgroup``: each module runs whole on one worker, so its
+    module-scoped servers start once, and the modules on the session's shared Rasa stack run on one worker together,
+    so it starts once. On a worker, the modules that start Rasa go first: they are the long ones, and the short ones
+    fill in around them."""
+    modules_on_shared_stack = {item.nodeid.split("::")[0] for item in items if "rasa_stack" in item.fixturenames}
+    group_of = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        group_of[item] = "rasa_stack" if module in modules_on_shared_stack else module
+        item.add_marker(pytest.mark.xdist_group(group_of[item]))
+    if hasattr(config, "workerinput"):
+        starting_rasa = {group_of[item] for item in items if item.get_closest_marker("rasa")}
+        items.sort(key=lambda item: group_of[item] not in starting_rasa)  # a stable sort: each group's order kept
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -77,17 +94,29 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
+@pytest.fixture(scope="session")
+def crm_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmTemplates]:
+    """Migrated and demo-seeded CRMs made once per test process, copied into each test's fresh database."""
+    templates = CrmTemplates(
+        tmp_path_factory.mktemp("crm-templates"), None if _postgres_available() else POSTGRES_SERVER_URL
+    )
+    yield templates
+    templates.drop()
+
+
 @pytest.fixture
-def kefu(sqlite_url: str, tmp_path: Path) -> Iterator[Kefu]:
+def kefu(sqlite_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated SQLite CRM: the fast default for service-layer tests."""
-    app = make_kefu(sqlite_url, tmp_path)
+    crm_templates.fill(sqlite_url, seeded=False)
+    app = bootstrap(Settings(database_url=sqlite_url, var_dir=tmp_path / "var"))
     yield app
     app.dispose()
 
 
 @pytest.fixture
-def kefu_any_db(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+def kefu_any_db(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated CRM, once per database kind."""
-    app = make_kefu(database_url, tmp_path)
+    crm_templates.fill(database_url, seeded=False)
+    app = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
     yield app
     app.dispose()

@@ -10,7 +10,8 @@ import pytest
 from router.bootstrap import Kefu, bootstrap
 from router.settings import Settings
 from router.training.registry import active_model
-from tests.support.crm import seeded_kefu, seeded_sqlite_kefu
+from tests.support.crm import CrmTemplates, seeded_sqlite_kefu
+from tests.support.listening import free_port
 from tests.support.rasa_stack import RasaStack, running_stack
 from tests.support.triage import activate_triage, train_small_triage
 
@@ -26,10 +27,15 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
 
 
 @pytest.fixture
-def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL."""
-    with seeded_kefu(database_url, tmp_path) as kefu:
-        yield kefu
+def seeded(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
+    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL, whose
+    Rasa URL points at a closed port: resolving never talks to anyone else's Rasa."""
+    crm_templates.fill(database_url, seeded=True)
+    kefu = bootstrap(
+        Settings(database_url=database_url, var_dir=tmp_path / "var", rasa_url=f"http://127.0.0.1:{free_port()}")
+    )
+    yield kefu
+    kefu.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
@@ -18,6 +21,7 @@ from router.crm.conversations import current_conversation
 from router.crm.models import Conversation, Interaction, PasswordOrigin, Speaker, Ticket, User
 from router.crm.passwords import hash_password
 from router.crm.seed import seed_demo
+from router.db import build_engine
 from router.routing.tickets import open_ticket
 from router.settings import Settings
 from tests.support.listening import free_port
@@ -70,6 +74,71 @@ def seeded_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Itera
         yield kefu
     finally:
         kefu.dispose()
+
+
+class CrmTemplates:
+    """Migrated (and demo-seeded) CRMs made once, copied for each test that wants a fresh one.
+
+    A copy is the very database ``make_kefu`` (and ``seed_demo_with_chosen_passwords``) would leave, made in
+    milliseconds instead of a migration run and an argon2 hash per test: SQLite through its backup API, PostgreSQL
+    as ``CREATE DATABASE ... TEMPLATE``. The templates live in ``work_dir`` and on ``postgres_server``; ``drop``
+    removes the PostgreSQL ones.
+    """
+
+    def __init__(self, work_dir: Path, postgres_server: str | None) -> None:
+        self.work_dir = work_dir
+        self.postgres_server = postgres_server
+        self._made: dict[tuple[str, bool], str] = {}
+
+    def _template(self, kind: str, seeded: bool) -> str:
+        """The template's SQLite path or PostgreSQL database name, made on first use."""
+        if (kind, seeded) not in self._made:
+            name = f"kefu_template_{'seeded' if seeded else 'migrated'}_{uuid.uuid4().hex[:8]}"
+            if kind == "sqlite":
+                url, made = f"sqlite:///{self.work_dir / f'{name}.db'}", str(self.work_dir / f"{name}.db")
+            else:
+                self._admin_sql(f'CREATE DATABASE "{name}"')
+                url, made = self._postgres_url(name), name
+            kefu = make_kefu(url, self.work_dir / name)
+            if seeded:
+                with kefu.uow() as uow:
+                    seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
+                    uow.commit()
+            kefu.dispose()
+            self._made[(kind, seeded)] = made
+        return self._made[(kind, seeded)]
+
+    def fill(self, database_url: str, seeded: bool) -> None:
+        """Make the fresh, empty database at ``database_url`` a copy of the migrated (or seeded) template."""
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite":
+            with sqlite3.connect(self._template("sqlite", seeded)) as source, sqlite3.connect(url.database) as target:
+                source.backup(target)
+            source.close()
+            target.close()
+        else:
+            template = self._template("postgresql", seeded)
+            self._admin_sql(
+                f'DROP DATABASE "{url.database}"', f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"'
+            )
+
+    def drop(self) -> None:
+        """Drop the PostgreSQL templates (the SQLite ones go with ``work_dir``)."""
+        for (kind, _), made in self._made.items():
+            if kind == "postgresql":
+                self._admin_sql(f'DROP DATABASE IF EXISTS "{made}" WITH (FORCE)')
+
+    def _postgres_url(self, name: str) -> str:
+        return make_url(self.postgres_server).set(database=name).render_as_string(hide_password=False)
+
+    def _admin_sql(self, *statements: str) -> None:
+        admin = build_engine(self.postgres_server, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement)
+        finally:
+            admin.dispose()
 
 
 @dataclass(frozen=True)

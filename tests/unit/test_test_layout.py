@@ -68,4 +68,5 @@ def test_a_helper_that_starts_rasa_refuses_a_test_not_marked_rasa(monkeypatch: p
 
 @pytest.mark.timeout(600)
 def test_the_running_tests_markers_are_recorded_for_the_helpers() -> None:
-    assert os.environ[MARKERS_VARIABLE].split(",") == ["timeout"]
+    recorded = set(os.environ[MARKERS_VARIABLE].split(","))
+    assert "timeout" in recorded and not recorded & {"rasa", "browser"}
