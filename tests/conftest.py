@@ -13,13 +13,15 @@ from sqlalchemy.engine import make_url
 
 from router.bootstrap import Kefu, bootstrap
 from router.db import build_engine
-from router.settings import Settings
+from router.settings import PROJECT_ROOT, Settings
+from router.triage import train_default_model
 from tests.support.crm import CrmTemplates
 from tests.support.markers import MARKERS_VARIABLE
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Group the tests for pytest-xdist's ``--dist loadgroup``: each module runs whole on one worker, so its
     module-scoped servers start once, and the modules on the session's shared Rasa stack run on one worker together,
@@ -92,6 +94,15 @@ def sqlite_url(tmp_path: Path) -> str:
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+@pytest.fixture(scope="session")
+def default_triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default triage model trained from data/, with Chinese sentiment from our own set (no shared data sets),
+    once per test process for every test that only reads it."""
+    out = tmp_path_factory.mktemp("models") / "triage"
+    train_default_model(out, PROJECT_ROOT / "data", shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
+    return out
 
 
 @pytest.fixture(scope="session")
