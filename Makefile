@@ -1,9 +1,13 @@
-# The two commands a newcomer needs: `make run` and `make test`. Logic lives in scripts/install and the kefu CLI.
+# The two commands a newcomer needs: `make run` and `make test` (the full suite CI runs); `make check` is the quick
+# tier for everyday work (lint and the tests that start no Rasa and no browser). Logic lives in scripts/install and
+# the kefu CLI.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 KEFU := .venv/bin/kefu
+# pytest-xdist: one worker per core, each test module whole on one worker (tests/conftest.py groups them).
+PYTEST := .venv/bin/python -m pytest -p no:cacheprovider -n auto --dist loadgroup --no-loadscope-reorder
 
-.PHONY: run test install lint
+.PHONY: run test check install lint
 
 run: install
 	$(KEFU) run
@@ -15,7 +19,13 @@ test: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
-	.venv/bin/python -m pytest -p no:cacheprovider
+	$(PYTEST)
+
+check: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	PYTHONPATH=. .venv/bin/lint-imports
+	$(PYTEST) -q -m "not rasa and not browser"
 
 install:
 	scripts/install

@@ -26,7 +26,8 @@ from router.crm import migrate
 from router.crm.models import Interaction
 from router.crm.seed import seed_faq
 from router.settings import Settings
-from tests.rasa_stack import PROJECT_ROOT, RASA, _stop, free_port, rasa_env, running_stack
+from tests.support.listening import free_port
+from tests.support.rasa_stack import PROJECT_ROOT, RASA, _stop, rasa_env, running_stack
 
 BARE_MODEL = PROJECT_ROOT / "models" / "bench-cache" / "rasa-init.tar.gz"
 WARMUP_TURNS = 20

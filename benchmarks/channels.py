@@ -38,10 +38,10 @@ from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.settings import Settings
 from router.web.webchat import CHAT_COOKIE, chat_cookie
-from tests.e2e.conftest import running_web_app
-from tests.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
-from tests.listening import owner_of
-from tests.rasa_stack import RasaStack
+from tests.support.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
+from tests.support.listening import owner_of
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import running_web_app
 
 MESSAGES = [
     "你好",

@@ -57,7 +57,7 @@ from router.settings import Settings
 from router.training import registry
 from router.triage.sentiment import zh_shopping_held_out
 from router.triage.training import train_default_model
-from tests.rasa_stack import running_stack
+from tests.support.rasa_stack import running_stack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BENCH_CACHE = PROJECT_ROOT / "models" / "bench-cache"

@@ -23,13 +23,9 @@ import httpx
 from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.settings import Settings
-from tests.e2e.conftest import (
-    DEMO_PASSWORD,
-    free_port,
-    open_demo_ticket,
-    running_web_app,
-    seed_demo_with_chosen_passwords,
-)
+from tests.support.crm import DEMO_PASSWORD, open_demo_ticket, seed_demo_with_chosen_passwords
+from tests.support.listening import free_port
+from tests.support.web import running_web_app
 
 TEAMS = [("delivery", "logistics"), ("refund_return", "after_sales"), ("payment_billing", "billing")]
 LIVE_SAMPLES = 10

@@ -3,27 +3,47 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm import migrate
-from router.crm.models import PasswordOrigin, User
-from router.crm.passwords import hash_password
-from router.crm.seed import seed_demo
 from router.db import build_engine
-from router.settings import Settings
+from router.settings import PROJECT_ROOT, Settings
+from router.triage import train_default_model
+from tests.support.crm import CrmTemplates
+from tests.support.databases import fresh_postgres_database
+from tests.support.markers import MARKERS_VARIABLE
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist's ``--dist loadgroup``: each module runs whole on one worker, so its
+    module-scoped servers start once, and the modules on the session's shared Rasa stack run on one worker together,
+    so it starts once. On a worker, the modules that start Rasa go first: they are the long ones, and the short ones
+    fill in around them."""
+    modules_on_shared_stack = {item.nodeid.split("::")[0] for item in items if "rasa_stack" in item.fixturenames}
+    group_of = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        group_of[item] = "rasa_stack" if module in modules_on_shared_stack else module
+        item.add_marker(pytest.mark.xdist_group(group_of[item]))
+    if hasattr(config, "workerinput"):
+        starting_rasa = {group_of[item] for item in items if item.get_closest_marker("rasa")}
+        items.sort(key=lambda item: group_of[item] not in starting_rasa)  # a stable sort: each group's order kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tell the helpers that start Rasa or chromium which markers the test about to run carries (before any of its
+    fixtures, session-wide ones included, is set up)."""
+    os.environ[MARKERS_VARIABLE] = ",".join(sorted({marker.name for marker in item.iter_markers()}))
+
 
 POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_SERVER_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -48,21 +68,6 @@ def postgres_server() -> str:
     if reason:
         pytest.skip(reason)
     return POSTGRES_SERVER_URL
-
-
-@contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """The URL of a new, empty database on the PostgreSQL server, dropped on leaving."""
-    name = f"kefu_test_{uuid.uuid4().hex[:12]}"
-    admin = build_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
@@ -97,53 +102,38 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
 
 
-def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
-    """A bootstrapped kefu on a migrated database, with its files kept under ``tmp_path``."""
-    settings = Settings(database_url=database_url, var_dir=tmp_path / "var", **overrides)
-    kefu = bootstrap(settings)
-    migrate.upgrade(kefu.engine)
-    return kefu
+@pytest.fixture(scope="session")
+def default_triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default triage model trained from data/, with Chinese sentiment from our own set (no shared data sets),
+    once per test process for every test that only reads it."""
+    out = tmp_path_factory.mktemp("models") / "triage"
+    train_default_model(out, PROJECT_ROOT / "data", shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
+    return out
 
 
-# The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
-DEMO_PASSWORD = "demo-users-own-password"
-
-
-@lru_cache(maxsize=1)
-def _demo_password_hash() -> str:
-    return hash_password(DEMO_PASSWORD)
-
-
-def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
-    """The demo organisation, each user as if they had already replaced the seed's password with DEMO_PASSWORD.
-
-    One hash per test run instead of a login and a password change per user per test.
-    """
-    seed_demo(session, data_dir)
-    session.execute(sa.update(User).values(password_hash=_demo_password_hash(), password_origin=PasswordOrigin.chosen))
-
-
-def seeded_sqlite_kefu(work_dir: Path) -> Kefu:
-    """A kefu on a migrated, demo-seeded SQLite CRM in ``work_dir``, for tests that start servers on it."""
-    kefu = bootstrap(Settings(database_url=f"sqlite:///{work_dir / 'kefu.db'}", var_dir=work_dir / "var"))
-    migrate.upgrade(kefu.engine)
-    with kefu.uow() as uow:
-        seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
-        uow.commit()
-    return kefu
+@pytest.fixture(scope="session")
+def crm_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmTemplates]:
+    """Migrated and demo-seeded CRMs made once per test process, copied into each test's fresh database."""
+    templates = CrmTemplates(
+        tmp_path_factory.mktemp("crm-templates"), None if _postgres_available() else POSTGRES_SERVER_URL
+    )
+    yield templates
+    templates.drop()
 
 
 @pytest.fixture
-def kefu(sqlite_url: str, tmp_path: Path) -> Iterator[Kefu]:
+def kefu(sqlite_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated SQLite CRM: the fast default for service-layer tests."""
-    app = make_kefu(sqlite_url, tmp_path)
+    crm_templates.fill(sqlite_url, seeded=False)
+    app = bootstrap(Settings(database_url=sqlite_url, var_dir=tmp_path / "var"))
     yield app
     app.dispose()
 
 
 @pytest.fixture
-def kefu_any_db(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
+def kefu_any_db(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated CRM, once per database kind."""
-    app = make_kefu(database_url, tmp_path)
+    crm_templates.fill(database_url, seeded=False)
+    app = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
     yield app
     app.dispose()

@@ -18,7 +18,10 @@ from router.crm import migrate
 from router.crm.interactions import Turn, record_turns
 from router.crm.models import ModelStatus, ModelVersion, Speaker, TrainingExample
 from router.settings import PROJECT_ROOT, Settings
-from tests.e2e.conftest import WebServer, _wait_until_healthy, free_port, log_in, seed_demo_with_chosen_passwords
+from tests.support.browser import log_in
+from tests.support.crm import seed_demo_with_chosen_passwords
+from tests.support.listening import free_port
+from tests.support.web import WebServer, wait_until_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.rasa, pytest.mark.timeout(1800)]
 
@@ -80,7 +83,7 @@ def admin_server(tmp_path: Path) -> Iterator[WebServer]:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(base_url, server, log_path)
+        wait_until_healthy(base_url, server, log_path)
         yield WebServer(base_url=base_url, database_url=settings.database_url, settings=settings)
     finally:
         # The retrain runs rasa subprocesses in the server's session: stop them with it.

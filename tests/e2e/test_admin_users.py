@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in
+from tests.support.browser import ARTIFACTS_DIR, log_in
+from tests.support.web import WebServer
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,8 @@ import pytest
 
 from router.analytics.demo_data import generate_history
 from router.bootstrap import bootstrap
-from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in
+from tests.support.browser import ARTIFACTS_DIR, log_in
+from tests.support.web import WebServer
 
 pytestmark = pytest.mark.browser
 

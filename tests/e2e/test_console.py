@@ -10,7 +10,9 @@ from router.bootstrap import bootstrap
 from router.crm.models import Ticket, TicketStatus
 from router.web.webchat import CHAT_COOKIE, chat_session
 from router.worker import sweep
-from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in, open_demo_ticket
+from tests.support.browser import ARTIFACTS_DIR, log_in
+from tests.support.crm import open_demo_ticket
+from tests.support.web import WebServer
 
 pytestmark = pytest.mark.browser
 

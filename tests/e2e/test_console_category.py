@@ -8,7 +8,9 @@ from sqlalchemy import select
 from router.bootstrap import bootstrap
 from router.crm.models import Ticket, TrainingExample
 from router.training.labels import COMPLAINT_TARGET
-from tests.e2e.conftest import ARTIFACTS_DIR, WebServer, log_in, open_demo_ticket
+from tests.support.browser import ARTIFACTS_DIR, log_in
+from tests.support.crm import open_demo_ticket
+from tests.support.web import WebServer
 
 pytestmark = pytest.mark.browser
 

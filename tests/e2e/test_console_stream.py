@@ -10,7 +10,8 @@ import time
 import httpx
 
 from router.bootstrap import bootstrap
-from tests.e2e.conftest import DEMO_PASSWORD, WebServer, open_demo_ticket
+from tests.support.crm import DEMO_PASSWORD, open_demo_ticket
+from tests.support.web import WebServer
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 

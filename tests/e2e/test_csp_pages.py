@@ -14,7 +14,9 @@ from sqlalchemy import select
 from router.bootstrap import bootstrap
 from router.crm.models import Agent, Presence, User
 from router.training.jobs import enqueue_retrain
-from tests.e2e.conftest import WebServer, log_in, open_demo_ticket
+from tests.support.browser import log_in
+from tests.support.crm import open_demo_ticket
+from tests.support.web import WebServer
 
 pytestmark = pytest.mark.browser
 

@@ -18,7 +18,7 @@ import pytest
 
 from router.internal_tokens import TOKENS_FILE
 from router.settings import get_settings
-from tests.listening import descendants, is_loopback, listening
+from tests.support.listening import descendants, is_loopback, listening
 
 pytestmark = pytest.mark.rasa
 

@@ -34,17 +34,12 @@ from router.settings import Settings
 from router.training.registry import register
 from router.triage.training import train_default_model
 from router.web.webchat import CHAT_COOKIE, chat_session, token_session
-from tests.e2e.conftest import (
-    ARTIFACTS_DIR,
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
-    _wait_until_healthy,
-    free_port,
-    running_web_app,
-    seeded_kefu,
-)
-from tests.fake_telegram import start_channels_stack
-from tests.rasa_stack import PROJECT_ROOT, RasaStack
+from tests.support.browser import ARTIFACTS_DIR, CHROMIUM_ARGS, CHROMIUM_PATH
+from tests.support.crm import seeded_kefu
+from tests.support.fake_telegram import start_channels_stack
+from tests.support.listening import free_port
+from tests.support.rasa_stack import PROJECT_ROOT, RasaStack
+from tests.support.web import running_web_app, wait_until_healthy
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
 REPLY_TIMEOUT_MS = 60_000
@@ -101,7 +96,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
         )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(base_url, web, log_path)
+        wait_until_healthy(base_url, web, log_path)
         yield ChatSite(base_url, rasa, kefu, secret_key)
     finally:
         web.terminate()
@@ -422,8 +417,26 @@ def test_a_refused_event_stream_says_why_and_retries_after_retry_after(browser_p
         assert streams_opened() == 2
 
 
-def test_agent_turns_are_logged_once_for_the_stream(site: ChatSite) -> None:
+def test_an_agent_reply_is_stored_once_and_shown_once_before_and_after_a_reload(site: ChatSite, browser_page) -> None:
+    page = browser_page
+    page.goto(f"{site.base_url}/chat")
+    page.wait_for_selector("#webchat[data-state=online]")
+    say(page, "你好")
+    conversation_id, _ = conversation_of(site.kefu, site.session(page))
+    reply = "客服小王：您的问题已记录，稍后回复您。"
+    assert deliver(site.kefu, conversation_id, reply).ok
+    turns(page, "agent").filter(has_text=reply).first.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert [text.splitlines()[-1] for text in turns(page, "agent").all_inner_texts()] == [reply]  # under its label
+
+    page.reload()
+    page.wait_for_selector("#webchat[data-state=online]")
+    turns(page, "agent").filter(has_text=reply).first.wait_for(timeout=REPLY_TIMEOUT_MS)
+    # The history (from the CRM) and the live stream both carry the reply: the page shows it once.
+    assert [text.splitlines()[-1] for text in turns(page, "agent").all_inner_texts()] == [reply]
     with site.kefu.uow() as uow:
-        agent_turns = uow.session.execute(select(Interaction).where(Interaction.speaker == Speaker.agent)).scalars()
-        keys = [turn.event_key for turn in agent_turns]
-    assert len(keys) == len(set(keys))
+        stored = uow.session.execute(
+            select(Interaction.text).where(
+                Interaction.conversation_id == conversation_id, Interaction.speaker == Speaker.agent
+            )
+        ).all()
+    assert [text for (text,) in stored] == [reply]

@@ -10,10 +10,10 @@ import pytest
 from router.bootstrap import Kefu, bootstrap
 from router.settings import Settings
 from router.training.registry import active_model
-from tests.conftest import seeded_sqlite_kefu
-from tests.e2e.conftest import seeded_kefu
-from tests.rasa_stack import RasaStack, running_stack
-from tests.unit.test_actions_tickets import activate_triage, train_small_triage
+from tests.support.crm import CrmTemplates, seeded_sqlite_kefu
+from tests.support.listening import free_port
+from tests.support.rasa_stack import RasaStack, running_stack
+from tests.support.triage import activate_triage, train_small_triage
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +27,15 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
 
 
 @pytest.fixture
-def seeded(database_url: str, tmp_path: Path) -> Iterator[Kefu]:
-    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL."""
-    with seeded_kefu(database_url, tmp_path) as kefu:
-        yield kefu
+def seeded(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
+    """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL, whose
+    Rasa URL points at a closed port: resolving never talks to anyone else's Rasa."""
+    crm_templates.fill(database_url, seeded=True)
+    kefu = bootstrap(
+        Settings(database_url=database_url, var_dir=tmp_path / "var", rasa_url=f"http://127.0.0.1:{free_port()}")
+    )
+    yield kefu
+    kefu.dispose()
 
 
 @pytest.fixture(scope="module")

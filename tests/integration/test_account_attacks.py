@@ -10,32 +10,20 @@ import json
 import re
 from base64 import b64encode
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from router.accounts import users
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.crm.models import PasswordOrigin, Role
 from router.settings import Settings
-from tests.e2e.conftest import running_web_app
+from tests.support.web import Server, csrf_of, form_login, running_web_app
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 OLD_PUBLISHED_KEY = "kefu-dev-secret-change-me"
-
-
-@dataclass(frozen=True)
-class Server:
-    """A running web app and a kefu on its database, to set up accounts the way the CLI would."""
-
-    base_url: str
-    kefu: Kefu
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +38,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             yield Server(base_url=base_url, kefu=kefu)
     finally:
         kefu.dispose()
-
-
-def csrf_of(client: httpx.Client, path: str) -> str:
-    """The CSRF token of the form at ``path``."""
-    return CSRF_FIELD.search(client.get(path).text).group(1)
-
-
-def form_login(client: httpx.Client, username: str, password: str) -> httpx.Response:
-    """Log in through the login form, as a browser does."""
-    token = csrf_of(client, "/login")
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
 
 
 def choose_password(client: httpx.Client, current: str, new: str) -> httpx.Response:

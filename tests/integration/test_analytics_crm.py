@@ -18,7 +18,7 @@ from router.analytics.frames import Period
 from router.bootstrap import Kefu
 from router.crm.models import Conversation, Customer, Interaction, Speaker, Ticket, TicketStatus
 from router.errors import InvalidInput, NotFound
-from tests.conftest import make_kefu
+from tests.support.crm import make_kefu
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

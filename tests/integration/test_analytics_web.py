@@ -17,8 +17,7 @@ from router.analytics.demo_data import generate_history
 from router.bootstrap import Kefu
 from router.crm.models import Team, Ticket
 from router.web.app import create_app
-from tests.conftest import make_kefu
-from tests.e2e.conftest import DEMO_PASSWORD, seed_demo_with_chosen_passwords
+from tests.support.crm import DEMO_PASSWORD, make_kefu, seed_demo_with_chosen_passwords
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 ANALYSES = ("kpis", "topics", "csat_drivers", "segments", "rules", "staffing")

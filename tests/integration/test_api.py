@@ -8,17 +8,8 @@ from sqlalchemy import func, select
 from router.bootstrap import Kefu
 from router.crm.models import Interaction, Ticket, TicketStatus
 from router.web.app import create_app
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
-from tests.integration.test_web_console import login
-
-
-def bearer(kefu: Kefu, username: str) -> TestClient:
-    """A client that authenticates every call with an API token, no cookies."""
-    client = TestClient(create_app(kefu))
-    response = client.post("/api/tokens", json={"username": username, "password": DEMO_PASSWORD})
-    assert response.status_code == 200, response.text
-    client.headers["Authorization"] = f"Bearer {response.json()['token']}"
-    return client
+from tests.support.crm import open_demo_ticket
+from tests.support.web import bearer, login
 
 
 def _agent_turns(kefu: Kefu, ticket_id: int) -> int:

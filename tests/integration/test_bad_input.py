@@ -12,7 +12,7 @@ from router.bootstrap import bootstrap
 from router.crm.interactions import MAX_STORED_CHARS
 from router.crm.models import Conversation, Interaction, Speaker
 from router.settings import Settings
-from tests.rasa_stack import RasaStack
+from tests.support.rasa_stack import RasaStack
 
 pytestmark = pytest.mark.rasa
 

@@ -14,15 +14,8 @@ import httpx
 import pytest
 
 from router.crm import migrate
-
-KEFU = [sys.executable, "-m", "router"]
-
-
-def run_kefu(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real `kefu` CLI in a child process with ``env`` on top of ours."""
-    return subprocess.run(
-        [*KEFU, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
-    )
+from tests.support.cli import KEFU, run_kefu
+from tests.support.listening import free_port
 
 
 def test_db_upgrade_downgrade_and_current(database_url: str) -> None:
@@ -86,12 +79,6 @@ def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
     assert "kefu train" in after.stdout  # no models in the fresh models dir
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_for_health(url: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and server.poll() is None:
@@ -107,8 +94,8 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
     env = {
         "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
         "KEFU_VAR_DIR": str(tmp_path / "var"),
-        "KEFU_WEB_PORT": str(_free_port()),
-        "KEFU_ACTION_PORT": str(_free_port()),
+        "KEFU_WEB_PORT": str(free_port()),
+        "KEFU_ACTION_PORT": str(free_port()),
         "COLUMNS": "250",
     }
     assert run_kefu("db", "upgrade", env=env).returncode == 0
@@ -126,7 +113,7 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
             assert before.returncode == 1
 
             # Follow the advice: only the port changes, and every URL to Rasa follows it.
-            moved = {**env, "KEFU_RASA_PORT": str(_free_port())}
+            moved = {**env, "KEFU_RASA_PORT": str(free_port())}
             after = run_kefu("doctor", env=moved)
             assert f"port {moved['KEFU_RASA_PORT']} free" in after.stdout
             assert "set KEFU_RASA_PORT" not in after.stdout and "kefu's web app is running there" in after.stdout

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from router.bootstrap import Kefu
 from router.crm.models import Ticket, User
 from router.web.live import TicketFeed
-from tests.unit.test_routing import new_ticket
+from tests.support.routing import new_ticket
 
 
 def _supervisor_id(kefu: Kefu) -> int:

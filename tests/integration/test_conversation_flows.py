@@ -12,16 +12,13 @@ from sqlalchemy import select
 from router.bootstrap import Kefu
 from router.crm.models import Conversation, CsatRating, Interaction, Speaker, Ticket
 from router.delivery.rasa_api import RasaApi
-from tests.rasa_stack import RasaStack
+from tests.support.crm import customer_tickets, one
+from tests.support.rasa_stack import RasaStack
+from tests.support.replies import TICKET_NUMBER, texts
 
 pytestmark = pytest.mark.rasa
 
 LOG_WAIT_S = 30
-TICKET_NUMBER = re.compile(r"T\d{6}")
-
-
-def texts(replies: list[dict]) -> str:
-    return "\n".join(reply.get("text") or "" for reply in replies)
 
 
 def logged(kefu: Kefu, sender_id: str, expected_customer_turns: int) -> list[Interaction]:
@@ -42,13 +39,6 @@ def logged(kefu: Kefu, sender_id: str, expected_customer_turns: int) -> list[Int
         if len(customer) >= expected_customer_turns or time.monotonic() > deadline:
             return rows
         time.sleep(0.3)
-
-
-def one(kefu: Kefu, statement):
-    with kefu.uow() as uow:
-        row = uow.session.execute(statement).scalar_one()
-        uow.session.expunge_all()
-        return row
 
 
 FLOWS = {
@@ -129,20 +119,6 @@ def test_customer_complains_asks_status_asks_for_a_human_and_rates(
 def conversation(stack: RasaStack, sender: str, *messages: str) -> list[str]:
     """Send the messages in turn; the bot's replies to each, joined."""
     return [texts(stack.send(sender, message)) for message in messages]
-
-
-def customer_tickets(kefu: Kefu, sender_id: str) -> list[Ticket]:
-    with kefu.uow() as uow:
-        rows = list(
-            uow.session.execute(
-                select(Ticket)
-                .join(Conversation, Conversation.id == Ticket.conversation_id)
-                .where(Conversation.sender_id == sender_id)
-                .order_by(Ticket.id)
-            ).scalars()
-        )
-        uow.session.expunge_all()
-        return rows
 
 
 DESCRIPTION_FOR_ORDER = {

@@ -9,7 +9,7 @@ import pytest
 from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.settings import Settings
-from tests.rasa_stack import running_stack
+from tests.support.rasa_stack import running_stack
 
 pytestmark = pytest.mark.rasa
 

@@ -17,8 +17,8 @@ from router.delivery.service import DeliveryResult, deliver, deliver_async, send
 from router.delivery.telegram import Button, RetryPolicy, TelegramSender
 from router.errors import InvalidInput, NotFound
 from router.web.webchat import chat_history, turns_after
-from tests.conftest import make_kefu
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram_server
+from tests.support.crm import make_kefu
+from tests.support.fake_telegram import TOKEN, FakeTelegram, fake_telegram_server
 
 FAST_RETRY = RetryPolicy(attempts=3, first_backoff_seconds=0.05, max_backoff_seconds=0.1)
 

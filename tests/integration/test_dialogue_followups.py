@@ -14,8 +14,9 @@ from router.crm.models import Conversation, CsatRating, Interaction, Role, Ticke
 from router.delivery.rasa_api import RasaApi
 from router.routing.agent_actions import resolve
 from router.routing.tickets import find_ticket
-from tests.integration.test_conversation_flows import TICKET_NUMBER, customer_tickets, one, texts
-from tests.rasa_stack import RasaStack
+from tests.support.crm import customer_tickets, one
+from tests.support.rasa_stack import RasaStack
+from tests.support.replies import TICKET_NUMBER, texts
 
 pytestmark = pytest.mark.rasa
 

@@ -19,9 +19,9 @@ from router.crm.models import Interaction, Role, Speaker, Ticket, TicketStatus
 from router.db import build_engine
 from router.routing.policy import routing_policy
 from router.routing.tickets import resolve
-from tests.conftest import make_kefu
-from tests.rasa_stack import running_stack
-from tests.unit.test_routing import make_team, make_user, new_ticket
+from tests.support.crm import make_kefu
+from tests.support.rasa_stack import running_stack
+from tests.support.routing import make_team, make_user, new_ticket
 
 FLUSH_TIMEOUT_S = 60
 TERMINATE_CONNECTIONS = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.test_conversation_flows import TICKET_NUMBER, texts
-from tests.rasa_stack import RasaStack
+from tests.support.rasa_stack import RasaStack
+from tests.support.replies import TICKET_NUMBER, texts
 
 pytestmark = pytest.mark.rasa
 

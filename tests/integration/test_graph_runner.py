@@ -16,7 +16,7 @@ from rasa.engine.runner.dask import DaskGraphRunner
 from bot import graph_runner
 from bot.graph_runner import SequentialGraphRunner
 from bot.tracker_store import KefuTrackerStore
-from tests.rasa_stack import trained_model
+from tests.support.rasa_stack import trained_model
 
 CONVERSATION = [
     "你好",
@@ -63,6 +63,7 @@ def model() -> Path:
     return trained_model()
 
 
+@pytest.mark.rasa  # loads (and if need be trains) the assistant's Rasa model
 def test_a_conversation_goes_exactly_as_under_dask(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     under_dask = agent_with(DaskGraphRunner, monkeypatch)
     sequential = agent_with(SequentialGraphRunner, monkeypatch)
@@ -75,6 +76,7 @@ def test_a_conversation_goes_exactly_as_under_dask(model: Path, monkeypatch: pyt
     assert actual == expected
 
 
+@pytest.mark.rasa
 def test_an_input_named_like_a_node_is_refused(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = agent_with(SequentialGraphRunner, monkeypatch).processor.graph_runner
     node = next(iter(runner._graph_schema.nodes))

@@ -22,8 +22,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.models import utcnow
 from router.settings import Settings
-from tests.e2e.conftest import running_web_app
-from tests.integration.test_account_attacks import Server, form_login
+from tests.support.web import Server, form_login, running_web_app
 
 GUESSES = 1000
 DEFAULTS = Settings()

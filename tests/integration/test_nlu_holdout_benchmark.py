@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.nlu_holdout import main
-from tests.rasa_stack import trained_model
+from tests.support.rasa_stack import trained_model
 
 pytestmark = pytest.mark.rasa
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.rasa_stack import PROJECT_ROOT, RASA, TRAINING_DATA, rasa_env, trained_model
+from tests.support.rasa_stack import PROJECT_ROOT, RASA, TRAINING_DATA, rasa_env, trained_model
 
 pytestmark = pytest.mark.rasa
 

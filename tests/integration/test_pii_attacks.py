@@ -20,10 +20,9 @@ from sqlalchemy import select
 
 from router.bootstrap import Kefu
 from router.crm.models import Base, Conversation, CsatRating, Ticket
-from tests.e2e.conftest import open_demo_ticket
-from tests.integration.test_api import bearer
-from tests.integration.test_web_console import login
-from tests.rasa_stack import RasaStack
+from tests.support.crm import open_demo_ticket
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import bearer, login
 
 # What each language's customer gives away, and what of it must not be found in any stored row: the digits of each
 # number whatever its spacing, the email's local part, the street and the postcode.

@@ -19,8 +19,8 @@ from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
-from tests.e2e.conftest import free_port
-from tests.integration.test_cli import run_kefu
+from tests.support.cli import run_kefu
+from tests.support.listening import free_port
 
 STRONG_KEY = "rI7y0Qz3vXk9WmJp2cLs8HdTf5GbNa4eUo6KqYw1RtE"  # a test value, random-looking, not used anywhere else
 UVICORN = [sys.executable, "-m", "uvicorn", "router.web.app:create_app", "--factory", "--port"]

@@ -28,11 +28,11 @@ from router.web.webchat import (
     chat_session,
     token_session,
 )
-from tests.conftest import seeded_sqlite_kefu
-from tests.e2e.conftest import running_web_app
-from tests.fake_telegram import SECRET, TOKEN, fake_telegram_server, start_channels_stack, text_update
-from tests.listening import descendants, is_loopback, listening, owner_of
-from tests.rasa_stack import RasaStack
+from tests.support.crm import seeded_sqlite_kefu
+from tests.support.fake_telegram import SECRET, TOKEN, fake_telegram_server, start_channels_stack, text_update
+from tests.support.listening import descendants, is_loopback, listening, owner_of
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import running_web_app
 
 pytestmark = pytest.mark.rasa
 

@@ -17,8 +17,9 @@ from rasa.core.lock_store import RedisLockStore
 from router.bootstrap import Kefu
 from router.db import build_engine
 from router.runner import lock_store_endpoint
-from tests.conftest import fresh_postgres_database, seeded_sqlite_kefu
-from tests.rasa_stack import RasaStack, running_stack
+from tests.support.crm import seeded_sqlite_kefu
+from tests.support.databases import fresh_postgres_database
+from tests.support.rasa_stack import RasaStack, running_stack
 
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres]
 

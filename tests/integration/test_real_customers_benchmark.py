@@ -19,7 +19,7 @@ from benchmarks.real_customers import (
 )
 from router.bootstrap import Kefu
 from router.crm.models import Conversation, Ticket
-from tests.rasa_stack import RasaStack
+from tests.support.rasa_stack import RasaStack
 
 pytestmark = pytest.mark.rasa
 

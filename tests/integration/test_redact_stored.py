@@ -10,8 +10,8 @@ from router.crm.conversations import current_conversation
 from router.crm.models import CsatRating, Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TrainingExample
 from router.crm.redaction import find_pii
 from router.routing.tickets import open_ticket
-from tests.integration.test_cli import run_kefu
-from tests.unit.test_routing import assessment, make_team
+from tests.support.cli import run_kefu
+from tests.support.routing import assessment, make_team
 
 RAW = "护照E73920418，住在北京市朝阳区建国路88号 / passport number 548213907, 221B Baker Street"
 

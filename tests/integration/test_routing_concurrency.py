@@ -18,7 +18,7 @@ from router.crm.models import Agent, Presence, Ticket, TicketEvent, TicketEventK
 from router.routing.assignment import assign_waiting
 from router.routing.presence import set_presence
 from router.worker import run_worker
-from tests.conftest import make_kefu
+from tests.support.crm import make_kefu
 
 
 def _route_until_nothing_moves(kefu, start: threading.Barrier) -> int:

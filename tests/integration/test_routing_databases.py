@@ -15,7 +15,7 @@ from router.errors import Conflict
 from router.routing.presence import set_presence
 from router.routing.queue import queue_position
 from router.routing.tickets import find_ticket, reopen_if_recent, reply, resolve
-from tests.unit.test_routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
 
 
 def test_lifecycle_queue_assign_reply_resolve_reopen(kefu_any_db: Kefu) -> None:

@@ -37,7 +37,7 @@ def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_
 
 
 def test_every_install_gets_its_own_demo_password(kefu: Kefu, tmp_path) -> None:
-    from tests.conftest import make_kefu
+    from tests.support.crm import make_kefu
 
     other = make_kefu(f"sqlite:///{tmp_path / 'other.db'}", tmp_path / "other")
     try:

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from router.analytics.similar import similar_tickets
 from router.bootstrap import Kefu
 from router.crm.models import Team
-from tests.e2e.conftest import open_demo_ticket
-from tests.integration.test_api import bearer
+from tests.support.crm import open_demo_ticket
+from tests.support.web import bearer
 
 LOST_PARCEL = "快递显示已签收，但我根本没收到包裹，订单 55210"
 

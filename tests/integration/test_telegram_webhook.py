@@ -17,9 +17,8 @@ from router.delivery.rasa_api import RasaApi
 from router.delivery.telegram_poll import TelegramPoller
 from router.delivery.updates import CLAIM_LEASE, Claim, claim_update
 from router.settings import Settings
-from tests.conftest import seeded_sqlite_kefu
-from tests.e2e.conftest import running_web_app
-from tests.fake_telegram import (
+from tests.support.crm import seeded_sqlite_kefu
+from tests.support.fake_telegram import (
     SECRET,
     TOKEN,
     FakeTelegram,
@@ -29,7 +28,8 @@ from tests.fake_telegram import (
     start_channels_stack,
     text_update,
 )
-from tests.rasa_stack import RasaStack
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import running_web_app
 
 pytestmark = pytest.mark.rasa
 

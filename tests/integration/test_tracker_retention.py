@@ -18,8 +18,8 @@ from bot.tracker_store import KefuTrackerStore
 from router.db import build_engine
 from router.retention import SECONDS_PER_DAY, delete_events_before, prune_tracker
 from router.worker import run_worker
-from tests.conftest import make_kefu
-from tests.integration.test_cli import run_kefu
+from tests.support.cli import run_kefu
+from tests.support.crm import make_kefu
 
 DOMAIN = Domain.from_dict({"intents": ["greet"]})
 NOW = time.time()

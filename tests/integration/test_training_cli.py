@@ -15,8 +15,8 @@ from router.settings import get_settings
 from router.training import registry
 from router.training.cli import data_app, model_app
 from router.training.labels import label_turns
-from tests.conftest import make_kefu
-from tests.rasa_stack import free_port
+from tests.support.crm import make_kefu
+from tests.support.listening import free_port
 
 runner = CliRunner()
 

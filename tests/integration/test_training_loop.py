@@ -28,8 +28,9 @@ from router.training.labels import Response, define_intent, label_turns
 from router.training.nlu_yaml import read_nlu_file, write_nlu_file
 from router.training.pipeline import RetrainResult, TrainingSources, retrain
 from router.training.rasa_runner import rasa_environment, rasa_executable
-from tests.conftest import make_kefu
-from tests.rasa_stack import _stop, free_port
+from tests.support.crm import make_kefu
+from tests.support.listening import free_port
+from tests.support.rasa_stack import _stop
 
 # Four real trainings and a Rasa server: far beyond the suite default on a shared 2-core machine.
 pytestmark = [pytest.mark.rasa, pytest.mark.timeout(3600)]

@@ -3,7 +3,11 @@ the figures come from its answers."""
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.triage import Task, run_diet_apart, score
+
+pytestmark = pytest.mark.rasa  # Rasa trains DIET in a child process
 
 TOPICS = {
     "refund": ["refund my order", "I want my money back", "return and refund please", "refund the payment"],

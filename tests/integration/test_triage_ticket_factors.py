@@ -8,20 +8,18 @@ import pytest
 
 from router.bootstrap import Kefu
 from router.crm.models import Ticket
-from router.triage import Triage, train_default_model
+from router.triage import Triage
 from router.triage.config import FACTORS
-from tests.e2e.conftest import open_demo_ticket
-from tests.integration.test_web_console import login
+from tests.support.crm import open_demo_ticket
+from tests.support.web import login
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 @pytest.fixture(scope="module")
-def triage(tmp_path_factory: pytest.TempPathFactory) -> Triage:
+def triage(default_triage_model_dir: Path) -> Triage:
     """The default model trained from data/ (our own sentiment set only, to keep it quick)."""
-    out = tmp_path_factory.mktemp("models") / "triage"
-    train_default_model(out, DATA_DIR, shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
-    return Triage.load(out, DATA_DIR / "triage")
+    return Triage.load(default_triage_model_dir, DATA_DIR / "triage")
 
 
 def test_ticket_keeps_every_factor_and_the_console_shows_them(seeded: Kefu, triage: Triage) -> None:

@@ -21,8 +21,8 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.models import ChannelIdentity, Interaction, Speaker
 from router.db import READ_ONLY, build_engine
 from router.turn_catch_up import SETTLE_S, TurnCatchUp
-from tests.conftest import make_kefu, seeded_sqlite_kefu
-from tests.rasa_stack import start_stack
+from tests.support.crm import make_kefu, seeded_sqlite_kefu
+from tests.support.rasa_stack import start_stack
 
 FLUSH_TIMEOUT_S = 60
 PHONE = "13812345678"

@@ -10,7 +10,7 @@ from router.crm import migrate
 from router.crm.models import PasswordOrigin, Role
 from router.crm.passwords import verify_password
 from router.settings import Settings
-from tests.integration.test_cli import run_kefu
+from tests.support.cli import run_kefu
 
 PRINTED_PASSWORD = re.compile(r"password for (\S+): (\S+)")
 

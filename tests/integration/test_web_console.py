@@ -29,22 +29,9 @@ from router.settings import Settings, get_settings
 from router.training.cli import data_app
 from router.training.labels import COMPLAINT_TARGET
 from router.web.app import create_app
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket
-from tests.rasa_stack import RasaStack
-
-CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def login(kefu: Kefu, username: str) -> tuple[TestClient, str]:
-    """A client logged in as ``username`` through the form, and its session's CSRF token."""
-    client = TestClient(create_app(kefu))
-    token = CSRF_FIELD.search(client.get("/login").text).group(1)
-    response = client.post(
-        "/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token}, follow_redirects=False
-    )
-    assert response.status_code == 303, response.text
-    page = client.get("/console")
-    return client, CSRF_FIELD.search(page.text).group(1)
+from tests.support.crm import DEMO_PASSWORD, open_demo_ticket
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import CSRF_FIELD, login
 
 
 def _counts(kefu: Kefu, ticket_id: int) -> tuple[str, int, int, int]:

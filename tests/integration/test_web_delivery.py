@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from router.bootstrap import Kefu
 from router.crm.models import Interaction, Speaker
-from tests.e2e.conftest import open_demo_ticket, seeded_kefu
-from tests.fake_telegram import TOKEN, FakeTelegram, fake_telegram_server
-from tests.integration.test_web_console import login
+from tests.support.crm import open_demo_ticket, seeded_kefu
+from tests.support.fake_telegram import TOKEN, FakeTelegram, fake_telegram_server
+from tests.support.web import login
 
 
 @pytest.fixture

@@ -29,7 +29,8 @@ from router.crm.models import Customer, TicketEvent, TicketEventKind
 from router.settings import Settings
 from router.web import webchat
 from router.web.limits import RedisBoundedSets
-from tests.e2e.conftest import DEMO_PASSWORD, open_demo_ticket, running_web_app, seeded_kefu
+from tests.support.crm import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
+from tests.support.web import running_web_app
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STREAM_PATHS = ("/webchat/events", "/console/stream")

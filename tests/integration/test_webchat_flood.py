@@ -23,9 +23,9 @@ from router.crm.models import Customer
 from router.crm.seed import seed_demo
 from router.settings import Settings
 from router.web import webchat
-from tests.e2e.conftest import running_web_app
-from tests.fake_telegram import start_channels_stack
-from tests.rasa_stack import RasaStack
+from tests.support.fake_telegram import start_channels_stack
+from tests.support.rasa_stack import RasaStack
+from tests.support.web import running_web_app
 
 pytestmark = pytest.mark.rasa
 if "/webchat/messages" not in {getattr(route, "path", "") for route in webchat.router.routes}:

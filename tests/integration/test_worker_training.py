@@ -12,7 +12,7 @@ from router.crm.models import Job, JobStatus
 from router.settings import PROJECT_ROOT
 from router.training.jobs import enqueue_retrain
 from router.worker import run_worker
-from tests.conftest import make_kefu
+from tests.support.crm import make_kefu
 
 
 def test_worker_claims_a_queued_retrain_and_records_its_outcome(sqlite_url: str, tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from router.db import READ_ONLY
 from router.errors import Conflict
 from router.training import registry
 from router.web.app import create_app
-from tests.conftest import DEMO_PASSWORD, seeded_sqlite_kefu
-from tests.rasa_stack import free_port
+from tests.support.crm import DEMO_PASSWORD, seeded_sqlite_kefu
+from tests.support.listening import free_port
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Far above a write's own work on this CRM, far below the stand-in Rasa's reload time.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
@@ -20,41 +19,8 @@ from router.crm.csat import parse_score
 from router.crm.models import CsatRating
 from router.crm.seed import seed_faq
 from router.errors import InvalidInput
-from tests.conftest import make_kefu
-
-
-def user_event(text: str, intent: str, confidence: float = 0.9, entities: list[dict] | None = None) -> dict[str, Any]:
-    """A user event as the tracker the action server receives carries it."""
-    parse_data = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or []}
-    return {"event": "user", "text": text, "parse_data": parse_data}
-
-
-def make_tracker(
-    events: list[dict[str, Any]], slots: dict[str, Any] | None = None, sender_id: str = "web:unit", **extra: Any
-) -> Tracker:
-    """A tracker whose latest message is the last user event, as Rasa sends it to the action server."""
-    latest = next((event["parse_data"] for event in reversed(events) if event["event"] == "user"), {})
-    return Tracker(
-        sender_id=sender_id,
-        slots={"language": "zh", **(slots or {})},
-        latest_message=latest,
-        events=events,
-        paused=False,
-        followup_action=None,
-        active_loop=extra.get("active_loop", {}),
-        latest_action_name="action_listen",
-    )
-
-
-def run(action: Any, tracker: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run a sync action as the action server would: the events it returns and the messages it sent."""
-    dispatcher = CollectingDispatcher()
-    events = action.run(dispatcher, tracker, {})
-    return events, dispatcher.messages
-
-
-# The rating question, as the rules run it before a rating is expected.
-ASKED = {"event": "action", "name": "utter_ask_csat"}
+from tests.support.actions import ASKED, make_tracker, run, user_event
+from tests.support.crm import make_kefu
 
 
 @pytest.fixture

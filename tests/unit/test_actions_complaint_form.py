@@ -13,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.complaint import ActionCancelComplaint, ValidateComplaintForm
 from actions.complaint_answers import Reply, is_descriptive, is_question, read_description_reply, read_order_reply
-from tests.rasa_stack import PROJECT_ROOT
-from tests.unit.test_actions import run, user_event
+from tests.support.actions import run, user_event
+from tests.support.rasa_stack import PROJECT_ROOT
 
 FORM = {"name": "complaint_form"}
 # The part of the domain the action server gets from Rasa that the validation reads: the real form's slots.

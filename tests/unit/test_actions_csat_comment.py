@@ -10,7 +10,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.csat import ValidateCsatCommentForm, asks_for_something_else
-from tests.unit.test_actions import user_event
+from tests.support.actions import user_event
 
 DOMAIN = {"forms": {"csat_comment_form": {"required_slots": ["csat_comment"]}}}
 

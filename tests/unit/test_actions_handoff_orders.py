@@ -9,9 +9,7 @@ from rasa_sdk import Tracker
 
 from actions.handoff import ActionHandoff, OrderNumbers, order_numbers
 from router.bootstrap import Kefu
-from tests.unit import test_actions_tickets as ticket_tests
-from tests.unit.test_actions import make_tracker, run, user_event
-from tests.unit.test_actions_tickets import submit, tickets
+from tests.support.actions import make_tracker, run, submit, tickets, user_event
 
 COMPLAINT_FORM_STARTS = {"event": "active_loop", "name": "complaint_form"}
 FORM_ENDS = {"event": "active_loop", "name": None}
@@ -93,10 +91,6 @@ def test_no_order_anywhere_or_none_given_leaves_both_empty() -> None:
     declined = [COMPLAINT_FORM_STARTS, user_event("没有", "deny"), slot("order_number", "none")]
     assert order_numbers(handoff_tracker([HUMAN])) == OrderNumbers(given=None, earlier=())
     assert order_numbers(handoff_tracker([*declined, HUMAN, FORM_ENDS])) == OrderNumbers(given=None, earlier=())
-
-
-# The demo-seeded SQLite CRM with a small real triage model that the ticket actions' tests use.
-triage_model_dir, crm = ticket_tests.triage_model_dir, ticket_tests.crm
 
 
 @pytest.mark.parametrize(

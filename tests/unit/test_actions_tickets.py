@@ -4,115 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from rasa_sdk.events import ActionExecuted
 from sqlalchemy import select
 
-from actions.complaint import ActionSubmitComplaint
 from actions.csat import ActionRecordCsat
 from actions.handoff import ActionHandoff
 from actions.status import ActionCheckStatus
 from router.bootstrap import Kefu
 from router.crm.conversations import current_conversation
-from router.crm.models import Conversation, CsatRating, ModelStatus, Ticket, TicketStatus
-from router.crm.seed import seed_demo
-from router.training import registry
-from router.triage.sentiment import Labelled, Sentiment
-from router.triage.training import train_model_dir, train_risk
-from tests.conftest import make_kefu
-from tests.unit.test_actions import ASKED, make_tracker, run, user_event
-
-# The shipped risk examples: the danger floors need a risk model beside the small classifier below.
-TRIAGE_DATA = Path(__file__).resolve().parents[2] / "data" / "triage"
-
-# A small but real labelled set: enough for the triage classifier to tell these categories apart.
-COMPLAINTS = {
-    "delivery": [
-        "快递三天了还没到",
-        "物流一直不更新，包裹到底在哪",
-        "配送太慢了，说好次日达",
-        "my parcel has not arrived after a week",
-        "the delivery is late and tracking never updates",
-        "courier lost my package",
-    ],
-    "refund_return": [
-        "退款申请一周了还没到账",
-        "退货寄回去了钱还没退",
-        "我要退款，商家不处理",
-        "my refund has not come back to my card",
-        "I returned the item but got no refund",
-        "the return request was rejected for no reason",
-    ],
-    "product_quality": [
-        "吹风机用一次就坏了",
-        "收到的杯子是裂的，质量太差",
-        "衣服洗一次就掉色",
-        "the blender arrived broken",
-        "the phone screen stopped working after two days",
-        "the shoes fell apart after one wear",
-    ],
-}
-SENTIMENT = [("太差了，气死了", 1), ("垃圾，再也不买", 1), ("很满意，谢谢", 0), ("质量不错，好评", 0)] * 3
-ENGLISH_SENTIMENT = [
-    ("this is a disgrace", 1),
-    ("still broken, awful", 1),
-    ("thanks a lot", 0),
-    ("what time is it", 0),
-] * 3
-
-
-def train_small_triage(out_dir: Path) -> Path:
-    """Train the router's real triage model on the set above into ``out_dir``."""
-    texts = [text for examples in COMPLAINTS.values() for text in examples]
-    labels = [label for label, examples in COMPLAINTS.items() for _ in examples]
-    sentiment = Sentiment.train(
-        *(Labelled([text for text, _ in rows], [negative for _, negative in rows], [1.0] * len(rows))
-          for rows in (SENTIMENT, ENGLISH_SENTIMENT)),
-        "test set",
-    )  # fmt: skip
-    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA))
-    return out_dir
-
-
-def activate_triage(kefu: Kefu, model_dir: Path) -> None:
-    """Make ``model_dir`` the registry's active triage model, as a promotion does."""
-    with kefu.uow() as uow:
-        registry.register(uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None)
-        uow.commit()
-
-
-@pytest.fixture(scope="module")
-def triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_small_triage(tmp_path_factory.mktemp("triage") / "model")
-
-
-@pytest.fixture
-def crm(tmp_path: Path, triage_model_dir: Path) -> Kefu:
-    """A demo-seeded SQLite CRM with the small triage model active."""
-    kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path, models_dir=tmp_path / "models")
-    with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
-        uow.commit()
-    activate_triage(kefu, triage_model_dir)
-    yield kefu
-    kefu.dispose()
-
-
-def tickets(kefu: Kefu) -> list[Ticket]:
-    """Every ticket, oldest first, detached so its attributes stay readable."""
-    with kefu.uow() as uow:
-        rows = list(uow.session.execute(select(Ticket).order_by(Ticket.id)).scalars())
-        uow.session.expunge_all()
-        return rows
-
-
-def submit(kefu: Kefu, sender_id: str, description: str, order_number: str | None, language: str = "zh"):
-    tracker = make_tracker(
-        [user_event(description, "complain")],
-        slots={"language": language, "order_number": order_number, "complaint_description": description},
-        sender_id=sender_id,
-    )
-    return run(ActionSubmitComplaint(kefu), tracker)
+from router.crm.models import Conversation, CsatRating, TicketStatus
+from tests.support.actions import ASKED, make_tracker, run, submit, tickets, user_event
+from tests.support.crm import make_kefu
 
 
 def test_a_complaint_opens_a_triaged_ticket_and_tells_number_priority_and_wait(crm: Kefu) -> None:

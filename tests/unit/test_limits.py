@@ -11,7 +11,7 @@ import pytest
 from router.bootstrap import Kefu
 from router.web.limits import Limits, MemoryBoundedSets, RateLimited, RedisBoundedSets
 from router.web.templating import TEMPLATES_DIR
-from tests.e2e.conftest import open_demo_ticket
+from tests.support.crm import open_demo_ticket
 
 
 class Clock:

@@ -11,7 +11,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from benchmarks.nlu_cross_validation import PROJECT_ROOT, intent_language_counts, load_nlu_data
-from tests.integration.test_nlu import UNSEEN_FALLBACK_MESSAGES, UNSEEN_MESSAGES
+from tests.support.nlu_messages import UNSEEN_FALLBACK_MESSAGES, UNSEEN_MESSAGES
 
 CONFIG_FILE = PROJECT_ROOT / "config.yml"
 # data/nlu/README.md: at least 40 distinct examples per core intent per language.

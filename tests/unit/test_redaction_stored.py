@@ -16,7 +16,7 @@ from router.routing.tickets import add_note, open_ticket, reopen, resolve
 from router.training.export import export_training_data
 from router.training.labels import COMPLAINT_TARGET, INTENT_TARGET
 from router.training.nlu_yaml import read_nlu_file
-from tests.unit.test_routing import assessment, make_team, make_user
+from tests.support.routing import assessment, make_team, make_user
 
 PERSONAL = {
     "zh": (

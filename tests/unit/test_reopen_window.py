@@ -11,7 +11,7 @@ from router.crm.conversations import current_conversation
 from router.crm.models import Agent, Ticket
 from router.routing.policy import RoutingPolicy
 from router.routing.tickets import recently_resolved_customers, reopen_if_recent, resolve
-from tests.unit.test_routing import make_agent, make_team, new_ticket
+from tests.support.routing import make_agent, make_team, new_ticket
 
 WINDOW = timedelta(days=2)
 POLICY = RoutingPolicy(heartbeat_timeout=timedelta(seconds=90), reopen_within=WINDOW, escalate_when_left=0.2)

@@ -10,7 +10,7 @@ from router.bootstrap import Kefu
 from router.crm.models import Agent, AuditEntry, Presence, Role, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.routing.presence import requeue_stale_agents, set_presence
 from router.routing.tickets import merge, transfer
-from tests.unit.test_routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
 
 
 def presence_trail(kefu: Kefu) -> list[tuple[int | None, str, dict]]:

@@ -20,8 +20,8 @@ from router.routing.presence import requeue_stale_agents
 from router.routing.tickets import reopen_if_recent, resolve
 from router.settings import PROJECT_ROOT
 from router.worker import run_worker, sweep
-from tests.conftest import make_kefu
-from tests.unit.test_routing import make_agent, make_team, new_ticket
+from tests.support.crm import make_kefu
+from tests.support.routing import make_agent, make_team, new_ticket
 
 SHIPPED = PROJECT_ROOT / "data" / POLICY_FILE
 

@@ -38,7 +38,7 @@ from router.routing.tickets import (
     transfer,
 )
 from router.routing.visibility import ensure_can_see, visible_tickets
-from tests.unit.test_routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from router.training.gate import GateReport
 from router.training.pipeline import needs_training
 from router.triage.store import FORMAT_VERSION, IncompatibleModel, save_model_dir
 from router.triage.training import train_model_dir, train_sentiment
-from tests.conftest import make_kefu
+from tests.support.crm import make_kefu
 
 TOLERANCE = 0.02
 

@@ -23,7 +23,7 @@ from router.training.jobs import (
     run_next_job,
     take_over_stale_jobs,
 )
-from tests.conftest import make_kefu
+from tests.support.crm import make_kefu
 
 
 def test_second_retrain_is_refused_while_one_is_unfinished(kefu_any_db: Kefu) -> None:

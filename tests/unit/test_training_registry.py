@@ -14,7 +14,7 @@ from router.errors import Conflict, NotFound
 from router.training import registry
 from router.training.hot_model import HotModel
 from router.training.rasa_runner import rasa_environment
-from tests.rasa_stack import free_port
+from tests.support.listening import free_port
 
 
 def _register(kefu: Kefu, version: str, status: ModelStatus = ModelStatus.candidate) -> None:

@@ -12,7 +12,7 @@ from scipy.sparse import csr_matrix
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from router.errors import InvalidInput
-from router.triage import Assessment, Triage, train_default_model
+from router.triage import Assessment, Triage
 from router.triage.classifier import TriageClassifier
 from router.triage.config import RISKS
 from router.triage.datasets import read_texts
@@ -26,16 +26,8 @@ COMPLAINTS = DATA_DIR / "triage" / "complaints.csv"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default model trained from data/, with Chinese sentiment from our own set (no shared data here)."""
-    out = tmp_path_factory.mktemp("models") / "triage"
-    train_default_model(out, DATA_DIR, shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
-    return out
-
-
-@pytest.fixture(scope="module")
-def triage(model_dir: Path) -> Triage:
-    return Triage.load(model_dir, DATA_DIR / "triage")
+def triage(default_triage_model_dir: Path) -> Triage:
+    return Triage.load(default_triage_model_dir, DATA_DIR / "triage")
 
 
 def test_complaint_data_covers_every_category_in_both_languages() -> None:
@@ -277,8 +269,8 @@ def test_binary_labels_and_bad_training_sets() -> None:
         TriageClassifier().fit(["a", "b", "c"], ["x", "x", "y"])
 
 
-def test_model_dir_records_its_format_sentiment_source_and_risk_figures(model_dir: Path) -> None:
-    manifest = read_manifest(model_dir)
+def test_model_dir_records_its_format_sentiment_source_and_risk_figures(default_triage_model_dir: Path) -> None:
+    manifest = read_manifest(default_triage_model_dir)
     assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["artifacts"] == ["classifier", "risk", "sentiment"]
     assert manifest["metrics"]["sentiment_source"].startswith("kefu sentiment_zh.csv")
@@ -288,7 +280,7 @@ def test_model_dir_records_its_format_sentiment_source_and_risk_figures(model_di
         assert 0 < risk[f"{name}_oof_recall"] <= 1 and 0 <= risk[f"{name}_oof_false_alarms"] <= 0.05
 
 
-def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Path) -> None:
+def test_model_dir_from_another_version_is_refused(tmp_path: Path, default_triage_model_dir: Path) -> None:
     other = tmp_path / "old"
     save_model_dir(other, {"classifier": {"not": "a model"}}, {})
     manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
@@ -297,19 +289,19 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, model_dir: Pa
         Triage.load(other)
     with pytest.raises(IncompatibleModel, match=r"no manifest\.json"):
         Triage.load(tmp_path / "empty")
-    classifier = load_artifact(model_dir, "classifier", TriageClassifier)
+    classifier = load_artifact(default_triage_model_dir, "classifier", TriageClassifier)
     save_model_dir(tmp_path / "classifier-only", {"classifier": classifier}, {})
     with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
         Triage.load(tmp_path / "classifier-only")
-    sentiment = load_artifact(model_dir, "sentiment", Sentiment)
+    sentiment = load_artifact(default_triage_model_dir, "sentiment", Sentiment)
     save_model_dir(tmp_path / "no-risk", {"classifier": classifier, "sentiment": sentiment}, {})
     with pytest.raises(IncompatibleModel, match="has no 'risk' model"):
         Triage.load(tmp_path / "no-risk")
 
 
-def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, model_dir: Path) -> None:
+def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, default_triage_model_dir: Path) -> None:
     truncated = tmp_path / "truncated"
-    shutil.copytree(model_dir, truncated)
+    shutil.copytree(default_triage_model_dir, truncated)
     stored = (truncated / "classifier.joblib").read_bytes()
     (truncated / "classifier.joblib").write_bytes(stored[: len(stored) // 2])
     with pytest.raises(IncompatibleModel, match=r"classifier\.joblib cannot be read \(\w+.*retrain the model"):

@@ -1,4 +1,5 @@
-"""The urgency score is bounded, deterministic, monotonic in every factor, and maps to the configured SLAs."""
+"""The urgency score is bounded, the weighted sum of its factors, monotonic in every factor, and maps to the
+configured SLAs."""
 
 from __future__ import annotations
 
@@ -46,8 +47,43 @@ def test_score_is_bounded_and_factors_add_up(value: UrgencyInputs) -> None:
 
 
 @given(inputs)
-def test_score_is_deterministic(value: UrgencyInputs) -> None:
-    assert score_urgency(value, CONFIG.urgency) == score_urgency(value, CONFIG.urgency)
+def test_each_factor_is_its_weight_times_its_capped_level(value: UrgencyInputs) -> None:
+    urgency = CONFIG.urgency
+    levels = {
+        "severity": value.severity,
+        "sentiment": value.negativity,
+        "tier": urgency.tiers[value.customer_tier],
+        "repeats": min(1.0, value.repeat_contacts_7d / urgency.repeats_for_full),
+        "waiting": min(1.0, value.waited_minutes / urgency.minutes_for_full),
+    }
+    factors = score_urgency(value, urgency).factors
+    for name, level in levels.items():
+        assert factors[name] == pytest.approx(urgency.weights[name] * level, abs=0.01), name
+
+
+@pytest.mark.parametrize(
+    ("value", "factors", "score", "priority"),
+    [
+        # Worked by hand from data/triage/urgency.yml: the cues (lawyer 0.8 + now 0.4 + refund now 0.3) cap at 1.
+        (
+            UrgencyInputs(0.5, 1.0, "refund now or I call my lawyer", "gold", repeat_contacts_7d=3, waited_minutes=60),
+            {"severity": 15.0, "sentiment": 20.0, "cues": 20.0, "tier": 5.0, "repeats": 10.0, "waiting": 5.0},
+            75.0,
+            1,
+        ),
+        (
+            UrgencyInputs(0.6, 0.25, "快递到哪了", "standard", repeat_contacts_7d=1, waited_minutes=30),
+            {"severity": 18.0, "sentiment": 5.0, "cues": 0.0, "tier": 0.0, "repeats": 3.33, "waiting": 2.5},
+            28.83,
+            3,
+        ),
+    ],
+)
+def test_worked_examples_score_what_the_configuration_says(
+    value: UrgencyInputs, factors: dict[str, float], score: float, priority: int
+) -> None:
+    urgency = score_urgency(value, CONFIG.urgency)
+    assert (urgency.factors, urgency.score, urgency.band.priority) == (factors, score, priority)
 
 
 @given(inputs, unit, unit, st.integers(min_value=0, max_value=50), st.floats(min_value=0, max_value=1e4))

@@ -10,6 +10,13 @@ from pathlib import Path
 LISTEN = "0A"  # the TCP state code of a listening socket in /proc/net/tcp
 
 
+def free_port() -> int:
+    """A port nothing listens on right now, so parallel test runs never collide on a fixed port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def descendants(pid: int) -> set[int]:
     """``pid`` and every process below it (Sanic and honcho start children)."""
     children: dict[int, list[int]] = {}

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.rasa_stack import RasaStack, start_stack
+from tests.support.rasa_stack import RasaStack, start_stack
 
 TOKEN = "123456:TEST-fake-token"
 SECRET = "kefu-test-secret"
@@ -198,8 +198,8 @@ def callback_update(update_id: int, chat_id: int, data: str) -> dict[str, Any]:
 def start_channels_stack(
     database_url: str, work_dir: Path, telegram_api_url: str, env: dict[str, str] | None = None
 ) -> RasaStack:
-    """The real Rasa server + action server of tests/rasa_stack.py with every channel ``kefu run`` gives Rasa (REST,
-    web chat, Telegram) and Telegram settings pointing at ``telegram_api_url``."""
+    """The real Rasa server + action server of :mod:`tests.support.rasa_stack` with every channel ``kefu run`` gives
+    Rasa (REST, web chat, Telegram) and Telegram settings pointing at ``telegram_api_url``."""
     telegram = {
         "KEFU_TELEGRAM_TOKEN": TOKEN,
         "KEFU_TELEGRAM_SECRET_TOKEN": SECRET,

@@ -1,7 +1,7 @@
 """A real Rasa server and action server for tests: train (or reuse) the model, start both on free ports, stop them.
 
-Tests use it through the session-scoped ``rasa_stack`` fixture in ``tests/integration/conftest.py``; benchmarks may
-use :func:`running_stack` directly.
+Tests use it through the session-scoped ``rasa_stack`` fixture in ``tests/integration/conftest.py`` (or start their
+own stack) and are marked ``rasa``; benchmarks may use :func:`running_stack` directly.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,8 +25,10 @@ import yaml
 
 from router.runner import channel_credentials, rasa_stores
 from router.settings import Settings
+from tests.support.listening import free_port
+from tests.support.markers import require_marker
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODEL_CACHE_DIR = PROJECT_ROOT / "models" / "test-cache"
 RASA = str(Path(sys.executable).with_name("rasa"))
 
@@ -37,13 +38,6 @@ MODEL_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules.yml", "data/
 TRAINING_DATA = ("data/nlu", "data/rules.yml", "data/stories.yml")
 START_TIMEOUT_SECONDS = 240
 TRAIN_TIMEOUT_SECONDS = 900
-
-
-def free_port() -> int:
-    """A port nothing listens on right now, so parallel test runs never collide on Rasa's defaults."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
@@ -72,6 +66,7 @@ def rasa_env(**extra: str) -> dict[str, str]:
 
 def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
     """Path of the model for the current assistant, training it once under a lock shared by parallel runs."""
+    require_marker("rasa", "trains or loads the assistant's Rasa model")
     cache_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = model_fingerprint()
     model = cache_dir / f"{fingerprint}.tar.gz"
@@ -217,6 +212,7 @@ def start_stack(
     ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram); ``env`` adds environment variables both servers
     see (e.g. the channels' tokens).
     """
+    require_marker("rasa", "starts Rasa")
     model = model or trained_model()
     if event_broker is None:
         event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()

@@ -1,0 +1,1 @@
+"""Helpers shared by tests and benchmarks. Test modules and conftest files import from here, never from each other."""

@@ -1,0 +1,30 @@
+"""Unit fixtures shared by the action tests: a demo-seeded SQLite CRM with a small real triage model active."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from router.bootstrap import Kefu
+from router.crm.seed import seed_demo
+from tests.support.crm import make_kefu
+from tests.support.triage import activate_triage, train_small_triage
+
+
+@pytest.fixture(scope="module")
+def triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return train_small_triage(tmp_path_factory.mktemp("triage") / "model")
+
+
+@pytest.fixture
+def crm(tmp_path: Path, triage_model_dir: Path) -> Iterator[Kefu]:
+    """A demo-seeded SQLite CRM with the small triage model active."""
+    kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path, models_dir=tmp_path / "models")
+    with kefu.uow() as uow:
+        seed_demo(uow.session, kefu.settings.data_dir)
+        uow.commit()
+    activate_triage(kefu, triage_model_dir)
+    yield kefu
+    kefu.dispose()
