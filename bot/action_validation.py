@@ -2,10 +2,11 @@
 
 Rasa 3.6 checks every action-server response with ``jsonschema.validate``, which first re-validates Rasa's own
 response schema against the draft 2020-12 meta-schema: 40–75 ms of CPU on every custom action call, more than the
-rest of the turn together (BENCHMARKS.md, Bot turn latency). Rasa offers no setting for it, so kefu's Rasa-side
-extensions call :func:`install` to swap in the same validation (same schema, same validator class, same best-match
-error and message) with the schema checked once per process. A valid response, the usual case, is checked against
-its events' own types only (``_is_valid``); the full schema runs only to describe an invalid one.
+rest of the turn together (BENCHMARKS.md, Bot turn latency). Rasa offers no setting for it, so the Rasa server's
+start-up (``bot.patches.install``) calls :func:`install` to swap in the same validation (same schema, same validator
+class, same best-match error and message) with the schema checked once per process. A valid response, the usual
+case, is checked against its events' own types only (``_is_valid``); the full schema runs only to describe an
+invalid one.
 """
 
 from __future__ import annotations

@@ -24,9 +24,16 @@ def rasa_run_arguments(settings: Settings, extra: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Run Rasa's own command line with kefu's server arguments."""
+    """Install kefu's Rasa patches, then run Rasa's own command line with kefu's server arguments."""
+    import rasa
     import rasa.__main__
 
+    from bot import patches
+
+    try:
+        patches.install(rasa_version=rasa.__version__)
+    except patches.UnsupportedRasaVersion as refused:
+        raise SystemExit(str(refused)) from refused
     sys.argv = ["rasa", *rasa_run_arguments(get_settings(), sys.argv[1:])]
     rasa.__main__.main()
 

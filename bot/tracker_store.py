@@ -32,7 +32,6 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
-from bot import action_validation, graph_runner
 from router.crm.redaction import KnownPii, PiiKind, known_pii, redact_entities, redact_json
 from router.recent import RecentlyUsed
 
@@ -122,9 +121,6 @@ class KefuTrackerStore(SQLTrackerStore):
             self.sessionmaker = sessionmaker(bind=self.engine)
         self._saved: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
         self._lent: RecentlyUsed[_Known] = RecentlyUsed(int(cached_conversations))
-        # Rasa builds the tracker store before it loads a model: the one place kefu's per-turn fixes go in.
-        action_validation.install()
-        graph_runner.install()
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:

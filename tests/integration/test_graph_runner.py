@@ -13,9 +13,7 @@ from rasa.core.tracker_store import InMemoryTrackerStore
 from rasa.engine.exceptions import GraphRunError
 from rasa.engine.runner.dask import DaskGraphRunner
 
-from bot import graph_runner
 from bot.graph_runner import SequentialGraphRunner
-from bot.tracker_store import KefuTrackerStore
 from tests.support.rasa_stack import trained_model
 
 CONVERSATION = [
@@ -83,13 +81,3 @@ def test_an_input_named_like_a_node_is_refused(model: Path, monkeypatch: pytest.
 
     with pytest.raises(GraphRunError, match="clashes with a node name"):
         runner.run(inputs={"__message__": node})
-
-
-def test_kefus_tracker_store_makes_rasa_load_models_with_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rasa.core.processor, "DaskGraphRunner", DaskGraphRunner)
-
-    KefuTrackerStore(dialect="sqlite", db=str(tmp_path / "tracker.db"))
-
-    assert rasa.core.processor.DaskGraphRunner is SequentialGraphRunner
-    graph_runner.install()  # idempotent
-    assert rasa.core.processor.DaskGraphRunner is SequentialGraphRunner
