@@ -1,4 +1,4 @@
-"""The `kefu` command starts without the libraries only training, splitting and Rasa need.
+"""The `kefu` command starts without the libraries only training, splitting, Rasa and Telegram need.
 
 Every `kefu user`, `kefu db` or `kefu doctor` would otherwise spend seconds importing scikit-learn and friends.
 """
@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-HEAVY_LIBRARIES = frozenset({"sklearn", "pandas", "scipy", "numpy", "jieba", "tensorflow", "rasa", "rasa_sdk"})
+HEAVY_LIBRARIES = frozenset(
+    {"sklearn", "pandas", "scipy", "numpy", "jieba", "tensorflow", "rasa", "rasa_sdk", "telegram"}
+)
 
 
 def top_level_modules_after(statement: str) -> set[str]:
@@ -22,7 +24,7 @@ def top_level_modules_after(statement: str) -> set[str]:
     return {name.split(".")[0] for name in child.stdout.split()}
 
 
-def test_importing_the_kefu_command_loads_no_machine_learning_or_rasa_library() -> None:
+def test_importing_the_kefu_command_loads_no_machine_learning_rasa_or_telegram_library() -> None:
     assert top_level_modules_after("import router.cli") & HEAVY_LIBRARIES == set()
 
 
