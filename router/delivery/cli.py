@@ -7,9 +7,10 @@ import asyncio
 import typer
 from rich.console import Console
 
-from router.delivery.telegram import TelegramSender
-from router.delivery.telegram_poll import TelegramPoller
 from router.settings import Settings, get_settings
+
+# python-telegram-bot is imported inside the commands that talk to Telegram, so that registering them does not slow
+# down every other `kefu` command.
 
 console = Console()
 app = typer.Typer(help="Connect the Telegram bot (KEFU_TELEGRAM_TOKEN) to the Rasa server.", no_args_is_help=True)
@@ -31,6 +32,8 @@ def poll(
     long_poll_seconds: int = typer.Option(25, help="How long each getUpdates call may wait for news."),
 ) -> None:
     """Long-poll Telegram and forward each update to the Rasa server's Telegram webhook (no public URL needed)."""
+    from router.delivery.telegram_poll import TelegramPoller
+
     settings = _configured_settings()
     poller = TelegramPoller(settings, long_poll_seconds)
     console.print(f"polling Telegram → {poller.webhook_url} (Ctrl-C to stop)")
@@ -46,6 +49,8 @@ def set_webhook(
     public_url: str = typer.Argument(..., help="Public HTTPS base URL of the kefu web app, e.g. https://kefu.example"),
 ) -> None:
     """Tell Telegram to post updates to the kefu web app, signed with KEFU_TELEGRAM_SECRET_TOKEN."""
+    from router.delivery.telegram import TelegramSender
+
     settings = _configured_settings()
     url = public_url.rstrip("/") + "/webhooks/telegram/webhook"
 

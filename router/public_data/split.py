@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from sklearn.feature_extraction.text import TfidfVectorizer
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy, SciPy and scikit-learn are imported by the functions that split: ``canonical`` is also wanted by modules
+# the `kefu` command loads on every start, which must not pay for them.
 
 NEAR_COPY_COSINE = 0.8
 HELD_OUT_SHARE = 0.3
@@ -34,6 +36,11 @@ def canonical(text: str) -> str:
 
 def near_copy_groups(texts: Sequence[str], threshold: float = NEAR_COPY_COSINE) -> np.ndarray:
     """A group number per text; texts in one group are near-copies of each other, directly or through others."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     if not texts:
         return np.zeros(0, dtype=int)
     vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, dtype=np.float32)
@@ -58,6 +65,8 @@ def _bucket(text: str) -> float:
 
 def held_out_mask(texts: Sequence[str], share: float = HELD_OUT_SHARE) -> np.ndarray:
     """True for the texts on the held-out side: about ``share`` of the groups, each group wholly on one side."""
+    import numpy as np
+
     if not 0.0 < share < 1.0:
         raise ValueError(f"held-out share must be between 0 and 1, not {share}")
     groups = near_copy_groups(texts)

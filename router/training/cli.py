@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -14,14 +14,17 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.models import ModelVersion, User
 from router.errors import KefuError
 from router.public_data.mapping import load_project_mapping
-from router.public_data.sides import write_training_side
 from router.settings import Settings, get_settings
 from router.training import registry
-from router.training.export import export_training_data
-from router.training.gate import GateReport
 from router.training.jobs import JobReporter, enqueue_retrain, run_job
-from router.training.pipeline import RetrainResult, needs_training
 from router.training.public_nlu import DEFAULT_CAPS, DEFAULT_SEED, import_public
+
+if TYPE_CHECKING:
+    from router.training.gate import GateReport
+    from router.training.pipeline import RetrainResult
+
+# The modules that train, split and cluster (scikit-learn, pandas) are imported inside the commands that need them,
+# so that registering these commands does not slow down every other `kefu` command.
 
 console = Console()
 data_app = typer.Typer(help="Training data: export reviewed labels for the trainers.", no_args_is_help=True)
@@ -95,6 +98,8 @@ def _show(result: RetrainResult, shown: Console) -> None:
 
 def train_missing(settings: Settings, shown: Console = console) -> bool:
     """For ``kefu run``/``make run``: train and promote a first model when none is active; True if it trained."""
+    from router.training.pipeline import needs_training
+
     kefu = bootstrap(settings)
     try:
         if not needs_training(kefu):
@@ -138,6 +143,8 @@ def data() -> None:
 @data_app.command("export")
 def export() -> None:
     """Write reviewed labels to data/reviewed/ (Rasa YAML) and data/triage/reviewed.csv."""
+    from router.training.export import export_training_data
+
     kefu = bootstrap()
     try:
         with kefu.uow() as uow:
@@ -155,6 +162,8 @@ def export() -> None:
 @data_app.command("split-public")
 def split_public() -> None:
     """Split Banking77 and CLINC150 so no near-copy is on both sides; write the training side to data/public/."""
+    from router.public_data.sides import write_training_side
+
     settings = get_settings()
     try:
         load_project_mapping(settings.project_dir, settings.data_dir)

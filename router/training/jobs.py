@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session
 from router.bootstrap import Kefu
 from router.crm.models import Job, JobStatus, utcnow
 from router.errors import Conflict, NotFound
-from router.training.pipeline import RetrainResult, retrain
+
+if TYPE_CHECKING:
+    from router.training.pipeline import RetrainResult
 
 RETRAIN = "retrain"
 # Progress is written at most this often: a Rasa log line every few milliseconds must not hammer the database.
@@ -176,6 +179,10 @@ def run_job(kefu: Kefu, job_id: int, reporter: JobReporter | None = None) -> Ret
         uow.commit()
     if not claimed:
         return None
+    # The pipeline pulls in scikit-learn and pandas: imported here, queueing and listing jobs (the web app, every
+    # `kefu` command) do not pay for it.
+    from router.training.pipeline import retrain
+
     reporter = reporter or JobReporter(kefu, job_id)
     try:
         with heartbeat(kefu, job_id):
