@@ -7,15 +7,14 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from router.crm import migrate
 from tests.support.cli import KEFU, run_kefu
 from tests.support.listening import free_port
+from tests.support.web import wait_until_healthy
 
 
 def test_db_upgrade_downgrade_and_current(database_url: str) -> None:
@@ -79,17 +78,6 @@ def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
     assert "kefu train" in after.stdout  # no models in the fresh models dir
 
 
-def _wait_for_health(url: str, server: subprocess.Popen, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered (exit code {server.poll()})")
-
-
 def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_path: Path) -> None:
     env = {
         "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
@@ -99,9 +87,11 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
         "COLUMNS": "250",
     }
     assert run_kefu("db", "upgrade", env=env).returncode == 0
-    web = subprocess.Popen([*KEFU, "web"], env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = tmp_path / "web.log"
+    with log_path.open("w") as log:
+        web = subprocess.Popen([*KEFU, "web"], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_for_health(f"http://127.0.0.1:{env['KEFU_WEB_PORT']}/healthz", web)
+        wait_until_healthy(f"http://127.0.0.1:{env['KEFU_WEB_PORT']}", web, log_path)
         with socket.socket() as occupant:  # another program on the Rasa port
             occupant.bind(("127.0.0.1", 0))
             occupant.listen()

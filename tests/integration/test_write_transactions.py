@@ -25,6 +25,7 @@ from router.training import registry
 from router.web.app import create_app
 from tests.support.crm import DEMO_PASSWORD, seeded_sqlite_kefu
 from tests.support.listening import free_port
+from tests.support.models import register_version
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Far above a write's own work on this CRM, far below the stand-in Rasa's reload time.
@@ -173,22 +174,9 @@ def refusing_rasa() -> Iterator[_Rasa]:
     rasa.close()
 
 
-def _register(kefu: Kefu, version: str) -> None:
-    models_dir = kefu.settings.models_dir
-    nlu = registry.version_path(models_dir, registry.NLU, version)
-    triage = registry.version_path(models_dir, registry.TRIAGE, version)
-    nlu.parent.mkdir(parents=True, exist_ok=True)
-    triage.mkdir(parents=True)
-    nlu.write_bytes(b"rasa model " + version.encode())
-    with kefu.uow() as uow:
-        for kind, path in ((registry.NLU, nlu), (registry.TRIAGE, triage)):
-            registry.register(uow.session, kind, version, path, "hash", {}, ModelStatus.candidate, None)
-        uow.commit()
-
-
 def test_promotion_commits_before_the_slow_rasa_reload(crm: Kefu, slow_rasa: _Rasa) -> None:
     crm.settings.rasa_url = slow_rasa.url
-    _register(crm, "v1")
+    register_version(crm, "v1")
     admin, token = _login(crm, "admin")
     with recording_write_transactions(crm) as writes:
         started = time.monotonic()
@@ -205,8 +193,8 @@ def test_promotion_commits_before_the_slow_rasa_reload(crm: Kefu, slow_rasa: _Ra
 
 def test_a_model_rasa_refuses_leaves_the_previous_one_active(crm: Kefu, refusing_rasa: _Rasa) -> None:
     models_dir = crm.settings.models_dir
-    _register(crm, "v1")
-    _register(crm, "v2")
+    register_version(crm, "v1")
+    register_version(crm, "v2")
     registry.promote(crm.uow, "v1", models_dir, f"http://127.0.0.1:{free_port()}", None)
     with pytest.raises(Conflict, match="Rasa refused the model"):
         registry.promote(crm.uow, "v2", models_dir, refusing_rasa.url, None)

@@ -15,21 +15,7 @@ from router.training import registry
 from router.training.hot_model import HotModel
 from router.training.rasa_runner import rasa_environment
 from tests.support.listening import free_port
-
-
-def _register(kefu: Kefu, version: str, status: ModelStatus = ModelStatus.candidate) -> None:
-    models_dir = kefu.settings.models_dir
-    nlu = registry.version_path(models_dir, registry.NLU, version)
-    triage = registry.version_path(models_dir, registry.TRIAGE, version)
-    nlu.parent.mkdir(parents=True, exist_ok=True)
-    triage.mkdir(parents=True)
-    nlu.write_bytes(b"rasa model " + version.encode())
-    (triage / "model.txt").write_text(f"triage {version}", encoding="utf-8")
-    with kefu.uow() as uow:
-        gate = {"gate": {"reasons": ["accuracy fell"]}} if status is ModelStatus.refused else {}
-        registry.register(uow.session, registry.NLU, version, nlu, "hash", gate, status, None)
-        registry.register(uow.session, registry.TRIAGE, version, triage, "hash", {}, status, None)
-        uow.commit()
+from tests.support.models import register_version
 
 
 @pytest.fixture
@@ -48,8 +34,8 @@ def _promote(kefu: Kefu, version: str, reason: str = "", rollback: bool = False)
 
 def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> None:
     models_dir = models_kefu.settings.models_dir
-    _register(models_kefu, "v1")
-    _register(models_kefu, "v2")
+    register_version(models_kefu, "v1")
+    register_version(models_kefu, "v2")
 
     first = _promote(models_kefu, "v1")
     assert not first.rasa_reloaded and "not reachable" in first.rasa_message
@@ -74,7 +60,7 @@ def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> 
 
 
 def test_refused_version_needs_a_reason_which_is_audited(models_kefu: Kefu) -> None:
-    _register(models_kefu, "bad", ModelStatus.refused)
+    register_version(models_kefu, "bad", ModelStatus.refused)
     with pytest.raises(Conflict, match="needs a reason"):
         _promote(models_kefu, "bad")
     with pytest.raises(Conflict, match="needs a reason"):
@@ -88,7 +74,7 @@ def test_refused_version_needs_a_reason_which_is_audited(models_kefu: Kefu) -> N
 
 
 def test_missing_model_files_block_promotion(models_kefu: Kefu) -> None:
-    _register(models_kefu, "v1")
+    register_version(models_kefu, "v1")
     registry.version_path(models_kefu.settings.models_dir, registry.NLU, "v1").unlink()
     with pytest.raises(Conflict, match="gone"):
         _promote(models_kefu, "v1")
@@ -97,8 +83,8 @@ def test_missing_model_files_block_promotion(models_kefu: Kefu) -> None:
 
 
 def test_hot_model_follows_the_active_version(models_kefu: Kefu) -> None:
-    _register(models_kefu, "v1")
-    _register(models_kefu, "v2")
+    register_version(models_kefu, "v1")
+    register_version(models_kefu, "v2")
     loads: list[Path] = []
 
     def load(path: Path) -> str:
