@@ -17,13 +17,12 @@ from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from router.bootstrap import Kefu, bootstrap
-from router.crm.interactions import RecentConversations, Turn, record_turns
+from router.crm.interactions import Turn
 from router.crm.rasa_turns import TurnTranslator
-from router.routing.returning import reopen_on_customer_turns
 from router.settings import Settings, get_settings
+from router.turn_log import TurnLog, write_or_isolate
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +104,10 @@ class BufferedTurnWriter:
         while (batch := self._take_batch()) is not None:
             while True:
                 try:
-                    self._write(batch)
+                    unstorable = write_or_isolate(self._write, batch)
                     break
-                except Exception as error:
-                    if not is_transient(error):
-                        self._write_one_by_one(batch)
-                        break
+                except Exception:
+                    # write_or_isolate lets only transient errors out: the database is away, so wait and retry.
                     self.failed_attempts += 1
                     if self.failed_attempts == 1 or backoff_s >= self._max_backoff_s:
                         logger.warning(
@@ -123,28 +120,13 @@ class BufferedTurnWriter:
                             return
                         self._changed.wait(backoff_s)
                     backoff_s = min(backoff_s * 2, self._max_backoff_s)
+            for turn, error in unstorable:
+                self.dropped += 1
+                logger.error("Interaction %s cannot be stored; dropped.", turn.event_key, exc_info=error)
             backoff_s = 0.1
             with self._changed:
                 self._in_flight = 0
                 self._changed.notify_all()
-
-    def _write_one_by_one(self, batch: list[Turn]) -> None:
-        # One unstorable turn must not hold back every turn after it; only that turn is given up.
-        for index, turn in enumerate(batch):
-            try:
-                self._write([turn])
-            except Exception as error:
-                if is_transient(error):
-                    with self._changed:
-                        self._pending.extendleft(reversed(batch[index:]))
-                    return
-                self.dropped += 1
-                logger.error("Interaction %s cannot be stored; dropped.", turn.event_key, exc_info=True)
-
-
-def is_transient(error: Exception) -> bool:
-    """Whether a failed write may succeed later (database down, locked, connection cut) and so is retried."""
-    return isinstance(error, OperationalError | InterfaceError) or bool(getattr(error, "connection_invalidated", False))
 
 
 class CrmEventBroker(EventBroker):
@@ -153,8 +135,7 @@ class CrmEventBroker(EventBroker):
     def __init__(self, kefu: Kefu, **writer_options: Any) -> None:
         self._kefu = kefu
         self._translator = TurnTranslator()
-        self._conversations = RecentConversations()
-        self.writer = BufferedTurnWriter(self._store, **writer_options)
+        self.writer = BufferedTurnWriter(TurnLog(kefu).write, **writer_options)
 
     @classmethod
     async def from_endpoint_config(
@@ -183,8 +164,3 @@ class CrmEventBroker(EventBroker):
         """On shutdown: store what is buffered (the thread keeps retrying for a while) and release the pool."""
         await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
         self._kefu.dispose()
-
-    def _store(self, turns: Sequence[Turn]) -> None:
-        with self._kefu.uow() as uow:
-            reopen_on_customer_turns(uow.session, record_turns(uow.session, turns, self._conversations))
-            uow.commit()

@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from router.bootstrap import Kefu
-from router.crm.interactions import Turn, record_turns
+from router.crm.interactions import Turn
 from router.crm.models import TrackerCursor
 from router.crm.rasa_turns import TurnTranslator
 from router.db import READ_ONLY, build_engine, insert_on_conflict
 from router.retention import tracker_exists
-from router.routing.returning import reopen_on_customer_turns
+from router.turn_log import log_turns
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,7 @@ class TurnCatchUp:
         with self.kefu.uow() as uow:
             if not _move_cursor(uow.session, self.name, position, last_id):
                 return False, 0  # another worker logged these
-            interactions = record_turns(uow.session, turns)
-            reopen_on_customer_turns(uow.session, interactions)
+            interactions = log_turns(uow.session, turns)
             uow.commit()
         return True, len(interactions)
 
