@@ -29,6 +29,8 @@ db_app = typer.Typer(help="Create and migrate the CRM database.", no_args_is_hel
 app.add_typer(db_app, name="db")
 tracker_app = typer.Typer(help="Rasa's tracker store (the raw conversation events).", no_args_is_help=True)
 app.add_typer(tracker_app, name="tracker")
+turns_app = typer.Typer(help="The RabbitMQ turn stream from Rasa to the CRM (KEFU_RABBITMQ_URL).", no_args_is_help=True)
+app.add_typer(turns_app, name="turns")
 app.add_typer(telegram_app, name="telegram")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(triage_cli.app, name="triage")
@@ -163,6 +165,18 @@ def worker(
     kefu = _kefu()
     _refuse_unsafe_start(kefu)
     run_worker(kefu, interval_s=interval, once=once)
+
+
+@turns_app.command("consume")
+def turns_consume() -> None:
+    """Write the turns Rasa publishes to RabbitMQ into the CRM, acknowledging each batch once it is committed."""
+    from router.turn_stream import consume_turns
+
+    kefu = _kefu()
+    if not kefu.settings.rabbitmq_url:
+        _fail("KEFU_RABBITMQ_URL is not set: each Rasa writes its own turns to the CRM, there is nothing to consume")
+    _refuse_unsafe_start(kefu)
+    consume_turns(kefu)
 
 
 @app.command()

@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import yaml
+from honcho.environ import parse_procfile
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -21,6 +22,8 @@ from sqlalchemy.engine import make_url
 from router.crm.seed import DemoLogin
 from router.settings import Settings
 
+# The Procfile's name of `kefu turns consume`, which runs only with KEFU_RABBITMQ_URL.
+TURN_CONSUMER = "turns"
 # Rasa's lock keys are ``kefu:lock:<sender id>``, apart from the web app's flood limit keys in the same Redis.
 LOCK_KEY_PREFIX = "kefu"
 
@@ -81,6 +84,29 @@ def rasa_stores(settings: Settings) -> dict[str, Any]:
     return stores
 
 
+def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
+    """Rasa's ``event_broker`` entry for the turn stream: its Pika broker into the durable queue ``queue``.
+
+    Rasa 3.6's broker declares the queue durable, publishes persistent messages with publisher confirms, and keeps
+    the events it could not publish to send them once reconnected. It rebuilds its connection URL from ``url``,
+    ``username``, ``password`` and ``port`` and looks for ``username:password`` in the URL as written, so they are
+    given exactly as the URL spells them (still percent-encoded), and the port explicitly.
+    """
+    url = urlsplit(rabbitmq_url)
+    port = url.port or (5671 if url.scheme == "amqps" else 5672)
+    host = f"[{url.hostname}]" if ":" in str(url.hostname) else str(url.hostname)
+    username, _, password = url.netloc.rpartition("@")[0].partition(":")
+    return {
+        "type": "pika",
+        "url": urlunsplit(url._replace(netloc=f"{username}:{password}@{host}:{port}")),
+        "port": port,
+        "username": username,
+        "password": password,
+        "exchange_name": queue,
+        "queues": [queue],
+    }
+
+
 def action_endpoint(settings: Settings) -> dict[str, str]:
     """Rasa's ``action_endpoint``: the action server, and the token Rasa sends it (as ``?token=``) on every call."""
     return {"url": settings.action_url, "token": settings.action_token}
@@ -113,6 +139,9 @@ def write_endpoints(settings: Settings) -> Path:
     endpoints["action_endpoint"] = action_endpoint(settings)
     # A persistent tracker store: promoting a model (PUT /model) and restarts keep every conversation.
     endpoints.update(rasa_stores(settings))
+    if settings.rabbitmq_url:
+        # The turns go through RabbitMQ to `kefu turns consume` instead of from each Rasa straight to the CRM.
+        endpoints["event_broker"] = event_broker_endpoint(settings.rabbitmq_url, settings.rabbitmq_queue)
     return _write_private(settings.var_dir / "endpoints.yml", endpoints)
 
 
@@ -149,11 +178,18 @@ def process_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def procfile_processes(settings: Settings) -> list[str]:
+    """The Procfile's processes ``kefu run`` starts: the turn stream's consumer only when RabbitMQ carries turns."""
+    procfile = parse_procfile((settings.project_dir / "Procfile").read_text(encoding="utf-8"))
+    return [name for name in procfile.processes if name != TURN_CONSUMER or settings.rabbitmq_url]
+
+
 def start(settings: Settings) -> subprocess.Popen:
     """honcho running the Procfile, in our process group so Ctrl-C reaches every child."""
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    procfile = str(settings.project_dir / "Procfile")
     return subprocess.Popen(
-        [honcho, "--procfile", str(settings.project_dir / "Procfile"), "--no-prefix", "start"],
+        [honcho, "--procfile", procfile, "--no-prefix", "start", *procfile_processes(settings)],
         cwd=settings.project_dir,
         env=process_environment(settings),
     )

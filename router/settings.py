@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseSettings, Field, root_validator, validator
 
@@ -90,6 +91,20 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of Rasa's tracker store, e.g. PostgreSQL that several Rasa processes share; "
         "empty: the SQLite file var/rasa_tracker.db.",
     )
+    rabbitmq_url: str = Field(
+        "",
+        description="RabbitMQ (amqp:// or amqps://, with user and password) that carries Rasa's events to the CRM: "
+        "Rasa's Pika event broker publishes them to a durable queue and `kefu turns consume` writes their turns; "
+        "empty: each Rasa writes its own turns (bot/event_broker.py). The queue holds the customers' raw text, so "
+        "RabbitMQ must stay on the internal network.",
+    )
+    rabbitmq_queue: str = Field(
+        "kefu.turns",
+        min_length=1,
+        max_length=200,
+        description="The durable queue (and Rasa's fanout exchange) of the turn stream; '<name>.dead' keeps the "
+        "messages that are not Rasa events. Another name lets several kefu share one RabbitMQ virtual host.",
+    )
     trusted_proxies: str = Field(
         "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
     )
@@ -119,6 +134,19 @@ class Settings(BaseSettings):
     def _redis_url_has_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://")):
             raise ValueError("must be a Redis URL such as redis://127.0.0.1:6379/0")
+        return value
+
+    @validator("rabbitmq_url")
+    def _rabbitmq_url_is_safe(cls, value: str, values: dict[str, Any]) -> str:
+        if not value:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("amqp", "amqps") or not url.hostname:
+            raise ValueError("must be a RabbitMQ URL such as amqp://kefu:PASSWORD@rabbitmq:5672/kefu")
+        if not (url.username and url.password):
+            raise ValueError("must name the user and password, amqp://USER:PASSWORD@host/vhost")
+        if values.get("env") == "production" and (unquote(url.username), unquote(url.password)) == ("guest", "guest"):
+            raise ValueError("RabbitMQ's default guest/guest account is refused in production: create a user")
         return value
 
     @root_validator(skip_on_failure=True)

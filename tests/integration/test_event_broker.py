@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from rasa.shared.core.events import BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import SlotSet
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -20,6 +20,7 @@ from router.db import build_engine
 from router.routing.policy import routing_policy
 from router.routing.tickets import resolve
 from tests.support.crm import make_kefu
+from tests.support.published_events import bot_event, user_event
 from tests.support.rasa_stack import running_stack
 from tests.support.routing import make_team, make_user, new_ticket
 
@@ -35,37 +36,6 @@ def broker(kefu_any_db: Kefu) -> Iterator[CrmEventBroker]:
     instance = CrmEventBroker(bootstrap(kefu_any_db.settings), flush_interval_s=0.05)
     yield instance
     instance.writer.close(timeout_s=FLUSH_TIMEOUT_S)
-
-
-def user_event(
-    sender_id: str,
-    text: str,
-    intent: str,
-    confidence: float,
-    language: str,
-    timestamp: float | None = None,
-    **entities: str,
-) -> dict:
-    """A user event exactly as Rasa's tracker store publishes it."""
-    parse_data = {
-        "text": text,
-        "intent": {"name": intent, "confidence": confidence},
-        "entities": [{"entity": "language", "value": language}]
-        + [{"entity": name, "value": value, "extractor": "RegexEntityExtractor"} for name, value in entities.items()],
-    }
-    event = UserUttered(
-        text, parse_data["intent"], parse_data["entities"], parse_data, input_channel="rest", timestamp=timestamp
-    )
-    return {"sender_id": sender_id, **event.as_dict()}
-
-
-def bot_event(
-    sender_id: str, text: str, delay_s: float = 0.0, timestamp: float | None = None, response: str | None = None
-) -> dict:
-    """A bot event as published, ``delay_s`` after ``timestamp`` (default now), saying domain ``response``."""
-    metadata = {"utter_action": response} if response else {}
-    event = BotUttered(text, metadata=metadata, timestamp=(timestamp or time.time()) + delay_s)
-    return {"sender_id": sender_id, **event.as_dict()}
 
 
 def resolved_ticket(kefu: Kefu, sender: str) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from router.runner import channel_credentials, rasa_stores
+from router.runner import channel_credentials, event_broker_endpoint, rasa_stores
 from router.settings import Settings
 from tests.support.listening import free_port
 from tests.support.markers import require_marker
@@ -99,11 +99,13 @@ def write_endpoints(
 ) -> Path:
     """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports).
 
-    The tracker and lock stores are what ``kefu run`` gives Rasa for ``settings``, so tests and benchmarks run what
-    customers reach.
+    The tracker and lock stores, and with RabbitMQ the event broker, are what ``kefu run`` gives Rasa for
+    ``settings``, so tests and benchmarks run what customers reach.
     """
     endpoints: dict[str, Any] = {"action_endpoint": action_endpoint, **rasa_stores(settings)}
-    if event_broker:
+    if settings.rabbitmq_url:
+        endpoints["event_broker"] = event_broker_endpoint(settings.rabbitmq_url, settings.rabbitmq_queue)
+    elif event_broker:
         options = event_broker if isinstance(event_broker, dict) else {}
         endpoints["event_broker"] = {"type": "bot.event_broker.CrmEventBroker", **options}
     path = directory / "endpoints.yml"
@@ -239,6 +241,8 @@ def start_stack(
         var_dir=work_dir,
         tracker_store_url=process_env.get("KEFU_TRACKER_STORE_URL", ""),
         redis_url=process_env.get("KEFU_REDIS_URL", ""),
+        rabbitmq_url=process_env.get("KEFU_RABBITMQ_URL", ""),
+        rabbitmq_queue=process_env.get("KEFU_RABBITMQ_QUEUE", "kefu.turns"),
     )
     channels = channel_credentials(settings) if all_channels else {"rest": None}
     action_endpoint = {"url": settings.action_url, "token": action_token}
