@@ -32,6 +32,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import SingletonThreadPool
 
+from bot.pika_broker import ConfirmedPikaEventBroker
 from router.crm.redaction import KnownPii, PiiKind, known_pii, redact_entities, redact_json
 from router.recent import RecentlyUsed
 
@@ -164,6 +165,9 @@ class KefuTrackerStore(SQLTrackerStore):
                 session.execute(sa.insert(self.SQLEvent), rows)
                 last_id = session.query(sa.func.max(self.SQLEvent.id)).filter_by(sender_id=sender_id).scalar()
             session.commit()
+        if isinstance(self.event_broker, ConfirmedPikaEventBroker):
+            # Outside the transaction: Rasa answers the turn only once RabbitMQ holds its events.
+            await self.event_broker.confirmed()
         # A new session makes the stored conversation start at it; the next turn reads it from the table.
         if last_id is not None and not any(isinstance(event, SessionStarted) for event in new_events):
             self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain, personal))

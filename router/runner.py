@@ -88,7 +88,8 @@ def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
     """Rasa's ``event_broker`` entry for the turn stream: its Pika broker into the durable queue ``queue``.
 
     Rasa 3.6's broker declares the queue durable, publishes persistent messages with publisher confirms, and keeps
-    the events it could not publish to send them once reconnected. It rebuilds its connection URL from ``url``,
+    the events it could not publish to send them once reconnected; ``bot/pika_broker.py`` makes a turn's answer wait
+    for RabbitMQ's confirm. It rebuilds its connection URL from ``url``,
     ``username``, ``password`` and ``port`` and looks for ``username:password`` in the URL as written, so they are
     given exactly as the URL spells them (still percent-encoded), and the port explicitly.
     """
@@ -97,7 +98,7 @@ def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
     host = f"[{url.hostname}]" if ":" in str(url.hostname) else str(url.hostname)
     username, _, password = url.netloc.rpartition("@")[0].partition(":")
     return {
-        "type": "pika",
+        "type": "bot.pika_broker.ConfirmedPikaEventBroker",
         "url": urlunsplit(url._replace(netloc=f"{username}:{password}@{host}:{port}")),
         "port": port,
         "username": username,

@@ -34,7 +34,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 
 from router.bootstrap import Kefu
 from router.crm.interactions import Turn

@@ -208,7 +208,8 @@ def start_stack(
     """Train or reuse the model (or serve ``model``), start both servers on free ports and wait until both answer.
 
     The servers run as ``kefu run`` starts them (``python -m bot.server`` and ``python -m bot.action_server``), on
-    loopback, each with a fresh random token. ``event_broker=None`` enables the CRM event broker when
+    loopback, each with a fresh random token. With ``KEFU_RABBITMQ_URL`` in ``env`` Rasa publishes to RabbitMQ as under
+    ``kefu run``; otherwise ``event_broker=None`` enables the CRM event broker when
     ``bot/event_broker.py`` exists (a dict enables it with these options, e.g. ``flush_interval_s``). The channels
     are the REST channel alone, or with ``all_channels`` those ``kefu run`` gives Rasa (REST unless
     ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram); ``env`` adds environment variables both servers
