@@ -2,9 +2,10 @@
 
 With ``KEFU_RABBITMQ_URL`` each Rasa publishes its events as persistent messages, with publisher confirms, through
 a fanout exchange into the durable queue ``KEFU_RABBITMQ_QUEUE`` (``router/runner.py`` writes that
-``event_broker``), so a Rasa killed with -9 has handed over every turn RabbitMQ confirmed. The consumer writes a
-batch of messages in one transaction through :class:`~router.turn_log.TurnLog`, idempotent by ``event_key``, and
-acknowledges the batch only after the commit:
+``event_broker``), and answers a turn once RabbitMQ has confirmed its events (``bot/pika_broker.py``), so a Rasa
+killed with -9 right after answering has handed the turn over. The consumer writes a batch of messages in one
+transaction through :class:`~router.turn_log.TurnLog`, idempotent by ``event_key``, and acknowledges the batch
+only after the commit:
 
 - a consumer killed mid-batch leaves its messages unacknowledged: RabbitMQ delivers them again, to it or to another
   consumer, and the turns already committed are not stored twice;
@@ -15,9 +16,9 @@ acknowledges the batch only after the commit:
   neither blocks the queue nor is lost. Rasa declares the queue itself, without arguments, and RabbitMQ refuses a
   second declaration whose arguments differ, so the dead-letter queue cannot be a queue argument.
 
-Rasa publishes in the background and answers the customer without waiting for RabbitMQ's confirm: a turn lost in
-that moment (Rasa killed, RabbitMQ away) is still in the tracker store, and ``kefu worker``'s turn catch-up
-(``router/turn_catch_up.py``) logs it under the same ``event_key``.
+A turn RabbitMQ could not take in time (it is away, or slower than the confirm timeout) does not hold the answer
+back: Rasa publishes it once reconnected, and if Rasa dies first it is still in the tracker store, where
+``kefu worker``'s turn catch-up (``router/turn_catch_up.py``) logs it under the same ``event_key``.
 
 The messages hold the customers' raw text (redaction happens as the CRM stores a turn), so RabbitMQ must stay on the
 internal network; nothing here logs a message's content.
