@@ -184,22 +184,38 @@ def test_a_crm_that_is_down_leaves_the_turns_in_the_queue_until_it_is_back(
 ) -> None:
     with private_postgres() as cluster:
         kefu = make_kefu(cluster.url, tmp_path)
-        before = conversation("outage", 2, time.time() - 60)
-        during = conversation("outage", 5, time.time() - 50)[4:]
+        now = time.time()
+        before, first_outage, second_outage = (
+            conversation("outage", 2, now - 60),
+            conversation("outage", 3, now - 50)[4:],
+            conversation("outage", 2, now - 40),
+        )
         stream.publish(*before)
         try:
             with consumer_process(cluster.url, stream, tmp_path / "consumer") as consumer:
                 eventually(lambda: count_logged(kefu) == len(before), "the turns before the outage are logged")
                 cluster.stop()
-                stream.publish(*during)
+                stream.publish(*first_outage)
                 log = tmp_path / "consumer" / "consumer.log"
                 eventually(lambda: "CRM unavailable" in log.read_text(), "the consumer meets the outage")
-                time.sleep(1)  # a few retries while the CRM stays away
+                time.sleep(1)  # the outage lasts a few retries longer
                 assert consumer.poll() is None, "the consumer must wait for the CRM, not exit"
                 cluster.start()
-                eventually(lambda: count_logged(kefu) == len(before) + len(during), "the waiting turns land")
+                eventually(lambda: count_logged(kefu) == len(before + first_outage), "the waiting turns land")
+
+                # Stopped while the CRM is down, the consumer acknowledges nothing: RabbitMQ keeps every turn.
+                cluster.stop()
+                stream.publish(*second_outage)
+                eventually(lambda: log.read_text().count("CRM unavailable") >= 2, "the consumer meets the outage")
                 stop_gracefully(consumer)
-            assert logged(kefu, "outage") == said(before + during)
+            assert stream.waiting() == len(second_outage)
+            cluster.start()
+            with consumer_process(cluster.url, stream, tmp_path / "next") as consumer:
+                eventually(
+                    lambda: count_logged(kefu) == len(before + first_outage + second_outage), "the kept turns land"
+                )
+                stop_gracefully(consumer)
+            assert logged(kefu, "outage") == said(before + first_outage + second_outage)
             assert stream.waiting() == 0
         finally:
             kefu.dispose()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import pytest
@@ -34,7 +35,8 @@ def rabbitmq_server() -> str:
     try:
         asyncio.run(probe())
     except Exception as error:
-        pytest.skip(f"no RabbitMQ server at {RABBITMQ_URL} ({type(error).__name__}: {error})")
+        where = urlsplit(RABBITMQ_URL)
+        pytest.skip(f"no RabbitMQ server at {where.hostname}:{where.port or 5672} ({type(error).__name__}: {error})")
     return RABBITMQ_URL
 
 
