@@ -89,9 +89,8 @@ def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
 
     Rasa 3.6's broker declares the queue durable, publishes persistent messages with publisher confirms, and keeps
     the events it could not publish to send them once reconnected; ``bot/pika_broker.py`` makes a turn's answer wait
-    for RabbitMQ's confirm. It rebuilds its connection URL from ``url``,
-    ``username``, ``password`` and ``port`` and looks for ``username:password`` in the URL as written, so they are
-    given exactly as the URL spells them (still percent-encoded), and the port explicitly.
+    for RabbitMQ's confirm. Rasa logs ``url`` as it is, so it goes without the credentials: Rasa puts
+    ``username:password`` into it itself, as given, which is why they stay percent-encoded as the URL spells them.
     """
     url = urlsplit(rabbitmq_url)
     port = url.port or (5671 if url.scheme == "amqps" else 5672)
@@ -99,7 +98,7 @@ def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
     username, _, password = url.netloc.rpartition("@")[0].partition(":")
     return {
         "type": "bot.pika_broker.ConfirmedPikaEventBroker",
-        "url": urlunsplit(url._replace(netloc=f"{username}:{password}@{host}:{port}")),
+        "url": urlunsplit(url._replace(netloc=f"{host}:{port}")),
         "port": port,
         "username": username,
         "password": password,

@@ -35,7 +35,7 @@ from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
 
 from router.bootstrap import Kefu
 from router.crm.interactions import Turn
@@ -103,7 +103,7 @@ class TurnConsumer:
             try:
                 connection = await aio_pika.connect(self._url, timeout=10)
             except _RABBITMQ_GONE as error:
-                log.warning("turn stream: RabbitMQ unavailable (%s); retrying in %.1f s", error, backoff_s)
+                log.warning("turn stream: RabbitMQ unavailable (%s); retrying in %.1f s", _reason(error), backoff_s)
                 await _wait(stop, backoff_s)
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
                 continue
@@ -113,7 +113,7 @@ class TurnConsumer:
                     await self._consume(connection, stop)
             except _RABBITMQ_GONE as error:
                 # Whatever was not acknowledged goes back to the queue with the connection.
-                log.warning("turn stream: lost RabbitMQ (%s); reconnecting", error)
+                log.warning("turn stream: lost RabbitMQ (%s); reconnecting", _reason(error))
 
     async def _consume(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
         # Publisher confirms (aio-pika's default): a dead letter is acknowledged only once RabbitMQ holds its copy.
@@ -208,6 +208,11 @@ class TurnConsumer:
             ),
             routing_key=dead_letters,
         )
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong with RabbitMQ, without the message a refused delivery quotes (a customer's words)."""
+    return type(error).__name__ if isinstance(error, DeliveryError) else f"{type(error).__name__}: {error}"
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

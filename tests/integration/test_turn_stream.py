@@ -19,10 +19,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from rasa.utils.endpoints import EndpointConfig
 
+from bot.pika_broker import ConfirmedPikaEventBroker
 from router.bootstrap import Kefu
 from router.crm.models import ChannelIdentity, Interaction, Speaker
 from router.crm.rasa_turns import TurnTranslator
+from router.runner import event_broker_endpoint
 from router.turn_log import TurnLog
 from router.turn_stream import REASON_HEADER, TurnConsumer, dead_letter_queue
 from tests.support.cli import KEFU
@@ -293,3 +296,27 @@ def test_real_rasa_publishes_through_rabbitmq_and_a_rasa_killed_right_after_answ
     finally:
         stack.stop()
         kefu.dispose()
+
+
+def test_an_event_rabbitmq_refuses_is_kept_for_later_and_logged_without_its_text(
+    stream: StreamQueues, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = user_event("refused", f"my phone is {PHONE}", "inform", 0.9, "en")
+
+    async def publish_to_a_vanished_exchange() -> list[dict]:
+        config = EndpointConfig.from_dict(event_broker_endpoint(stream.url, stream.queue))
+        broker = await ConfirmedPikaEventBroker.from_endpoint_config(config)
+        try:
+            await asyncio.to_thread(stream.delete)  # RabbitMQ now refuses what is published to the exchange
+            broker.publish(event)
+            await broker.confirmed()
+            return list(broker._unpublished_events)
+        finally:
+            await broker.close()
+
+    caplog.set_level(logging.DEBUG)
+    assert asyncio.run(publish_to_a_vanished_exchange()) == [event]
+    assert "RabbitMQ did not take a 'user' event" in caplog.text
+    logs = caplog.text + capsys.readouterr().out
+    assert PHONE not in logs
+    assert ":guest@" not in logs, "Rasa logs the broker's URL: it must come without the password"
