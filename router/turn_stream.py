@@ -184,9 +184,9 @@ class TurnConsumer:
                     return
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
                 continue
-            for (message, turn), error in unstorable:
-                log.error("turn stream: turn %s cannot be stored", turn.event_key, exc_info=error)
-                await self._dead_letter(channel, message, f"the CRM cannot store its turn ({type(error).__name__})")
+            for (message, turn), refusal in unstorable:
+                log.error("turn stream: turn %s cannot be stored", turn.event_key, exc_info=refusal)
+                await self._dead_letter(channel, message, f"the CRM cannot store its turn ({type(refusal).__name__})")
             break
         await batch[-1].ack(multiple=True)
 

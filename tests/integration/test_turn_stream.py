@@ -260,6 +260,26 @@ def test_what_is_not_a_rasa_event_is_dead_lettered_once_with_its_reason_and_neve
         kefu.dispose()
 
 
+@pytest.mark.postgres
+def test_a_turn_the_crm_refuses_is_dead_lettered_alone_and_the_rest_of_its_batch_stored(
+    postgres_url: str, stream: StreamQueues, tmp_path: Path
+) -> None:
+    kefu = make_kefu(postgres_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
+    good = conversation("refused-turn", 1, time.time() - 10)
+    refused = user_event("refused-turn", "sure?", "affirm", 0.9, "en", timestamp=time.time() - 5)
+    refused["parse_data"]["intent"]["confidence"] = "very"  # PostgreSQL wants a number
+    stream.publish(good[0], refused, good[1])
+    try:
+        with consumer_thread(kefu):
+            eventually(lambda: len(logged(kefu)) == 2 and stream.waiting() == 0, "the storable turns are logged")
+        assert logged(kefu) == said(good)
+        dead = stream.dead_letters()
+        assert [json.loads(body) for body, _ in dead] == [refused]
+        assert dead[0][1][REASON_HEADER] == "the CRM cannot store its turn (DataError)"
+    finally:
+        kefu.dispose()
+
+
 @pytest.mark.rasa
 def test_real_rasa_publishes_through_rabbitmq_and_a_rasa_killed_right_after_answering_loses_no_turn(
     stream: StreamQueues, tmp_path: Path
