@@ -31,6 +31,7 @@ import json
 import logging
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
@@ -75,6 +76,14 @@ def dead_letter_queue(queue: str) -> str:
     return f"{queue}{DEAD_LETTER_SUFFIX}"
 
 
+@dataclass(frozen=True)
+class _Subscription:
+    """A channel consuming the queue, and where its deliveries wait to be taken in batches."""
+
+    channel: AbstractChannel
+    inbox: asyncio.Queue[AbstractIncomingMessage]
+
+
 class TurnConsumer:
     """Consumes the turn stream into the CRM: batches written once, acknowledged after the commit."""
 
@@ -97,25 +106,24 @@ class TurnConsumer:
         self._max_backoff_s = max_backoff_s
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, reconnecting with backoff whenever RabbitMQ is away."""
+        """Consume until ``stop`` is set, reconnecting with backoff whenever RabbitMQ is away or refuses us."""
         backoff_s = 0.1
         while not stop.is_set():
+            consuming = False
             try:
-                connection = await aio_pika.connect(self._url, timeout=10)
+                async with await aio_pika.connect(self._url, timeout=10) as connection:
+                    subscription = await self._subscribe(connection)
+                    consuming = True
+                    await self._consume(subscription, stop)
             except _RABBITMQ_GONE as error:
-                log.warning("turn stream: RabbitMQ unavailable (%s); retrying in %.1f s", _reason(error), backoff_s)
-                await _wait(stop, backoff_s)
-                backoff_s = min(backoff_s * 2, self._max_backoff_s)
-                continue
-            backoff_s = 0.1
-            try:
-                async with connection:
-                    await self._consume(connection, stop)
-            except _RABBITMQ_GONE as error:
+                # A connection that served starts the backoff again; one refused at once (say, by a queue declared
+                # otherwise) does not, so it is not retried in a tight loop.
+                backoff_s = 0.1 if consuming else min(backoff_s * 2, self._max_backoff_s)
                 # Whatever was not acknowledged goes back to the queue with the connection.
-                log.warning("turn stream: lost RabbitMQ (%s); reconnecting", _reason(error))
+                log.warning("turn stream: RabbitMQ unavailable (%s); reconnecting in %.1f s", _reason(error), backoff_s)
+                await _wait(stop, backoff_s)
 
-    async def _consume(self, connection: aio_pika.abc.AbstractConnection, stop: asyncio.Event) -> None:
+    async def _subscribe(self, connection: aio_pika.abc.AbstractConnection) -> _Subscription:
         # Publisher confirms (aio-pika's default): a dead letter is acknowledged only once RabbitMQ holds its copy.
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._batch_size)
@@ -124,6 +132,10 @@ class TurnConsumer:
         inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         await queue.consume(inbox.put)
         log.info("turn stream: consuming %s", self.queue)
+        return _Subscription(channel, inbox)
+
+    async def _consume(self, subscription: _Subscription, stop: asyncio.Event) -> None:
+        channel, inbox = subscription.channel, subscription.inbox
         while batch := await self._next_batch(inbox, channel, stop):
             await self._store(batch, channel, stop)
 

@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aio_pika
 import pytest
 import sqlalchemy as sa
 from rasa.utils.endpoints import EndpointConfig
@@ -256,6 +258,32 @@ def test_what_is_not_a_rasa_event_is_dead_lettered_once_with_its_reason_and_neve
         ]
         assert PHONE not in caplog.text
         assert stream.waiting() == 0, "nothing goes back to the queue to loop"
+    finally:
+        kefu.dispose()
+
+
+def test_a_consumer_rabbitmq_refuses_retries_with_backoff_and_consumes_once_it_may(
+    sqlite_url: str, stream: StreamQueues, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kefu = make_kefu(sqlite_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
+
+    async def redeclare(arguments: dict | None) -> None:
+        async with await aio_pika.connect(stream.url) as connection:
+            channel = await connection.channel()
+            await channel.queue_delete(stream.queue)
+            await channel.declare_queue(stream.queue, durable=True, arguments=arguments)
+
+    asyncio.run(redeclare({"x-max-length": 10}))  # not as Rasa declares it: RabbitMQ refuses the consumer's declaration
+    events = conversation("refused-consumer", 2, time.time() - 10)
+    try:
+        with consumer_thread(kefu):
+            refused = "RabbitMQ unavailable (ChannelPreconditionFailed"
+            eventually(lambda: caplog.text.count(refused) >= 3, "the consumer retries")
+            backoffs = re.findall(r"PreconditionFailed.*reconnecting in ([0-9.]+) s", caplog.text)
+            assert [float(b) for b in backoffs[:3]] == [0.2, 0.4, 0.8], "each refusal waits longer"
+            asyncio.run(redeclare(None))
+            stream.publish(*events)
+            eventually(lambda: logged(kefu) == said(events), "the consumer consumes once RabbitMQ lets it")
     finally:
         kefu.dispose()
 
