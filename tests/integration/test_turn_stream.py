@@ -121,6 +121,16 @@ def stop_gracefully(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
+def stream_kefu(database_url: str, stream: StreamQueues, tmp_path: Path) -> Iterator[Kefu]:
+    """A kefu on a migrated CRM whose settings name the test's turn stream, disposed of on leaving."""
+    kefu = make_kefu(database_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
+    try:
+        yield kefu
+    finally:
+        kefu.dispose()
+
+
+@contextmanager
 def consumer_thread(kefu: Kefu) -> Iterator[TurnConsumer]:
     """A consumer running in this process (so its log lines are captured), stopped on leaving."""
     consumer = TurnConsumer(kefu, flush_interval_s=0.05)
@@ -170,18 +180,15 @@ def test_a_consumer_killed_mid_batch_leaves_its_batch_to_be_delivered_again_and_
 def test_a_batch_committed_but_never_acknowledged_is_stored_once_when_delivered_again(
     database_url: str, stream: StreamQueues, tmp_path: Path
 ) -> None:
-    kefu = make_kefu(database_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
-    events = conversation("redelivered", 30, time.time() - 600)
-    # What a consumer killed between its commit and its acknowledgement leaves: turns stored, still in the queue.
-    translator = TurnTranslator()
-    TurnLog(kefu).write([turn for event in events[:25] if (turn := translator.translate(event)) is not None])
-    stream.publish(*events)
-    try:
+    with stream_kefu(database_url, stream, tmp_path) as kefu:
+        events = conversation("redelivered", 30, time.time() - 600)
+        # What a consumer killed between its commit and its acknowledgement leaves: turns stored, still in the queue.
+        translator = TurnTranslator()
+        TurnLog(kefu).write([turn for event in events[:25] if (turn := translator.translate(event)) is not None])
+        stream.publish(*events)
         with consumer_thread(kefu):
             eventually(lambda: stream.waiting() == 0 and len(logged(kefu)) >= len(events), "every turn is logged")
         assert logged(kefu, "redelivered") == said(events)
-    finally:
-        kefu.dispose()
 
 
 def test_a_crm_that_is_down_leaves_the_turns_in_the_queue_until_it_is_back(
@@ -229,18 +236,17 @@ def test_a_crm_that_is_down_leaves_the_turns_in_the_queue_until_it_is_back(
 def test_what_is_not_a_rasa_event_is_dead_lettered_once_with_its_reason_and_never_logged_in_clear(
     sqlite_url: str, stream: StreamQueues, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kefu = make_kefu(sqlite_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
-    secret = f"my phone is {PHONE}"
-    good = conversation("dead-letters", 1, time.time() - 10)
-    malformed = [
-        f"{secret} (not JSON)".encode(),
-        json.dumps([secret]).encode(),
-        json.dumps({"event": "user", "text": secret}).encode(),  # no sender
-        json.dumps({**good[0], "text": secret, "timestamp": f"at {PHONE}", "message_id": "m2"}).encode(),
-    ]
-    caplog.set_level(logging.INFO, logger="router")
-    stream.publish(good[0], *malformed, good[1])
-    try:
+    with stream_kefu(sqlite_url, stream, tmp_path) as kefu:
+        secret = f"my phone is {PHONE}"
+        good = conversation("dead-letters", 1, time.time() - 10)
+        malformed = [
+            f"{secret} (not JSON)".encode(),
+            json.dumps([secret]).encode(),
+            json.dumps({"event": "user", "text": secret}).encode(),  # no sender
+            json.dumps({**good[0], "text": secret, "timestamp": f"at {PHONE}", "message_id": "m2"}).encode(),
+        ]
+        caplog.set_level(logging.INFO, logger="router")
+        stream.publish(good[0], *malformed, good[1])
         with consumer_thread(kefu):
             eventually(lambda: len(logged(kefu)) == 2 and stream.waiting() == 0, "the good turns are logged")
             eventually(
@@ -258,24 +264,22 @@ def test_what_is_not_a_rasa_event_is_dead_lettered_once_with_its_reason_and_neve
         ]
         assert PHONE not in caplog.text
         assert stream.waiting() == 0, "nothing goes back to the queue to loop"
-    finally:
-        kefu.dispose()
 
 
 def test_a_consumer_rabbitmq_refuses_retries_with_backoff_and_consumes_once_it_may(
     sqlite_url: str, stream: StreamQueues, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    kefu = make_kefu(sqlite_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
+    with stream_kefu(sqlite_url, stream, tmp_path) as kefu:
 
-    async def redeclare(arguments: dict | None) -> None:
-        async with await aio_pika.connect(stream.url) as connection:
-            channel = await connection.channel()
-            await channel.queue_delete(stream.queue)
-            await channel.declare_queue(stream.queue, durable=True, arguments=arguments)
+        async def redeclare(arguments: dict | None) -> None:
+            async with await aio_pika.connect(stream.url) as connection:
+                channel = await connection.channel()
+                await channel.queue_delete(stream.queue)
+                await channel.declare_queue(stream.queue, durable=True, arguments=arguments)
 
-    asyncio.run(redeclare({"x-max-length": 10}))  # not as Rasa declares it: RabbitMQ refuses the consumer's declaration
-    events = conversation("refused-consumer", 2, time.time() - 10)
-    try:
+        # Not as Rasa declares it: RabbitMQ refuses the consumer's declaration.
+        asyncio.run(redeclare({"x-max-length": 10}))
+        events = conversation("refused-consumer", 2, time.time() - 10)
         with consumer_thread(kefu):
             refused = "RabbitMQ unavailable (ChannelPreconditionFailed"
             eventually(lambda: caplog.text.count(refused) >= 3, "the consumer retries")
@@ -284,28 +288,23 @@ def test_a_consumer_rabbitmq_refuses_retries_with_backoff_and_consumes_once_it_m
             asyncio.run(redeclare(None))
             stream.publish(*events)
             eventually(lambda: logged(kefu) == said(events), "the consumer consumes once RabbitMQ lets it")
-    finally:
-        kefu.dispose()
 
 
 @pytest.mark.postgres
 def test_a_turn_the_crm_refuses_is_dead_lettered_alone_and_the_rest_of_its_batch_stored(
     postgres_url: str, stream: StreamQueues, tmp_path: Path
 ) -> None:
-    kefu = make_kefu(postgres_url, tmp_path, rabbitmq_url=stream.url, rabbitmq_queue=stream.queue)
-    good = conversation("refused-turn", 1, time.time() - 10)
-    refused = user_event("refused-turn", "sure?", "affirm", 0.9, "en", timestamp=time.time() - 5)
-    refused["parse_data"]["intent"]["confidence"] = "very"  # PostgreSQL wants a number
-    stream.publish(good[0], refused, good[1])
-    try:
+    with stream_kefu(postgres_url, stream, tmp_path) as kefu:
+        good = conversation("refused-turn", 1, time.time() - 10)
+        refused = user_event("refused-turn", "sure?", "affirm", 0.9, "en", timestamp=time.time() - 5)
+        refused["parse_data"]["intent"]["confidence"] = "very"  # PostgreSQL wants a number
+        stream.publish(good[0], refused, good[1])
         with consumer_thread(kefu):
             eventually(lambda: len(logged(kefu)) == 2 and stream.waiting() == 0, "the storable turns are logged")
         assert logged(kefu) == said(good)
         dead = stream.dead_letters()
         assert [json.loads(body) for body, _ in dead] == [refused]
         assert dead[0][1][REASON_HEADER] == "the CRM cannot store its turn (DataError)"
-    finally:
-        kefu.dispose()
 
 
 @pytest.mark.rasa
