@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from router.crm.models import Agent, Presence, Ticket, TicketEvent, TicketEventKind, TicketStatus, agent_teams, utcnow
+from router.routing.events import announce_change
 from router.routing.policy import ASSIGN_BATCH, ASSIGN_SCAN_LIMIT
 from router.routing.queue import QueuedTicket, claim_queued, teams_with_waiting_tickets
 
@@ -113,6 +114,7 @@ def _write(
             for t, a in pairs
         ],
     )
+    announce_change(session)
     # The rows changed behind the ORM's back: make loaded copies reload instead of writing stale versions.
     for model, ids in ((Ticket, [t for t, _ in pairs]), (Agent, chosen)):
         for row_id in ids:

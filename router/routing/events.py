@@ -1,13 +1,32 @@
-"""Appending to a ticket's audit trail, the record every routing guarantee is checked against."""
+"""Appending to a ticket's audit trail, the record every routing guarantee is checked against.
+
+Every ticket change is recorded here, so this is also where PostgreSQL is told about it: ``NOTIFY`` on
+``TICKET_CHANNEL`` inside the writing transaction, which PostgreSQL delivers to listeners at commit and drops on
+rollback. The web app's listener (``router/web/wakeups.py``) wakes the console streams with it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from router.crm.models import Ticket, TicketEvent, TicketEventKind, User, utcnow
 from router.crm.redaction import redact_json
+
+TICKET_CHANNEL = "kefu_tickets"
+
+
+def announce_change(session: Session) -> None:
+    """Tell PostgreSQL's listeners, once this transaction commits, that tickets changed (no-op on SQLite).
+
+    The payload is empty on purpose: PostgreSQL folds identical notifications of one transaction into one, and the
+    streams read what changed from the tables, each through its own visibility rules.
+    """
+    connection = session.connection()  # not session.execute: announcing must not flush the caller's pending changes
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_notify(TICKET_CHANNEL, "")))
 
 
 def record(
@@ -34,4 +53,5 @@ def record(
         created_at=utcnow(),
     )
     session.add(event)
+    announce_change(session)
     return event
