@@ -16,6 +16,7 @@ from router.crm.models import Ticket, TicketEvent, TicketEventKind, User, utcnow
 from router.crm.redaction import redact_json
 
 TICKET_CHANNEL = "kefu_tickets"
+_ANNOUNCED_IN = "kefu_tickets_announced_in"
 
 
 def announce_change(session: Session) -> None:
@@ -24,9 +25,15 @@ def announce_change(session: Session) -> None:
     The payload is empty on purpose: PostgreSQL folds identical notifications of one transaction into one, and the
     streams read what changed from the tables, each through its own visibility rules.
     """
-    connection = session.connection()  # not session.execute: announcing must not flush the caller's pending changes
-    if connection.dialect.name == "postgresql":
+    connection = session.connection()  # begins the transaction if need be; unlike session.execute, never flushes
+    if connection.dialect.name != "postgresql":
+        return
+    # Once per transaction (or savepoint, whose rollback discards its notifications): a sweep that escalates
+    # thousands of tickets pays one round trip, not one per event.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    if session.info.get(_ANNOUNCED_IN) is not transaction:
         connection.execute(select(func.pg_notify(TICKET_CHANNEL, "")))
+        session.info[_ANNOUNCED_IN] = transaction
 
 
 def record(
