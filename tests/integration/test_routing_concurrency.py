@@ -10,12 +10,13 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 
 from benchmarks.routing import seed_backlog
@@ -29,11 +30,13 @@ from router.crm.models import (
     TicketStatus,
     agent_teams,
 )
-from router.routing.assignment import assign_waiting
+from router.routing.assignment import assign_waiting, lock_candidates
+from router.routing.escalation import escalate_due
 from router.routing.presence import set_presence
 from router.worker import run_worker
 from tests.support.cli import KEFU
 from tests.support.crm import make_kefu
+from tests.support.routing import make_agent, make_team, new_ticket
 
 
 def _route_until_nothing_moves(kefu, start: threading.Barrier) -> int:
@@ -163,6 +166,49 @@ def test_concurrent_routers_and_presence_changes_on_sqlites_single_writer_path(s
         kefu.dispose()
 
 
+def _escalate_without_waiting(kefu, at: datetime) -> list[int]:
+    """One escalation sweep that fails instead of waiting for a lock: the tickets it escalated."""
+    with kefu.uow() as sweep:
+        sweep.session.execute(text("SET LOCAL lock_timeout = '3s'"))
+        escalated = [ticket.id for ticket in escalate_due(sweep.session, at)]
+        sweep.commit()
+    return escalated
+
+
+@pytest.mark.postgres
+def test_an_escalation_waits_for_no_agent_that_a_presence_change_or_a_router_holds(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The deadlock the worker race below found: a presence change holds the agent, then waits for the agent's
+    unstarted tickets (to requeue them), while an escalation sweep held one of those tickets and waited for the
+    agent. The sweep holds tickets, so it must never wait for an agent row."""
+    kefu = make_kefu(postgres_url, tmp_path)
+    try:
+        with kefu.uow() as uow:
+            logistics = make_team(uow.session, "logistics")
+            agent = make_agent(uow.session, logistics, capacity=5)
+            unstarted, started = new_ticket(uow.session, "delivery"), new_ticket(uow.session, "delivery")
+            uow.session.execute(update(Ticket).where(Ticket.id == started.id).values(status=TicketStatus.in_progress))
+            spare = make_agent(uow.session, logistics, capacity=5)
+            uow.commit()
+        assert unstarted.assignee_id == started.assignee_id == agent
+        at_risk = unstarted.created_at + (unstarted.first_response_due_at - unstarted.created_at) * 0.9
+
+        with kefu.uow() as presence_change:  # under way: holds the agent and the unstarted ticket it requeued
+            set_presence(presence_change.session, agent, "offline")
+            # The started ticket is escalated (its events refer to the agent) without waiting for the agent.
+            assert _escalate_without_waiting(kefu, at_risk) == [started.id]
+            presence_change.rollback()
+        with kefu.uow() as router:  # a router holds the agents while it assigns
+            lock_candidates(router.session, logistics.id)
+            assert _escalate_without_waiting(kefu, at_risk) == [], "the hand-off waited for the agent"
+        assert _escalate_without_waiting(kefu, at_risk) == [unstarted.id]  # the next sweep hands it on
+        with kefu.reader() as reader:
+            assert reader.session.get(Ticket, unstarted.id).assignee_id == spare
+    finally:
+        kefu.dispose()
+
+
 WORKERS = 3
 FLIP_S = 8.0
 
@@ -238,7 +284,7 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
             workers.append(subprocess.Popen([*KEFU, "worker", "--interval", "0.05"], env=env, stderr=log, stdout=log))
 
         _wait_until_connected(kefu, WORKERS)
-        flips, stop = Counter(), threading.Event()
+        flips, stop, started = Counter(), threading.Event(), time.monotonic()
 
         def flip(agents: list[int]) -> None:
             presence = "offline"
@@ -247,17 +293,21 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
                     with kefu.uow() as uow:
                         set_presence(uow.session, agent_id, presence)
                         uow.commit()
-                    flips[presence] += 1
+                    flips[agent_id] += 1
                 presence = "online" if presence == "offline" else "offline"
+
+        def flipped_enough() -> bool:
+            # Each flipping agent went offline and came back at least once, for at least FLIP_S.
+            return time.monotonic() - started > FLIP_S and all(flips[agent_id] >= 2 for agent_id in flipping)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             flippers = [pool.submit(flip, flipping[half::2]) for half in (0, 1)]
-            most_in_transaction = _most_workers_in_a_transaction_at_once(kefu, FLIP_S)
+            most_in_transaction = _most_workers_in_a_transaction_at_once(kefu, until=flipped_enough)
             stop.set()
             for flipper in flippers:
                 flipper.result()
+        assert flipped_enough(), f"the agents flipped too seldom: {flips}"
         assert most_in_transaction >= 2, "the workers never routed side by side"
-        assert flips["offline"] >= len(flipping) and flips["online"] >= len(flipping), flips
         for agent_id in flipping[::2]:  # end with some of them online: the workers must fill their room
             with kefu.uow() as uow:
                 set_presence(uow.session, agent_id, "online")
@@ -290,7 +340,7 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
             ):
                 trails.setdefault(ticket_id, []).append((TicketEventKind(kind).value, agent_id, at))
             tickets = session.execute(select(Ticket.id, Ticket.status, Ticket.assignee_id)).all()
-            agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
+            agents = session.execute(select(Agent.id, Agent.capacity, Agent.open_tickets, Agent.presence)).all()
             timelines = _presence_timelines(session)
         assert sum(1 for trail in trails.values() for kind, _, _ in trail if kind == "assigned") > 1000
         assert any(kind == "requeued" for trail in trails.values() for kind, _, _ in trail)
@@ -310,10 +360,10 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
                         f"ticket {ticket_id} assigned at {at} to agent {agent_id}, offline then: {timelines[agent_id]}"
                     )
         load = Counter(assignee_id for _, status, assignee_id in tickets if status is TicketStatus.assigned)
-        for agent in agents.values():
-            assert load[agent.id] == agent.open_tickets <= agent.capacity, f"agent {agent.id}'s load drifted"
-            if load[agent.id]:
-                assert agent.presence is Presence.online, f"offline agent {agent.id} still holds unstarted tickets"
+        for agent_id, capacity, open_tickets, presence in agents:
+            assert load[agent_id] == open_tickets <= capacity, f"agent {agent_id}'s load drifted"
+            if load[agent_id]:
+                assert presence is Presence.online, f"offline agent {agent_id} still holds unstarted tickets"
     finally:
         kefu.dispose()
 
@@ -342,11 +392,11 @@ _WORKER_CONNECTIONS = text(
 )
 
 
-def _most_workers_in_a_transaction_at_once(kefu, seconds: float) -> int:
-    """Watch pg_stat_activity for ``seconds``: the most worker processes seen inside a transaction together."""
-    most, deadline = 0, time.monotonic() + seconds
+def _most_workers_in_a_transaction_at_once(kefu, until: Callable[[], bool], limit_s: float = 120) -> int:
+    """Watch pg_stat_activity until ``until()`` (at most ``limit_s``): most workers seen in a transaction at once."""
+    most, deadline = 0, time.monotonic() + limit_s
     with kefu.engine.connect() as connection:
-        while time.monotonic() < deadline:
+        while not until() and time.monotonic() < deadline:
             most = max(most, connection.execute(_WORKER_CONNECTIONS).one()[0])
             connection.rollback()
             time.sleep(0.01)
