@@ -100,12 +100,16 @@ class Stream:
         pytest.fail(f"no matching ticket event within {within_s} s; got {self.events}")
 
 
-@pytest.fixture
-def lina_on_b(replicas: Replicas) -> Stream:
-    stream = Stream(replicas.web_b, "lina")  # logistics + after_sales
+def _open_stream(base_url: str, username: str) -> Stream:
+    stream = Stream(base_url, username)
     threading.Thread(target=stream.read, daemon=True).start()
     assert stream.first_poll_done.wait(30), "the stream never polled"
     return stream
+
+
+@pytest.fixture
+def lina_on_b(replicas: Replicas) -> Stream:
+    return _open_stream(replicas.web_b, "lina")  # logistics + after_sales
 
 
 def _set_presence_without_routing(kefu: Kefu, username: str, presence: Presence) -> None:
@@ -136,15 +140,20 @@ def test_changes_by_another_process_and_by_the_worker_reach_a_stream_on_the_othe
         _set_presence_without_routing(replicas.kefu, "lina", Presence.offline)
 
 
-def test_a_change_made_through_one_replica_reaches_a_stream_on_the_other(replicas: Replicas, lina_on_b: Stream) -> None:
+def test_a_change_made_through_one_replica_reaches_the_streams_on_every_replica(
+    replicas: Replicas, lina_on_b: Stream
+) -> None:
+    alice_on_a = _open_stream(replicas.web_a, "alice")  # logistics + service
     ticket_id = open_demo_ticket(replicas.kefu, "web:wake-web-a", "包裹破损了")
-    lina_on_b.arrival(_ticket(ticket_id, "queued"), ARRIVAL_S)
+    for stream in (lina_on_b, alice_on_a):
+        stream.arrival(_ticket(ticket_id, "queued"), ARRIVAL_S)
     with httpx.Client(base_url=replicas.web_a, timeout=30) as supervisor:
         token = supervisor.post("/api/tokens", json={"username": "supervisor", "password": DEMO_PASSWORD})
         supervisor.headers["Authorization"] = f"Bearer {token.json()['token']}"
         resolved = supervisor.post(f"/api/tickets/{ticket_id}/resolve", json={"summary": "refunded"})
     assert resolved.status_code == 200, resolved.text
-    lina_on_b.arrival(_ticket(ticket_id, "resolved"), ARRIVAL_S)
+    for stream in (lina_on_b, alice_on_a):
+        stream.arrival(_ticket(ticket_id, "resolved"), ARRIVAL_S)
 
 
 def _connections(admin_url: str, database: str, application: str, *, listening: bool) -> set[int]:
