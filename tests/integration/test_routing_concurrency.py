@@ -280,8 +280,10 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
                 "KEFU_DATABASE_URL": _as_application(postgres_url, f"kefu-worker-{n}"),
                 "KEFU_VAR_DIR": str(tmp_path / "var"),
             }
-            log = (tmp_path / f"worker-{n}.log").open("w")
-            workers.append(subprocess.Popen([*KEFU, "worker", "--interval", "0.05"], env=env, stderr=log, stdout=log))
+            with (tmp_path / f"worker-{n}.log").open("w") as log:
+                workers.append(
+                    subprocess.Popen([*KEFU, "worker", "--interval", "0.05"], env=env, stderr=log, stdout=log)
+                )
 
         _wait_until_connected(kefu, WORKERS)
         flips, stop, started = Counter(), threading.Event(), time.monotonic()
@@ -321,8 +323,8 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
                 break
             time.sleep(0.2)
         assert waiting == [], f"{len(waiting)} tickets wait while an online agent with room fits them"
-        for worker in workers:
-            assert worker.poll() is None, (tmp_path / "worker-0.log").read_text()[-3000:]
+        for n, worker in enumerate(workers):
+            assert worker.poll() is None, (tmp_path / f"worker-{n}.log").read_text()[-3000:]
     finally:
         for worker in workers:
             worker.terminate()
