@@ -261,9 +261,10 @@ def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_ass
     What PostgreSQL guarantees, and what is asserted from the audit trail afterwards:
     - a ticket is held by at most one agent: its trail alternates assigned, requeued, assigned… (claims are
       ``FOR UPDATE SKIP LOCKED``), and its final row matches the trail's end — nothing assigned twice, none lost;
-    - an assignment commits only while its agent is online: routers lock the agent row (``FOR UPDATE``, online
-      only) and a presence change locks the same row, so they commit one after the other; each assignment's
+    - an assignment commits only while its agent is online: routers lock the agent row (``FOR NO KEY UPDATE``,
+      online only) and a presence change locks the same row, so they commit one after the other; each assignment's
       ``created_at`` and each presence change's are taken under that lock, so their order is the commit order;
+    - no deadlock between the sweeps and the presence changes (a failed transaction fails the test);
     - an agent's load is exactly its assigned tickets and never above capacity;
     - once the flipping stops, the workers leave no ticket waiting that an online agent with room fits.
     """
