@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     webchat_new_sessions_per_hour: int = Field(30, ge=1, description="New web chat customers from one IP address.")
     event_streams_per_ip: int = Field(20, ge=1, description="Open live event streams from one IP address.")
     event_streams_per_client: int = Field(4, ge=1, description="Open live event streams of one customer or user.")
+    console_safety_poll_s: float = Field(
+        15.0,
+        gt=0,
+        description="On PostgreSQL a committed ticket change wakes the console's live streams at once (LISTEN/NOTIFY); "
+        "they also poll this often, so a lost notification or a dropped listener delays an update, never loses it. "
+        "On SQLite the streams poll every second.",
+    )
     tracker_retention_days: int = Field(
         30, ge=0, description="Rasa's tracker events older than this many days are deleted; 0 keeps them forever."
     )

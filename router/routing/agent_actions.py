@@ -62,7 +62,7 @@ def _release(session: Session, ticket: Ticket) -> int | None:
     """Free the assignee's slot if the ticket was holding one; returns the agent freed."""
     if ticket.assignee_id is None or ticket.status not in _HOLDING_CAPACITY:
         return None
-    agent = session.get(Agent, ticket.assignee_id, with_for_update=True)
+    agent = session.get(Agent, ticket.assignee_id, with_for_update={"key_share": True})
     agent.open_tickets = max(0, agent.open_tickets - 1)
     return agent.id
 
@@ -86,7 +86,7 @@ def reply(
         raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; it takes no replies")
     if ticket.conversation_id is None:
         raise Conflict(f"ticket {ticket.number} has no conversation to reply in")
-    agent = session.get(Agent, actor.agent.id, with_for_update=True) if actor.agent is not None else None
+    agent = session.get(Agent, actor.agent.id, with_for_update={"key_share": True}) if actor.agent is not None else None
     now = utcnow()
     if ticket.status is TicketStatus.queued and agent is not None:
         # Answering a waiting ticket takes it: the customer now has a person.
@@ -146,7 +146,7 @@ def resolve(
 
 
 def _target_agent(session: Session, agent_id: int, team_id: int, actor: User) -> Agent:
-    agent = session.get(Agent, agent_id, with_for_update=True)
+    agent = session.get(Agent, agent_id, with_for_update={"key_share": True})
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
     if team_id not in {team.id for team in agent.teams}:

@@ -1,10 +1,13 @@
 """Fair assignment: each waiting ticket goes to the least-loaded fitting agent online, ties to the longest idle.
 
 Concurrency is the database's. A routing transaction first locks the team's available agents
-(``FOR UPDATE SKIP LOCKED``: another router holding them moves on to another team instead of waiting), then claims
-waiting tickets in queue order (``FOR UPDATE SKIP LOCKED``), and writes assignments, loads and ``assigned`` events
-before committing. Loads are only changed under those row locks, so capacity cannot be exceeded and no ticket is
-taken twice. On SQLite the same code runs under the single write lock ``BEGIN IMMEDIATE`` takes (router/db.py).
+(``FOR NO KEY UPDATE SKIP LOCKED``: another router holding them moves on to another team instead of waiting), then
+claims waiting tickets in queue order (``FOR UPDATE SKIP LOCKED``), and writes assignments, loads and ``assigned``
+events before committing. Loads are only changed under those row locks, so capacity cannot be exceeded and no ticket
+is taken twice. Agent rows are locked ``FOR NO KEY UPDATE`` here and wherever presence or load changes: as strong as
+an update that keeps the key needs, and no stronger, so writing an event or ticket that refers to the agent (its
+foreign-key check takes ``KEY SHARE``) never waits for a router or a presence change holding that agent. On SQLite
+the same code runs under the single write lock ``BEGIN IMMEDIATE`` takes (router/db.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from router.crm.models import Agent, Presence, Ticket, TicketEvent, TicketEventKind, TicketStatus, agent_teams, utcnow
+from router.routing.events import announce_change
 from router.routing.policy import ASSIGN_BATCH, ASSIGN_SCAN_LIMIT
 from router.routing.queue import QueuedTicket, claim_queued, teams_with_waiting_tickets
 
@@ -56,7 +60,7 @@ def lock_candidates(session: Session, team_id: int, *, exclude_agent_id: int | N
         .join(agent_teams, agent_teams.c.agent_id == Agent.id)
         .where(agent_teams.c.team_id == team_id, Agent.presence == Presence.online, Agent.open_tickets < Agent.capacity)
         .order_by(Agent.id)
-        .with_for_update(of=Agent, skip_locked=True)
+        .with_for_update(of=Agent, skip_locked=True, key_share=True)
     )
     if exclude_agent_id is not None:
         statement = statement.where(Agent.id != exclude_agent_id)
@@ -113,6 +117,7 @@ def _write(
             for t, a in pairs
         ],
     )
+    announce_change(session)
     # The rows changed behind the ORM's back: make loaded copies reload instead of writing stale versions.
     for model, ids in ((Ticket, [t for t, _ in pairs]), (Agent, chosen)):
         for row_id in ids:

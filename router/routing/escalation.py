@@ -28,14 +28,24 @@ def _stage(ticket: Ticket | Row, now: datetime, share_left: float) -> tuple[int,
     return None
 
 
-def _hand_to_someone_else(session: Session, ticket: Ticket) -> None:
+def _lock_assignee_if_free(session: Session, ticket: Ticket) -> Agent | None:
+    # The sweep already holds the ticket; waiting for its agent while a presence change holds the agent and waits
+    # for the agent's tickets would deadlock. So the agent is taken only if free, or the ticket waits a sweep.
+    return session.execute(
+        select(Agent)
+        .where(Agent.id == ticket.assignee_id)
+        .with_for_update(skip_locked=True, key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def _hand_to_someone_else(session: Session, ticket: Ticket, previous: Agent) -> None:
     # An agent who has not answered in time gives the ticket back for someone else to take. If no one else could,
     # it stays put: bouncing it through the queue back to the same agent would only add noise to the trail.
-    others = lock_candidates(session, ticket.team_id, exclude_agent_id=ticket.assignee_id)
+    others = lock_candidates(session, ticket.team_id, exclude_agent_id=previous.id)
     wanted = QueuedTicket(ticket.id, ticket.language, ticket.category, ticket.priority, ticket.first_response_due_at)
     if not any(candidate.fits(wanted) for candidate in others):
         return
-    previous = session.get(Agent, ticket.assignee_id, with_for_update=True)
     ticket.status = TicketStatus.queued
     ticket.assignee_id = None
     previous.open_tickets = max(0, previous.open_tickets - 1)
@@ -45,8 +55,16 @@ def _hand_to_someone_else(session: Session, ticket: Ticket) -> None:
     session.refresh(ticket)
 
 
-def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> None:
-    """Raise the priority, alert the supervisors (an ``escalated`` event the console shows) and reassign."""
+def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> bool:
+    """Raise the priority, alert the supervisors (an ``escalated`` event the console shows) and reassign.
+
+    Returns False, changing nothing, when another transaction holds the assigned agent: the next sweep retries.
+    """
+    previous = None
+    if ticket.status is TicketStatus.assigned and ticket.assignee_id is not None:
+        previous = _lock_assignee_if_free(session, ticket)
+        if previous is None:
+            return False
     ticket.escalation_level = level
     due = ticket.first_response_due_at if deadline == "first_response" else ticket.resolution_due_at
     record(
@@ -64,8 +82,9 @@ def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> Non
             data={"from": ticket.priority, "to": ticket.priority - 1, "reason": "escalation"},
         )
         ticket.priority -= 1
-    if ticket.status is TicketStatus.assigned and ticket.assignee_id is not None:
-        _hand_to_someone_else(session, ticket)
+    if previous is not None:
+        _hand_to_someone_else(session, ticket, previous)
+    return True
 
 
 def escalate_due(session: Session, now: datetime | None = None, policy: RoutingPolicy | None = None) -> list[Ticket]:
@@ -94,7 +113,6 @@ def escalate_due(session: Session, now: datetime | None = None, policy: RoutingP
     escalated = []
     for ticket in tickets:
         stage = _stage(ticket, now, share_left)
-        if stage is not None and ticket.status in OPEN_STATUSES:
-            escalate(session, ticket, *stage)
+        if stage is not None and ticket.status in OPEN_STATUSES and escalate(session, ticket, *stage):
             escalated.append(ticket)
     return escalated

@@ -15,7 +15,7 @@ from router.routing.policy import RoutingPolicy, routing_policy
 
 
 def _locked_agent(session: Session, agent_id: int) -> Agent:
-    agent = session.get(Agent, agent_id, with_for_update=True)
+    agent = session.get(Agent, agent_id, with_for_update={"key_share": True})
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
     return agent
@@ -93,7 +93,7 @@ def requeue_stale_agents(
                 or_(Agent.last_heartbeat_at.is_(None), Agent.last_heartbeat_at < cutoff),
             )
             .order_by(Agent.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         ).scalars()
     )
     team_ids: set[int] = set()

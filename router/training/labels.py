@@ -23,6 +23,7 @@ from router.crm.models import (
 )
 from router.crm.seed import load_categories
 from router.errors import InvalidInput, NotFound
+from router.routing.events import announce_change
 
 OUT_OF_SCOPE = "out_of_scope"
 INTENT_TARGET = "intent"
@@ -158,6 +159,7 @@ def correct_ticket_category(
             data={"from": previous, "to": category},
         )
     )
+    announce_change(session)
     example = session.execute(
         select(TrainingExample).where(
             TrainingExample.ticket_id == ticket_id, TrainingExample.target == COMPLAINT_TARGET

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -9,6 +12,7 @@ from starlette.responses import RedirectResponse
 
 from router.accounts.startup import ensure_safe_to_start
 from router.bootstrap import Kefu, bootstrap
+from router.settings import Settings
 from router.web import (
     admin,
     admin_users,
@@ -28,8 +32,15 @@ from router.web.headers import install_security_headers
 from router.web.limits import install_limits
 from router.web.rasa_relay import relay_lifespan
 from router.web.templating import STATIC_DIR
+from router.web.wakeups import TicketWakeups
 
 SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    async with relay_lifespan(app, settings), app.state.ticket_wakeups.listening():
+        yield
 
 
 def create_app(kefu: Kefu | None = None) -> FastAPI:
@@ -44,9 +55,10 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        lifespan=lambda app: relay_lifespan(app, kefu.settings),
+        lifespan=lambda app: _lifespan(app, kefu.settings),
     )
     app.state.kefu = kefu
+    app.state.ticket_wakeups = TicketWakeups(kefu.engine)
     app.add_middleware(
         SessionMiddleware,
         secret_key=kefu.secret_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
@@ -18,10 +19,14 @@ from router.routing.visibility import team_scope
 from router.web.limits import StreamSlot, console_stream_slot
 from router.web.security import CurrentUser, current_user, get_kefu
 from router.web.views import ticket_summary, with_display_relations
+from router.web.wakeups import TicketWakeups
 
 router = APIRouter()
 
+# Without LISTEN/NOTIFY (SQLite) the streams find changes by polling this often.
 POLL_INTERVAL_S = 1.0
+# However many tickets change, one stream reads them at most this often (each read is a query).
+MIN_POLL_GAP_S = 0.25
 # Streams end after a while and the browser's EventSource reconnects, so an open console delays a server stop by at
 # most this long (uvicorn waits for open responses; `--timeout-graceful-shutdown` cuts that shorter).
 STREAM_LIFETIME_S = 30.0
@@ -73,14 +78,22 @@ class TicketFeed:
         return fresh
 
 
-async def _events(request: Request, feed: TicketFeed) -> AsyncIterator[str]:
+async def _events(
+    request: Request, feed: TicketFeed, wakeups: TicketWakeups, poll_interval_s: float
+) -> AsyncIterator[str]:
     yield "retry: 1000\n\n"
-    deadline = asyncio.get_running_loop().time() + STREAM_LIFETIME_S
-    while asyncio.get_running_loop().time() < deadline and not await request.is_disconnected():
-        for ticket in await run_in_threadpool(feed.poll):
-            yield f"event: ticket\ndata: {json.dumps(ticket, ensure_ascii=False)}\n\n"
-        yield ": keep-alive\n\n"
-        await asyncio.sleep(POLL_INTERVAL_S)
+    clock = asyncio.get_running_loop()
+    deadline = clock.time() + STREAM_LIFETIME_S
+    with wakeups.subscription() as woken:
+        while clock.time() < deadline and not await request.is_disconnected():
+            polled_at = clock.time()
+            woken.clear()  # before reading: a change committed during the read wakes the next one
+            for ticket in await run_in_threadpool(feed.poll):
+                yield f"event: ticket\ndata: {json.dumps(ticket, ensure_ascii=False)}\n\n"
+            yield ": keep-alive\n\n"
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(woken.wait(), timeout=max(0.0, min(poll_interval_s, deadline - clock.time())))
+            await asyncio.sleep(max(0.0, polled_at + MIN_POLL_GAP_S - clock.time()))
 
 
 @router.get("/console/stream", include_in_schema=False)
@@ -92,8 +105,10 @@ async def ticket_stream(
 ) -> StreamingResponse:
     """``text/event-stream`` of ``ticket`` events (the queue row as JSON) for every visible ticket that changes."""
     since = utcnow() - RECONNECT_OVERLAP
+    wakeups: TicketWakeups = request.app.state.ticket_wakeups
+    poll_interval_s = kefu.settings.console_safety_poll_s if wakeups.listens else POLL_INTERVAL_S
     return StreamingResponse(
-        slot.hold(_events(request, TicketFeed(kefu, user.id, since))),
+        slot.hold(_events(request, TicketFeed(kefu, user.id, since), wakeups, poll_interval_s)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -5,20 +5,38 @@ Everything is checked from the ticket events (the audit trail), independently of
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 
 from benchmarks.routing import seed_backlog
-from router.crm.models import Agent, Presence, Ticket, TicketEvent, TicketEventKind, TicketStatus
-from router.routing.assignment import assign_waiting
+from router.crm.models import (
+    Agent,
+    AuditEntry,
+    Presence,
+    Ticket,
+    TicketEvent,
+    TicketEventKind,
+    TicketStatus,
+    agent_teams,
+)
+from router.routing.assignment import assign_waiting, lock_candidates
+from router.routing.escalation import escalate_due
 from router.routing.presence import set_presence
 from router.worker import run_worker
+from tests.support.cli import KEFU
 from tests.support.crm import make_kefu
+from tests.support.routing import make_agent, make_team, new_ticket
 
 
 def _route_until_nothing_moves(kefu, start: threading.Barrier) -> int:
@@ -146,3 +164,246 @@ def test_concurrent_routers_and_presence_changes_on_sqlites_single_writer_path(s
         assert sum(load.values()) == expected
     finally:
         kefu.dispose()
+
+
+def _escalate_without_waiting(kefu, at: datetime) -> list[int]:
+    """One escalation sweep that fails instead of waiting for a lock: the tickets it escalated."""
+    with kefu.uow() as sweep:
+        sweep.session.execute(text("SET LOCAL lock_timeout = '3s'"))
+        escalated = [ticket.id for ticket in escalate_due(sweep.session, at)]
+        sweep.commit()
+    return escalated
+
+
+@pytest.mark.postgres
+def test_an_escalation_waits_for_no_agent_that_a_presence_change_or_a_router_holds(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The deadlock the worker race below found: a presence change holds the agent, then waits for the agent's
+    unstarted tickets (to requeue them), while an escalation sweep held one of those tickets and waited for the
+    agent. The sweep holds tickets, so it must never wait for an agent row."""
+    kefu = make_kefu(postgres_url, tmp_path)
+    try:
+        with kefu.uow() as uow:
+            logistics = make_team(uow.session, "logistics")
+            agent = make_agent(uow.session, logistics, capacity=5)
+            unstarted, started = new_ticket(uow.session, "delivery"), new_ticket(uow.session, "delivery")
+            uow.session.execute(update(Ticket).where(Ticket.id == started.id).values(status=TicketStatus.in_progress))
+            spare = make_agent(uow.session, logistics, capacity=5)
+            uow.commit()
+        assert unstarted.assignee_id == started.assignee_id == agent
+        at_risk = unstarted.created_at + (unstarted.first_response_due_at - unstarted.created_at) * 0.9
+
+        with kefu.uow() as presence_change:  # under way: holds the agent and the unstarted ticket it requeued
+            set_presence(presence_change.session, agent, "offline")
+            # The started ticket is escalated (its events refer to the agent) without waiting for the agent.
+            assert _escalate_without_waiting(kefu, at_risk) == [started.id]
+            presence_change.rollback()
+        with kefu.uow() as router:  # a router holds the agents while it assigns
+            lock_candidates(router.session, logistics.id)
+            assert _escalate_without_waiting(kefu, at_risk) == [], "the hand-off waited for the agent"
+        assert _escalate_without_waiting(kefu, at_risk) == [unstarted.id]  # the next sweep hands it on
+        with kefu.reader() as reader:
+            assert reader.session.get(Ticket, unstarted.id).assignee_id == spare
+    finally:
+        kefu.dispose()
+
+
+WORKERS = 3
+FLIP_S = 8.0
+
+
+def _waiting_while_someone_fits(session) -> list[int]:
+    """Queued tickets that an online agent of their team with spare capacity speaks and handles."""
+    available = session.execute(
+        select(Agent, agent_teams.c.team_id)
+        .join(agent_teams, agent_teams.c.agent_id == Agent.id)
+        .where(Agent.presence == Presence.online, Agent.open_tickets < Agent.capacity)
+    ).all()
+    queued = session.execute(
+        select(Ticket.id, Ticket.team_id, Ticket.language, Ticket.category).where(Ticket.status == TicketStatus.queued)
+    ).all()
+    return [
+        ticket_id
+        for ticket_id, team_id, language, category in queued
+        if any(
+            team == team_id
+            and (not agent.languages or language in agent.languages)
+            and (not agent.skills or category in agent.skills)
+            for agent, team in available
+        )
+    ]
+
+
+def _presence_timelines(session) -> dict[int, list[tuple[datetime, str]]]:
+    """Each agent's presence changes, in the order they committed, from the audit log."""
+    timelines: dict[int, list[tuple[datetime, str]]] = {}
+    for target, data, at in session.execute(
+        select(AuditEntry.target, AuditEntry.data, AuditEntry.created_at)
+        .where(AuditEntry.action == "agent.presence")
+        .order_by(AuditEntry.created_at)
+    ):
+        timelines.setdefault(int(target.removeprefix("agent:")), []).append((at, data["to"]))
+    return timelines
+
+
+def _presence_at(timeline: list[tuple[datetime, str]], at: datetime, initially: str) -> str:
+    return next((to for changed_at, to in reversed(timeline) if changed_at < at), initially)
+
+
+@pytest.mark.postgres
+@pytest.mark.cluster
+def test_worker_processes_while_agents_flip_presence_never_double_or_lose_an_assignment(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Three `kefu worker` processes route (and escalate) a backlog while this process flips agents' presence.
+
+    What PostgreSQL guarantees, and what is asserted from the audit trail afterwards:
+    - a ticket is held by at most one agent: its trail alternates assigned, requeued, assigned… (claims are
+      ``FOR UPDATE SKIP LOCKED``), and its final row matches the trail's end — nothing assigned twice, none lost;
+    - an assignment commits only while its agent is online: routers lock the agent row (``FOR NO KEY UPDATE``,
+      online only) and a presence change locks the same row, so they commit one after the other; each assignment's
+      ``created_at`` and each presence change's are taken under that lock, so their order is the commit order;
+    - no deadlock between the sweeps and the presence changes (a failed transaction fails the test);
+    - an agent's load is exactly its assigned tickets and never above capacity;
+    - once the flipping stops, the workers leave no ticket waiting that an online agent with room fits.
+    """
+    kefu = make_kefu(postgres_url, tmp_path)
+    workers: list[subprocess.Popen] = []
+    try:
+        seed_backlog(kefu.engine, tickets=3_000, agents=24, capacity=30)
+        with kefu.uow() as uow:
+            agent_ids = uow.session.execute(select(Agent.id).order_by(Agent.id)).scalars().all()
+        flipping = agent_ids[::3]
+        for n in range(WORKERS):
+            env = {
+                **os.environ,
+                "KEFU_DATABASE_URL": _as_application(postgres_url, f"kefu-worker-{n}"),
+                "KEFU_VAR_DIR": str(tmp_path / "var"),
+            }
+            with (tmp_path / f"worker-{n}.log").open("w") as log:
+                workers.append(
+                    subprocess.Popen([*KEFU, "worker", "--interval", "0.05"], env=env, stderr=log, stdout=log)
+                )
+
+        _wait_until_connected(kefu, WORKERS)
+        flips, stop, started = Counter(), threading.Event(), time.monotonic()
+
+        def flip(agents: list[int]) -> None:
+            presence = "offline"
+            while not stop.is_set():
+                for agent_id in agents:
+                    with kefu.uow() as uow:
+                        set_presence(uow.session, agent_id, presence)
+                        uow.commit()
+                    flips[agent_id] += 1
+                presence = "online" if presence == "offline" else "offline"
+
+        def flipped_enough() -> bool:
+            # Each flipping agent went offline and came back at least once, for at least FLIP_S.
+            return time.monotonic() - started > FLIP_S and all(flips[agent_id] >= 2 for agent_id in flipping)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            flippers = [pool.submit(flip, flipping[half::2]) for half in (0, 1)]
+            most_in_transaction = _most_workers_in_a_transaction_at_once(kefu, until=flipped_enough)
+            stop.set()
+            for flipper in flippers:
+                flipper.result()
+        assert flipped_enough(), f"the agents flipped too seldom: {flips}"
+        assert most_in_transaction >= 2, "the workers never routed side by side"
+        for agent_id in flipping[::2]:  # end with some of them online: the workers must fill their room
+            with kefu.uow() as uow:
+                set_presence(uow.session, agent_id, "online")
+                uow.commit()
+
+        deadline = time.monotonic() + 60
+        while True:
+            with kefu.reader() as reader:
+                waiting = _waiting_while_someone_fits(reader.session)
+            if not waiting or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert waiting == [], f"{len(waiting)} tickets wait while an online agent with room fits them"
+        for n, worker in enumerate(workers):
+            assert worker.poll() is None, (tmp_path / f"worker-{n}.log").read_text()[-3000:]
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
+
+    try:
+        for n in range(WORKERS):  # a sweep that fails (a deadlock, say) is logged and retried: none may fail
+            log = (tmp_path / f"worker-{n}.log").read_text()
+            assert "worker sweep failed" not in log, log[-3000:]
+        with kefu.reader() as reader:
+            session = reader.session
+            trails: dict[int, list[tuple[str, int | None, datetime]]] = {}
+            for ticket_id, kind, agent_id, at in session.execute(
+                select(TicketEvent.ticket_id, TicketEvent.kind, TicketEvent.agent_id, TicketEvent.created_at)
+                .where(TicketEvent.kind.in_((TicketEventKind.assigned, TicketEventKind.requeued)))
+                .order_by(TicketEvent.id)
+            ):
+                trails.setdefault(ticket_id, []).append((TicketEventKind(kind).value, agent_id, at))
+            tickets = session.execute(select(Ticket.id, Ticket.status, Ticket.assignee_id)).all()
+            agents = session.execute(select(Agent.id, Agent.capacity, Agent.open_tickets, Agent.presence)).all()
+            timelines = _presence_timelines(session)
+        assert sum(1 for trail in trails.values() for kind, _, _ in trail if kind == "assigned") > 1000
+        assert any(kind == "requeued" for trail in trails.values() for kind, _, _ in trail)
+        for ticket_id, status, assignee_id in tickets:
+            trail = trails.get(ticket_id, [])
+            kinds = [kind for kind, _, _ in trail]
+            assert kinds == ["assigned", "requeued"] * (len(kinds) // 2) + ["assigned"] * (len(kinds) % 2), (
+                f"ticket {ticket_id} was assigned twice without a requeue between: {trail}"
+            )
+            last_owner = trail[-1][1] if kinds and kinds[-1] == "assigned" else None
+            assert (status, assignee_id) == (
+                (TicketStatus.assigned, last_owner) if last_owner else (TicketStatus.queued, None)
+            ), f"ticket {ticket_id} is {status.value} with {assignee_id}, its trail says {trail}"
+            for kind, agent_id, at in trail:
+                if kind == "assigned":
+                    assert _presence_at(timelines.get(agent_id, []), at, "online") == "online", (
+                        f"ticket {ticket_id} assigned at {at} to agent {agent_id}, offline then: {timelines[agent_id]}"
+                    )
+        load = Counter(assignee_id for _, status, assignee_id in tickets if status is TicketStatus.assigned)
+        for agent_id, capacity, open_tickets, presence in agents:
+            assert load[agent_id] == open_tickets <= capacity, f"agent {agent_id}'s load drifted"
+            if load[agent_id]:
+                assert presence is Presence.online, f"offline agent {agent_id} still holds unstarted tickets"
+    finally:
+        kefu.dispose()
+
+
+def _as_application(url: str, name: str) -> str:
+    return make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+
+
+def _wait_until_connected(kefu, workers: int) -> None:
+    """Return once ``workers`` worker processes have connections to the database (they take seconds to start)."""
+    deadline = time.monotonic() + 120
+    with kefu.engine.connect() as connection:
+        while time.monotonic() < deadline:
+            connected = connection.execute(_WORKER_CONNECTIONS).one()[1]
+            connection.rollback()
+            if connected == workers:
+                return
+            time.sleep(0.2)
+    pytest.fail(f"only {connected} of {workers} workers connected within 120 s")
+
+
+# Worker processes inside a transaction, and connected at all (each shows under its own application_name).
+_WORKER_CONNECTIONS = text(
+    "SELECT count(DISTINCT application_name) FILTER (WHERE xact_start IS NOT NULL), count(DISTINCT application_name)"
+    " FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'kefu-worker-%'"
+)
+
+
+def _most_workers_in_a_transaction_at_once(kefu, until: Callable[[], bool], limit_s: float = 120) -> int:
+    """Watch pg_stat_activity until ``until()`` (at most ``limit_s``): most workers seen in a transaction at once."""
+    most, deadline = 0, time.monotonic() + limit_s
+    with kefu.engine.connect() as connection:
+        while not until() and time.monotonic() < deadline:
+            most = max(most, connection.execute(_WORKER_CONNECTIONS).one()[0])
+            connection.rollback()
+            time.sleep(0.01)
+    return most
