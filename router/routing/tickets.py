@@ -50,19 +50,33 @@ SUBJECT_CHARS = 80
 
 
 class Assessment(Protocol):
-    """What triage tells the router about a complaint (``router.triage.triage.Assessment`` or any look-alike)."""
+    """What triage tells the router about a complaint (``router.triage.triage.Assessment`` or any look-alike).
 
-    category: str
-    confidence: float
-    terms: list[str]
-    needs_review: bool
-    team: str
-    urgency_score: float
-    urgency_factors: dict[str, float]
-    priority: int
-    first_response_minutes: int
-    resolution_minutes: int
-    floors: list[dict[str, Any]]  # the dangers that set a floor under the priority, and why
+    Read-only properties, so a frozen dataclass satisfies it: the router never changes an assessment.
+    """
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def terms(self) -> list[str]: ...
+    @property
+    def needs_review(self) -> bool: ...
+    @property
+    def team(self) -> str: ...
+    @property
+    def urgency_score(self) -> float: ...
+    @property
+    def urgency_factors(self) -> dict[str, float]: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def first_response_minutes(self) -> int: ...
+    @property
+    def resolution_minutes(self) -> int: ...
+    @property
+    def floors(self) -> list[dict[str, Any]]: ...  # the dangers that set a floor under the priority, and why
 
 
 def _team(session: Session, name: str) -> Team:
