@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import RecentConversations, Turn, record_turns
 from router.crm.rasa_turns import TurnTranslator
+from router.routing.policy import routing_policy
 from router.routing.returning import reopen_on_customer_turns
 from router.settings import Settings, get_settings
 
@@ -185,6 +186,7 @@ class CrmEventBroker(EventBroker):
         self._kefu.dispose()
 
     def _store(self, turns: Sequence[Turn]) -> None:
+        policy = routing_policy(self._kefu.settings.data_dir)
         with self._kefu.uow() as uow:
-            reopen_on_customer_turns(uow.session, record_turns(uow.session, turns, self._conversations))
+            reopen_on_customer_turns(uow.session, record_turns(uow.session, turns, self._conversations), policy)
             uow.commit()

@@ -29,6 +29,7 @@ from router.crm.models import TrackerCursor
 from router.crm.rasa_turns import TurnTranslator
 from router.db import READ_ONLY, build_engine, insert_on_conflict
 from router.retention import tracker_exists
+from router.routing.policy import routing_policy
 from router.routing.returning import reopen_on_customer_turns
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,12 @@ class TurnCatchUp:
             return self._store(turns, position, rows[-1].id)
 
     def _store(self, turns: list[Turn], position: int, last_id: int) -> tuple[bool, int]:
+        policy = routing_policy(self.kefu.settings.data_dir)
         with self.kefu.uow() as uow:
             if not _move_cursor(uow.session, self.name, position, last_id):
                 return False, 0  # another worker logged these
             interactions = record_turns(uow.session, turns)
-            reopen_on_customer_turns(uow.session, interactions)
+            reopen_on_customer_turns(uow.session, interactions, policy)
             uow.commit()
         return True, len(interactions)
 
