@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse
 
 from router.accounts.startup import ensure_safe_to_start
 from router.bootstrap import Kefu, bootstrap
+from router.settings import get_settings
 from router.web import (
     admin,
     admin_users,
@@ -33,8 +34,8 @@ SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
 
 
 def create_app(kefu: Kefu | None = None) -> FastAPI:
-    """The web app on ``kefu`` (default: bootstrapped from the environment); other routers mount here."""
-    kefu = kefu or bootstrap()
+    """The web app on ``kefu`` (default: bootstrapped from the environment's settings); other routers mount here."""
+    kefu = kefu or bootstrap(get_settings())
     ensure_safe_to_start(kefu)
     app = FastAPI(
         title="kefu 客服",
