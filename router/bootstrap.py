@@ -55,6 +55,6 @@ class Kefu:
 
 
 def bootstrap(settings: Settings) -> Kefu:
-    """Build the process's kefu from ``settings`` (its composition root reads them, see router.settings)."""
+    """Build the process's kefu from ``settings``, which its composition root read (docs/architecture.md)."""
     engine = build_engine(settings.database_url)
     return Kefu(settings=settings, engine=engine, session_factory=build_session_factory(engine))

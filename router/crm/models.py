@@ -38,6 +38,7 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+# Any: SQLAlchemy 1.4 ships no types, and mypy accepts a class made at run time as a base only when told so.
 Base: Any = declarative_base(metadata=metadata)
 
 
