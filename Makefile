@@ -19,12 +19,14 @@ test: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
+	.venv/bin/mypy
 	$(PYTEST)
 
 check: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
+	.venv/bin/mypy
 	$(PYTEST) -q -m "not rasa and not browser"
 
 install:
@@ -34,3 +36,4 @@ lint: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
+	.venv/bin/mypy

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from router.bootstrap import Kefu, bootstrap
 from router.db import DatabaseError
 from router.errors import KefuError
+from router.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def process_kefu() -> Kefu:
     global _process_kefu
     with _process_kefu_lock:
         if _process_kefu is None:
-            _process_kefu = bootstrap()
+            _process_kefu = bootstrap(get_settings())
         return _process_kefu
 
 

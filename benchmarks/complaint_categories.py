@@ -46,7 +46,7 @@ def main() -> None:
     ]
     figures = {}
     for cap in CAPS:
-        extra_texts, extra_labels = public_complaints(data, cap)
+        extra_texts, extra_labels = public_complaints(data, cap, project_dir=settings.project_dir)
         classifier = TriageClassifier()
         started = time.perf_counter()
         classifier.fit([text for text, _ in own_train] + extra_texts, [label for _, label in own_train] + extra_labels)

@@ -416,7 +416,7 @@ def complaint_model(settings: Settings) -> Path:
     if not model_dir.exists():
         print("training the complaint model from data/triage (once per change of it)", flush=True)
         scratch = model_dir.with_name(f"{model_dir.name}.{uuid.uuid4().hex[:6]}.tmp")
-        train_default_model(scratch, PROJECT_ROOT / "data", settings.shared_data_dir)
+        train_default_model(scratch, PROJECT_ROOT / "data", settings.shared_data_dir, project_dir=PROJECT_ROOT)
         scratch.rename(model_dir)
     return model_dir
 

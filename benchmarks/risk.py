@@ -127,7 +127,7 @@ def main() -> None:
         started = time.perf_counter()
         if args.model is None:
             args.model = Path(scratch) / "triage"
-            trained = train_default_model(args.model, data, shared)
+            trained = train_default_model(args.model, data, shared, project_dir=settings.project_dir)
             print(json.dumps({"risk_training": trained["risk"]}, ensure_ascii=False))
         train_seconds = round(time.perf_counter() - started, 1)
         triage = Triage.load(args.model, data / "triage")

@@ -74,7 +74,7 @@ def main() -> None:
     settings = get_settings()
     shared, data = settings.shared_data_dir, settings.data_dir
     started = time.perf_counter()
-    sentiment = train_sentiment(shared, data / "triage")
+    sentiment = train_sentiment(shared, data / "triage", project_dir=settings.project_dir)
     train_seconds = round(time.perf_counter() - started, 1)
     mapping = load_project_mapping(settings.project_dir, data)
     held_out = held_out_rows(shared, data / "public")

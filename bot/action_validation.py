@@ -74,4 +74,4 @@ def validate_action_result(action: RemoteAction, result: dict[str, Any]) -> bool
 
 def install() -> None:
     """Make every custom action call in this process use the prebuilt validator (idempotent)."""
-    RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    RemoteAction._validate_action_result = validate_action_result

@@ -112,6 +112,8 @@ class KefuTrackerStore(SQLTrackerStore):
     saved, so a turn that fails half-way leaves nothing half-done to the next one.
     """
 
+    engine: sa.engine.Engine
+
     def __init__(self, *args: Any, cached_conversations: int = 500, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from router.accounts.secret_key import signing_key
 from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.db import build_engine, build_read_only_session_factory, build_session_factory
-from router.settings import Settings, get_settings
+from router.settings import Settings
 
 if TYPE_CHECKING:
     from router.training.hot_model import HotModel
@@ -54,8 +54,7 @@ class Kefu:
         self.engine.dispose()
 
 
-def bootstrap(settings: Settings | None = None) -> Kefu:
-    """Build the process's kefu from ``settings`` (default: the environment)."""
-    settings = settings or get_settings()
+def bootstrap(settings: Settings) -> Kefu:
+    """Build the process's kefu from ``settings``, which its composition root read (docs/architecture.md)."""
     engine = build_engine(settings.database_url)
     return Kefu(settings=settings, engine=engine, session_factory=build_session_factory(engine))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.future import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
+from sqlalchemy.sql.expression import Insert
 
 # Execution option that marks a connection as only reading: on SQLite it begins without the write lock.
 READ_ONLY = "kefu_read_only"
@@ -36,7 +39,7 @@ def build_engine(database_url: str, **engine_options: object) -> Engine:
     return create_engine(url, **engine_options)
 
 
-def _configure_sqlite_connection(dbapi_connection, _record) -> None:
+def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     # WAL lets readers run beside the single writer; foreign keys are off by default in SQLite.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
@@ -46,7 +49,7 @@ def _configure_sqlite_connection(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def _begin_immediate(connection) -> None:
+def _begin_immediate(connection: Connection) -> None:
     # SQLite's single-writer path: take the write lock at BEGIN so two routers never interleave a
     # read-then-write (the role SELECT ... FOR UPDATE SKIP LOCKED plays on PostgreSQL). A reader only needs
     # WAL's snapshot, so it begins deferred and never queues behind (or blocks) the writer.
@@ -64,6 +67,6 @@ def build_read_only_session_factory(engine: Engine) -> sessionmaker:
     return build_session_factory(engine.execution_options(**{READ_ONLY: True}))
 
 
-def insert_on_conflict(session: Session):
+def insert_on_conflict(session: Session) -> Callable[..., Insert]:
     """``insert`` of the session's database, the one with ``on_conflict_do_nothing/update`` (PostgreSQL, SQLite)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

@@ -29,6 +29,7 @@ from router.crm.models import TrackerCursor
 from router.crm.rasa_turns import TurnTranslator
 from router.db import READ_ONLY, build_engine, insert_on_conflict
 from router.retention import tracker_exists
+from router.routing.policy import routing_policy
 from router.turn_log import log_turns
 
 log = logging.getLogger(__name__)
@@ -131,10 +132,11 @@ class TurnCatchUp:
             return self._store(turns, position, rows[-1].id)
 
     def _store(self, turns: list[Turn], position: int, last_id: int) -> tuple[bool, int]:
+        policy = routing_policy(self.kefu.settings.data_dir)
         with self.kefu.uow() as uow:
             if not _move_cursor(uow.session, self.name, position, last_id):
                 return False, 0  # another worker logged these
-            interactions = log_turns(uow.session, turns)
+            interactions = log_turns(uow.session, turns, policy)
             uow.commit()
         return True, len(interactions)
 

@@ -16,15 +16,18 @@ from sqlalchemy.orm import Session
 from router.bootstrap import Kefu
 from router.crm.interactions import RecentConversations, Turn, record_turns
 from router.crm.models import Interaction
+from router.routing.policy import RoutingPolicy, routing_policy
 from router.routing.returning import reopen_on_customer_turns
 
 Item = TypeVar("Item")
 
 
-def log_turns(session: Session, turns: Sequence[Turn], recent: RecentConversations | None = None) -> list[Interaction]:
+def log_turns(
+    session: Session, turns: Sequence[Turn], policy: RoutingPolicy, recent: RecentConversations | None = None
+) -> list[Interaction]:
     """Store the turns the CRM does not have yet and reopen the tickets of customers who wrote again."""
     interactions = record_turns(session, turns, recent)
-    reopen_on_customer_turns(session, interactions)
+    reopen_on_customer_turns(session, interactions, policy)
     return interactions
 
 
@@ -37,8 +40,9 @@ class TurnLog:
 
     def write(self, turns: Sequence[Turn]) -> None:
         """Store a batch; raises what the database raised, and then nothing of the batch is stored."""
+        policy = routing_policy(self._kefu.settings.data_dir)
         with self._kefu.uow() as uow:
-            log_turns(uow.session, turns, self._conversations)
+            log_turns(uow.session, turns, policy, self._conversations)
             uow.commit()
 
 

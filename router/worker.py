@@ -34,10 +34,10 @@ def sweep(kefu: Kefu) -> SweepResult:
     throttle windows; one transaction each."""
     now, policy = utcnow(), routing_policy(kefu.settings.data_dir)
     with kefu.uow() as uow:
-        stale = requeue_stale_agents(uow.session, now, policy)
+        stale = requeue_stale_agents(uow.session, now, policy=policy)
         uow.commit()
     with kefu.uow() as uow:
-        escalated = escalate_due(uow.session, now, policy)
+        escalated = escalate_due(uow.session, now, policy=policy)
         uow.commit()
     with kefu.uow() as uow:
         assigned = assign_waiting(uow.session)

@@ -107,7 +107,8 @@ def default_triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default triage model trained from data/, with Chinese sentiment from our own set (no shared data sets),
     once per test process for every test that only reads it."""
     out = tmp_path_factory.mktemp("models") / "triage"
-    train_default_model(out, PROJECT_ROOT / "data", shared_data_dir=tmp_path_factory.mktemp("no-shared-data"))
+    no_shared_data = tmp_path_factory.mktemp("no-shared-data")
+    train_default_model(out, PROJECT_ROOT / "data", no_shared_data, project_dir=PROJECT_ROOT)
     return out
 
 

@@ -31,7 +31,7 @@ from router.crm.interactions import MAX_STORED_CHARS
 from router.crm.models import Channel, Interaction, Speaker
 from router.delivery.telegram import Button, TelegramSender
 from router.delivery.updates import CLAIM_LEASE, Claim, claim_update, finish_update, prune_claims, release_update
-from router.settings import get_settings
+from router.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -124,19 +124,21 @@ class TelegramInput(InputChannel):
             secret_token=credentials.get("secret_token") or settings.telegram_secret_token,
             api_url=credentials.get("api_url") or settings.telegram_api_url,
             rasa_token=settings.rasa_token,
+            settings=settings,
         )
 
-    def __init__(self, token: str, secret_token: str, api_url: str, rasa_token: str, kefu: Kefu | None = None) -> None:
+    def __init__(self, token: str, secret_token: str, api_url: str, rasa_token: str, settings: Settings) -> None:
         self.token = token
         self.secret_token = secret_token
         self.api_url = api_url
         self.rasa_token = rasa_token
-        self._kefu = kefu
+        self._settings = settings
+        self._kefu: Kefu | None = None
 
     def kefu(self) -> Kefu:
         """The CRM connection, built on first use (Rasa constructs channels before the CRM may be reachable)."""
         if self._kefu is None:
-            self._kefu = bootstrap()
+            self._kefu = bootstrap(self._settings)
             with self._kefu.uow() as uow:
                 prune_claims(uow.session)
                 uow.commit()

@@ -247,7 +247,10 @@ class _HistoryWriter:
                 text=texts.AGENT_REPLIES[turn["language"]],
             )
         )
-        events = [(TicketEventKind.created, at, {}), (TicketEventKind.assigned, at, {})]
+        events: list[tuple[TicketEventKind, datetime, dict[str, str]]] = [
+            (TicketEventKind.created, at, {}),
+            (TicketEventKind.assigned, at, {}),
+        ]
         events += [(TicketEventKind.transferred, at + timedelta(minutes=5 * (n + 1)), {}) for n in range(transfers)]
         events.append((TicketEventKind.replied, responded, {}))
         if not open_still:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from router.crm.models import Conversation, CsatRating, Interaction, Speaker, Team, Ticket, utcnow
 from router.errors import InvalidInput
@@ -49,7 +50,7 @@ class Period:
         return f"{self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
 
 
-def _frame(session: Session, statement, columns: list[str]) -> pd.DataFrame:
+def _frame(session: Session, statement: Select, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(session.execute(statement).all(), columns=columns)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.orm import Session
@@ -11,7 +11,7 @@ from router.analytics import charts, csat_drivers, kpis, rules, segments, staffi
 from router.analytics.frames import Period
 from router.errors import NotFound
 
-Row = dict[str, object]
+Row = Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Table:
     """A titled table of rows with the same keys."""
 
     title: str
-    rows: list[Row]
+    rows: Sequence[Row]
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class AnalysisResult:
     name: str
     title: str
     period: Period
-    rows: list[Row]
+    rows: Sequence[Row]
     chart: Callable[[], bytes]
     tables: list[Table] = field(default_factory=list)
     note: str = ""

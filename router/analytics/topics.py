@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,15 @@ class Topic:
         return " · ".join(word for word, _ in self.words[:5])
 
 
+class EmergingTerm(TypedDict):
+    """One row of the emerging-terms table: in how many complaints now and before, and the smoothed growth."""
+
+    term: str
+    documents: int
+    previous_documents: int
+    growth: float
+
+
 @dataclass(frozen=True)
 class TopicReport:
     """Key terms per category, LDA topics and emerging terms of one period."""
@@ -97,7 +107,7 @@ class TopicReport:
     period: Period
     key_terms: dict[str, list[tuple[str, float]]]
     topics: list[Topic]
-    emerging: list[dict[str, object]]
+    emerging: list[EmergingTerm]
     documents: int
 
 
@@ -166,10 +176,12 @@ def _topic_shares(model: LdaModel, corpus: list, num_topics: int) -> np.ndarray:
     return totals / len(documents) if documents else totals
 
 
-def emerging_terms(texts: list[str], previous_texts: list[str], top: int = 10, min_documents: int = 5) -> list[dict]:
+def emerging_terms(
+    texts: list[str], previous_texts: list[str], top: int = 10, min_documents: int = 5
+) -> list[EmergingTerm]:
     """Terms in many more complaints now than before (smoothed ratio of document shares), newest problems first."""
     now, before = _document_frequency(texts), _document_frequency(previous_texts)
-    rows = []
+    rows: list[EmergingTerm] = []
     for term, count in now.items():
         if count < min_documents:
             continue

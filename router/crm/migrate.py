@@ -43,8 +43,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def head_revision() -> str:
-    """The newest revision the code knows."""
+def head_revision() -> str | None:
+    """The newest revision the code knows (None only for a migrations folder without revisions)."""
     from alembic.script import ScriptDirectory
 
     config = Config()

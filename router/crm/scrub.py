@@ -37,7 +37,7 @@ def _interaction(interaction: Interaction) -> dict[str, Any]:
 
 
 # Each stored row kind with the redacted values of its free-text fields.
-_REDACTIONS: dict[type, Callable[[Any], dict[str, Any]]] = {
+_REDACTIONS: dict[type[Any], Callable[[Any], dict[str, Any]]] = {
     Ticket: _ticket,
     TicketEvent: lambda event: {"data": redact_json(event.data or {})},
     Interaction: _interaction,
@@ -46,7 +46,7 @@ _REDACTIONS: dict[type, Callable[[Any], dict[str, Any]]] = {
 }
 
 
-def _batches(session: Session, model: type) -> Iterator[list[Any]]:
+def _batches(session: Session, model: type[Any]) -> Iterator[list[Any]]:
     last_id = 0
     while rows := list(
         session.execute(select(model).where(model.id > last_id).order_by(model.id).limit(BATCH_ROWS)).scalars()

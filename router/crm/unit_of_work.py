@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
+
+_Self = TypeVar("_Self", bound="UnitOfWork")
 
 
 class UnitOfWork:
@@ -15,7 +18,7 @@ class UnitOfWork:
     def __init__(self, session_factory: sessionmaker) -> None:
         self._session_factory = session_factory
 
-    def __enter__(self) -> UnitOfWork:
+    def __enter__(self: _Self) -> _Self:
         self.session = self._session_factory()
         return self
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from router.crm.models import OPEN_STATUSES, Agent, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.routing.assignment import assign_in_team, lock_candidates
 from router.routing.events import record
-from router.routing.policy import RoutingPolicy, routing_policy
+from router.routing.policy import RoutingPolicy
 from router.routing.queue import QueuedTicket
 from router.routing.sla import first_response_at_risk, resolution_at_risk
 
@@ -87,10 +87,10 @@ def escalate(session: Session, ticket: Ticket, level: int, deadline: str) -> boo
     return True
 
 
-def escalate_due(session: Session, now: datetime | None = None, policy: RoutingPolicy | None = None) -> list[Ticket]:
+def escalate_due(session: Session, now: datetime | None = None, *, policy: RoutingPolicy) -> list[Ticket]:
     """Escalate every open ticket whose SLA is about to be breached; returns the tickets escalated."""
     now = now or utcnow()
-    share_left = (policy or routing_policy()).escalate_when_left
+    share_left = policy.escalate_when_left
     # The "near" test depends on each ticket's own window, which SQL cannot compare portably: screen the few
     # columns in Python, then lock only the tickets at risk (skipping any another worker is escalating).
     screened = session.execute(

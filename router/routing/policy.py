@@ -9,7 +9,6 @@ from pathlib import Path
 
 from router.crm.interactions import MAX_STORED_CHARS
 from router.errors import InvalidInput
-from router.settings import get_settings
 from router.triage.config import read_yaml_mapping
 
 POLICY_FILE = Path("triage") / "routing.yml"
@@ -59,6 +58,6 @@ def _policy_at(path: Path) -> RoutingPolicy:
     return load_policy(path)
 
 
-def routing_policy(data_dir: Path | None = None) -> RoutingPolicy:
-    """This process's policy, read once from ``data_dir`` (default: the settings' data folder)."""
-    return _policy_at(Path(data_dir or get_settings().data_dir) / POLICY_FILE)
+def routing_policy(data_dir: Path) -> RoutingPolicy:
+    """The policy in the data folder ``data_dir`` (the settings' ``data_dir``), read once per process."""
+    return _policy_at(Path(data_dir) / POLICY_FILE)

@@ -11,7 +11,7 @@ from router.crm.models import Agent, AuditEntry, Presence, Ticket, TicketEventKi
 from router.errors import InvalidInput, NotFound
 from router.routing.assignment import assign_waiting
 from router.routing.events import record
-from router.routing.policy import RoutingPolicy, routing_policy
+from router.routing.policy import RoutingPolicy
 
 
 def _locked_agent(session: Session, agent_id: int) -> Agent:
@@ -80,11 +80,9 @@ def heartbeat(session: Session, agent_id: int) -> Agent:
     return agent
 
 
-def requeue_stale_agents(
-    session: Session, now: datetime | None = None, policy: RoutingPolicy | None = None
-) -> list[Agent]:
+def requeue_stale_agents(session: Session, now: datetime | None = None, *, policy: RoutingPolicy) -> list[Agent]:
     """Mark online agents without a recent heartbeat offline and requeue their unstarted tickets."""
-    cutoff = (now or utcnow()) - (policy or routing_policy()).heartbeat_timeout
+    cutoff = (now or utcnow()) - policy.heartbeat_timeout
     stale = list(
         session.execute(
             select(Agent)

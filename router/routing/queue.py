@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ColumnElement
 
 from router.crm.models import Ticket, TicketStatus
 
@@ -30,7 +31,7 @@ class QueuedTicket(NamedTuple):
         return self.priority, self.first_response_due_at, self.id
 
 
-def _beyond(key: tuple[int, datetime, int], *, earlier: bool):
+def _beyond(key: tuple[int, datetime, int], *, earlier: bool) -> ColumnElement:
     # Keyset comparison spelled out, since row-value comparison is not portable across our databases.
     priority, due, ticket_id = key
     compare = operator.lt if earlier else operator.gt

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from router.crm.models import Conversation, Interaction, Speaker, Ticket
 from router.errors import KefuError
-from router.routing.policy import RoutingPolicy, routing_policy
+from router.routing.policy import RoutingPolicy
 from router.routing.tickets import recently_resolved_customers, reopen_if_recent
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,7 @@ def answers_survey(session: Session, interaction: Interaction) -> bool:
     return said_before in SURVEY_QUESTIONS
 
 
-def reopen_on_customer_turn(
-    session: Session, interaction: Interaction, policy: RoutingPolicy | None = None
-) -> Ticket | None:
+def reopen_on_customer_turn(session: Session, interaction: Interaction, policy: RoutingPolicy) -> Ticket | None:
     """A customer raising something again soon after a resolution reopens their ticket; survey feedback does not."""
     if interaction.speaker is not Speaker.customer or interaction.intent in (None, *NOT_A_RETURNING_PROBLEM):
         return None
@@ -56,9 +54,7 @@ def reopen_on_customer_turn(
     return reopen_if_recent(session, conversation, written_at=interaction.created_at, policy=policy)
 
 
-def customers_back_in_window(
-    session: Session, interactions: Sequence[Interaction], policy: RoutingPolicy | None = None
-) -> set[int]:
+def customers_back_in_window(session: Session, interactions: Sequence[Interaction], policy: RoutingPolicy) -> set[int]:
     """Customers who wrote within the reopen window of a resolution, counted from when they wrote, not when stored.
 
     Turns buffered while the CRM was away are stored late; one query covers the batch by stretching the window over
@@ -68,13 +64,12 @@ def customers_back_in_window(
     if not said:
         return set()
     first, last = min(i.created_at for i in said), max(i.created_at for i in said)
-    policy = policy or routing_policy()
     stretched = replace(policy, reopen_within=policy.reopen_within + (last - first))
     return recently_resolved_customers(session, {i.customer_id for i in said}, written_at=last, policy=stretched)
 
 
 def reopen_on_customer_turns(
-    session: Session, interactions: Sequence[Interaction], policy: RoutingPolicy | None = None
+    session: Session, interactions: Sequence[Interaction], policy: RoutingPolicy
 ) -> list[Ticket]:
     """The event log's hook for a stored batch of turns: the tickets their customers reopened by writing again."""
     # Reopening is rare: only customers with a recently resolved ticket need the per-turn check.

@@ -25,7 +25,7 @@ from router.errors import Conflict, InvalidInput, NotFound
 from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
 from router.routing.events import record
-from router.routing.policy import RoutingPolicy, routing_policy
+from router.routing.policy import RoutingPolicy
 from router.routing.queue import queue_position
 from router.routing.sla import due_times
 
@@ -50,19 +50,33 @@ SUBJECT_CHARS = 80
 
 
 class Assessment(Protocol):
-    """What triage tells the router about a complaint (``router.triage.triage.Assessment`` or any look-alike)."""
+    """What triage tells the router about a complaint (``router.triage.triage.Assessment`` or any look-alike).
 
-    category: str
-    confidence: float
-    terms: list[str]
-    needs_review: bool
-    team: str
-    urgency_score: float
-    urgency_factors: dict[str, float]
-    priority: int
-    first_response_minutes: int
-    resolution_minutes: int
-    floors: list[dict[str, Any]]  # the dangers that set a floor under the priority, and why
+    Read-only properties, so a frozen dataclass satisfies it: the router never changes an assessment.
+    """
+
+    @property
+    def category(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def terms(self) -> list[str]: ...
+    @property
+    def needs_review(self) -> bool: ...
+    @property
+    def team(self) -> str: ...
+    @property
+    def urgency_score(self) -> float: ...
+    @property
+    def urgency_factors(self) -> dict[str, float]: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def first_response_minutes(self) -> int: ...
+    @property
+    def resolution_minutes(self) -> int: ...
+    @property
+    def floors(self) -> list[dict[str, Any]]: ...  # the dangers that set a floor under the priority, and why
 
 
 def _team(session: Session, name: str) -> Team:
@@ -165,9 +179,9 @@ def reopen(session: Session, *, ticket_id: int, actor: User | None = None, reaso
     return ticket
 
 
-def _resolved_within_reopen_window(written_at: datetime, policy: RoutingPolicy | None) -> ColumnElement:
+def _resolved_within_reopen_window(written_at: datetime, policy: RoutingPolicy) -> ColumnElement:
     """The one statement of the reopen window: resolved in the ``reopen_within`` before the customer wrote."""
-    since = written_at - (policy or routing_policy()).reopen_within
+    since = written_at - policy.reopen_within
     return and_(
         Ticket.status == TicketStatus.resolved,
         Ticket.resolved_at >= since,
@@ -177,7 +191,7 @@ def _resolved_within_reopen_window(written_at: datetime, policy: RoutingPolicy |
 
 
 def recently_resolved_customers(
-    session: Session, customer_ids: set[int], written_at: datetime | None = None, policy: RoutingPolicy | None = None
+    session: Session, customer_ids: set[int], written_at: datetime | None = None, *, policy: RoutingPolicy
 ) -> set[int]:
     """Which customers had a ticket resolved within the window before ``written_at`` (now): spares the rest a check."""
     if not customer_ids:
@@ -194,7 +208,8 @@ def reopen_if_recent(
     session: Session,
     conversation: Conversation,
     written_at: datetime | None = None,
-    policy: RoutingPolicy | None = None,
+    *,
+    policy: RoutingPolicy,
 ) -> Ticket | None:
     """Reopen the customer's ticket resolved within ``reopen_within`` before they wrote (default: now) again."""
     in_window = _resolved_within_reopen_window(written_at or utcnow(), policy)

@@ -126,7 +126,7 @@ def train(
         if if_missing:
             train_missing(get_settings())
             return
-        kefu = bootstrap()
+        kefu = bootstrap(get_settings())
         try:
             _show(_run_retrain(kefu, tolerance, _user_id(kefu, user), verbose, console), console)
         finally:
@@ -145,7 +145,7 @@ def export() -> None:
     """Write reviewed labels to data/reviewed/ (Rasa YAML) and data/triage/reviewed.csv."""
     from router.training.export import export_training_data
 
-    kefu = bootstrap()
+    kefu = bootstrap(get_settings())
     try:
         with kefu.uow() as uow:
             summary = export_training_data(uow.session, kefu.settings.data_dir, kefu.settings.project_dir)
@@ -211,7 +211,7 @@ def _version_cells(row: ModelVersion) -> list[str]:
 def list_models() -> None:
     """Every registered model version with its status and gate figures."""
     table = Table("version", "kind", "status", "accuracy", "macro-F1", "data hash", "created", "promoted")
-    kefu = bootstrap()
+    kefu = bootstrap(get_settings())
     try:
         with kefu.uow() as uow:
             for row in registry.list_versions(uow.session):
@@ -222,7 +222,7 @@ def list_models() -> None:
 
 
 def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
-    kefu = bootstrap()
+    kefu = bootstrap(get_settings())
     try:
         settings = kefu.settings
         switch = registry.rollback if rollback else registry.promote

@@ -103,17 +103,21 @@ def train_candidate(
         return None
     own = complaints.split()[0].without(heldout)
     # Real complaints from the public sets train the candidate too; only our own complaints judge it.
-    public_texts, public_categories = public_complaints(data_dir)
+    public_texts, public_categories = public_complaints(data_dir, project_dir=kefu.settings.project_dir)
     train = Complaints(own.texts + public_texts, own.categories + public_categories)
     active = _active_row(kefu)
-    readable = active is not None and active[0].exists()
+    active_dir = active[0] if active is not None and active[0].exists() else None
     # Sentiment does not depend on the labels reviewed here: reusing it saves a minute of training.
-    sentiment = _reusable(active[0], "sentiment", Sentiment, log) if readable else None
+    sentiment = _reusable(active_dir, "sentiment", Sentiment, log) if active_dir is not None else None
     if sentiment is None:
-        sentiment = train_sentiment(kefu.settings.shared_data_dir, data_dir / "triage")
+        sentiment = train_sentiment(
+            kefu.settings.shared_data_dir, data_dir / "triage", project_dir=kefu.settings.project_dir
+        )
     # The risk model is reused only when its examples have not changed (e.g. no new safety complaint).
-    reusable_risk = _reusable(active[0], "risk", RiskClassifier, log) if readable else None
-    risk = train_risk(data_dir / "triage", kefu.settings.shared_data_dir, reusable_risk)
+    reusable_risk = _reusable(active_dir, "risk", RiskClassifier, log) if active_dir is not None else None
+    risk = train_risk(
+        data_dir / "triage", kefu.settings.shared_data_dir, reusable_risk, project_dir=kefu.settings.project_dir
+    )
     out_dir = registry.version_path(kefu.settings.models_dir, registry.TRIAGE, version)
     # numpy numbers in the trainer's figures become plain JSON for the registry row.
     trained = train_model_dir(train.texts, train.categories, out_dir, sentiment, risk)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from types import MappingProxyType
 
@@ -63,7 +63,7 @@ def select_examples(
     mapping: PublicMapping,
     caps: Mapping[str, int] = DEFAULT_CAPS,
     seed: int = DEFAULT_SEED,
-    exclude: set[str] = frozenset(),
+    exclude: Set[str] = frozenset(),
 ) -> list[Example]:
     """At most ``caps[intent]`` examples of each intent in ``caps``, label after label, none of ``exclude``'s texts."""
     by_label: dict[str, dict[tuple[str, str], list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -72,7 +72,7 @@ def select_examples(
     for row in rows:
         meaning = mapping.meaning(row)
         key = canonical(row.text)
-        if meaning.intent in caps and _usable(row.text) and key not in seen:
+        if meaning.intent is not None and meaning.intent in caps and _usable(row.text) and key not in seen:
             seen.add(key)
             by_label[meaning.intent][(row.source, row.label)].append(row.text)
             if meaning.risk != "none":

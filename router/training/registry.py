@@ -1,7 +1,7 @@
 """The model registry: versions in ``model_versions``, promotion with hot reload, rollback to any earlier version.
 
 Layout under ``settings.models_dir``: ``nlu/<version>.tar.gz`` and ``triage-versions/<version>/``, with the stable
-paths ``nlu/active.tar.gz`` and ``triage`` (symlinks, ``triage`` being where ``Triage.load()`` looks by default) for
+paths ``nlu/active.tar.gz`` and ``triage`` (symlinks, what a hot model loads while the CRM has no active row) for
 processes that start before they can ask the CRM.
 """
 

@@ -87,7 +87,12 @@ def train_default(
 
     settings = get_settings()
     try:
-        metrics = train_default_model(out or settings.models_dir / "triage", settings.data_dir)
+        metrics = train_default_model(
+            out or settings.models_dir / "triage",
+            settings.data_dir,
+            settings.shared_data_dir,
+            project_dir=settings.project_dir,
+        )
     except InvalidInput as error:
         _fail(error)
     typer.echo(json.dumps({key: value for key, value in metrics.items() if key != "labels"}, ensure_ascii=False))

@@ -112,4 +112,5 @@ class Sentiment:
         return {"chinese": self.chinese, "english": self.english, "source": self.source}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["chinese"], state["english"], state["source"])  # type: ignore[misc, arg-type]
+        self.__dict__.update(state)
+        self._lexicon = SentimentIntensityAnalyzer()

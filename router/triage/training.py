@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from router.public_data.mapping import PublicMapping, load_project_mapping
+from router.public_data.mapping import load_project_mapping
 from router.public_data.sides import training_rows
 from router.public_data.sources import CLINC150
-from router.settings import get_settings
 from router.training.nlu_yaml import plain_text, read_nlu_file
 from router.triage.classifier import TriageClassifier
 from router.triage.config import NO_RISK, Cue, UrgencyConfig, load_config
@@ -41,13 +40,11 @@ PUBLIC_PER_LABEL = 30
 NOT_HARMLESS_INTENTS = frozenset({"complain", "request_human"})
 
 
-def _public_mapping(data_dir: Path) -> PublicMapping:
-    """data/public/mapping.yml, checked against the running kefu's intents (its project's domain.yml: the data
-    folder may live apart from the project) and the data folder's categories."""
-    return load_project_mapping(get_settings().project_dir, data_dir)
+# Every function here that reads data/public takes ``project_dir``, the kefu project whose domain.yml intents
+# mapping.yml is checked against (settings.project_dir: the data folder may live apart from the project).
 
 
-def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
+def train_sentiment(shared_data_dir: Path, triage_data_dir: Path, *, project_dir: Path) -> Sentiment:
     """Both languages' negativity models; what each was trained on is in the model's ``source``.
 
     Chinese: the zh_shopping reviews (when present, minus the held-out part the benchmark measures on) plus our
@@ -70,7 +67,7 @@ def train_sentiment(shared_data_dir: Path, triage_data_dir: Path) -> Sentiment:
         chinese += Labelled(review_texts, review_negative, [1.0] * len(review_texts))
         source = f"zh_shopping ({len(review_texts)} reviews, {ZH_SHOPPING_HELD_OUT:.0%} held out) + {source}"
     english = _english_complaints(triage_data_dir, complaints, categories, languages)
-    calm = _calm_english(triage_data_dir.parent)
+    calm = _calm_english(triage_data_dir.parent, project_dir)
     source += f"; English: {len(english.texts)} kefu complaints and requests, {len(calm.texts)} CLINC150 requests"
     return Sentiment.train(chinese, english + calm, source)
 
@@ -94,11 +91,11 @@ def _english_complaints(
     return Labelled([text for text, _ in rows], [label for _, label in rows], [OWN_EXAMPLE_WEIGHT] * len(rows))
 
 
-def _calm_english(data_dir: Path) -> Labelled:
+def _calm_english(data_dir: Path, project_dir: Path) -> Labelled:
     """CLINC150's shipped training side as calm English, minus the labels that are complaints (data/public)."""
     if not (data_dir / "public" / "mapping.yml").is_file():
         return Labelled([], [], [])
-    mapping = _public_mapping(data_dir)
+    mapping = load_project_mapping(project_dir, data_dir)
     texts = [
         row.text
         for row in training_rows(data_dir / "public")
@@ -126,7 +123,7 @@ class RiskExamples:
         return digest.hexdigest()
 
 
-def risk_examples(triage_data_dir: Path, shared_data_dir: Path | None = None) -> RiskExamples:
+def risk_examples(triage_data_dir: Path, shared_data_dir: Path | None = None, *, project_dir: Path) -> RiskExamples:
     """The risk model's training examples.
 
     Our complaints (their category's risk, else none) and data/triage/risk.csv (hand-written dangers and near
@@ -156,7 +153,7 @@ def risk_examples(triage_data_dir: Path, shared_data_dir: Path | None = None) ->
     ]
     examples += RiskExamples(requests, [NO_RISK] * len(requests), [False] * len(requests))
     if (data_dir / "public" / "mapping.yml").is_file():
-        mapping = _public_mapping(data_dir)
+        mapping = load_project_mapping(project_dir, data_dir)
         public = training_rows(data_dir / "public")
         examples += RiskExamples(
             [row.text for row in public], [mapping.meaning(row).risk for row in public], [False] * len(public)
@@ -192,13 +189,17 @@ def _sampled(text: str, share: float) -> bool:
 
 
 def train_risk(
-    triage_data_dir: Path, shared_data_dir: Path | None = None, reusable: RiskClassifier | None = None
+    triage_data_dir: Path,
+    shared_data_dir: Path | None = None,
+    reusable: RiskClassifier | None = None,
+    *,
+    project_dir: Path,
 ) -> tuple[RiskClassifier, dict[str, Any]]:
     """The risk model and its training figures (thresholds and out-of-fold recall per risk).
 
     ``reusable`` (the active model's) is returned as it is when it was trained on exactly these examples.
     """
-    examples = risk_examples(triage_data_dir, shared_data_dir)
+    examples = risk_examples(triage_data_dir, shared_data_dir, project_dir=project_dir)
     digest = examples.digest()
     if reusable is not None and reusable.data_digest == digest:
         return reusable, {**reusable.metrics, "reused": True}
@@ -233,7 +234,9 @@ def train_model_dir(
     return metrics
 
 
-def public_complaints(data_dir: Path, per_label: int = PUBLIC_PER_LABEL) -> tuple[list[str], list[str]]:
+def public_complaints(
+    data_dir: Path, per_label: int = PUBLIC_PER_LABEL, *, project_dir: Path
+) -> tuple[list[str], list[str]]:
     """Real complaints for the complaint classifier: up to ``per_label`` rows of each public source label that
     mapping.yml files under a category, from the shipped training side (data/public); none without it.
 
@@ -244,7 +247,7 @@ def public_complaints(data_dir: Path, per_label: int = PUBLIC_PER_LABEL) -> tupl
     data_dir = Path(data_dir)
     if not (data_dir / "public" / "mapping.yml").is_file():
         return [], []
-    mapping = _public_mapping(data_dir)
+    mapping = load_project_mapping(project_dir, data_dir)
     by_label: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for row in training_rows(data_dir / "public"):
         category = mapping.meaning(row).category
@@ -259,13 +262,13 @@ def public_complaints(data_dir: Path, per_label: int = PUBLIC_PER_LABEL) -> tupl
     return [text for text, _ in picked], [category for _, category in picked]
 
 
-def train_default_model(out_dir: Path, data_dir: Path, shared_data_dir: Path | None = None) -> dict[str, Any]:
+def train_default_model(out_dir: Path, data_dir: Path, shared_data_dir: Path, *, project_dir: Path) -> dict[str, Any]:
     """Train the shipped default model from data/triage/complaints.csv and a sample of the public sets' complaints,
     with sentiment and risk; its metrics."""
     triage_dir = Path(data_dir) / "triage"
     texts, labels = read_texts(triage_dir / "complaints.csv", "text", "category")
-    public_texts, public_labels = public_complaints(Path(data_dir))
+    public_texts, public_labels = public_complaints(Path(data_dir), project_dir=project_dir)
     texts, labels = texts + public_texts, labels + public_labels
-    shared_data_dir = shared_data_dir or get_settings().shared_data_dir
-    sentiment = train_sentiment(shared_data_dir, triage_dir)
-    return train_model_dir(texts, labels, out_dir, sentiment, train_risk(triage_dir, shared_data_dir))
+    sentiment = train_sentiment(shared_data_dir, triage_dir, project_dir=project_dir)
+    risk = train_risk(triage_dir, shared_data_dir, project_dir=project_dir)
+    return train_model_dir(texts, labels, out_dir, sentiment, risk)

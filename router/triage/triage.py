@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from router.errors import InvalidInput
-from router.settings import get_settings
 from router.triage.classifier import TriageClassifier
 from router.triage.config import TriageConfig, load_config
 from router.triage.risk import RiskClassifier
@@ -55,14 +54,14 @@ class Triage:
         self.config = config
 
     @classmethod
-    def load(cls, model_dir: Path | None = None, config_dir: Path | None = None) -> Triage:
-        """Load a trained model directory (default models/triage) and data/triage's categories and urgency."""
-        settings = get_settings()
-        model_dir = Path(model_dir or settings.models_dir / "triage")
+    def load(cls, model_dir: Path, config_dir: Path) -> Triage:
+        """Load a trained model directory (e.g. models/triage) and ``config_dir``'s (data/triage's) categories and
+        urgency."""
+        model_dir = Path(model_dir)
         classifier = load_artifact(model_dir, "classifier", TriageClassifier)
         sentiment = load_artifact(model_dir, "sentiment", Sentiment)
         risk = load_artifact(model_dir, "risk", RiskClassifier)
-        config = load_config(Path(config_dir or settings.data_dir / "triage"))
+        config = load_config(Path(config_dir))
         for model in (classifier, risk):
             model.hide_terms(config.stop_words)
         return cls(classifier, sentiment, risk, config)

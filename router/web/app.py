@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 
 from router.accounts.startup import ensure_safe_to_start
 from router.bootstrap import Kefu, bootstrap
-from router.settings import Settings
+from router.settings import Settings, get_settings
 from router.web import (
     admin,
     admin_users,
@@ -44,8 +44,8 @@ async def _lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
 
 
 def create_app(kefu: Kefu | None = None) -> FastAPI:
-    """The web app on ``kefu`` (default: bootstrapped from the environment); other routers mount here."""
-    kefu = kefu or bootstrap()
+    """The web app on ``kefu`` (default: bootstrapped from the environment's settings); other routers mount here."""
+    kefu = kefu or bootstrap(get_settings())
     ensure_safe_to_start(kefu)
     app = FastAPI(
         title="kefu 客服",

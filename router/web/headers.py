@@ -126,4 +126,5 @@ def install_security_headers(app: FastAPI, settings: Settings) -> None:
         return response
 
     # Added last, so it runs first: everything after it sees the client and scheme the trusted proxy reported.
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    # uvicorn types the ASGI app with its own scope TypedDicts, Starlette with plain mappings: the same at run time.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import Select
 
 from router.crm.models import (
     OPEN_STATUSES,
@@ -74,7 +75,7 @@ def summaries(session: Session, tickets: list[Ticket]) -> list[dict[str, Any]]:
     return [ticket_summary(ticket, now) for ticket in tickets]
 
 
-def with_display_relations(statement):
+def with_display_relations(statement: Select) -> Select:
     """Eager-load what ``ticket_summary`` reads, so a queue page is a handful of queries, not one per row."""
     return statement.options(
         selectinload(Ticket.team),

@@ -111,7 +111,7 @@ def default_triage_model() -> Path:
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in triage_data if p.is_file())).hexdigest()[:12]
     model_dir = PROJECT_ROOT / "models" / "test-cache" / f"triage-{digest}"
     if not model_dir.exists():
-        train_default_model(model_dir, PROJECT_ROOT / "data")
+        train_default_model(model_dir, PROJECT_ROOT / "data", Settings().shared_data_dir, project_dir=PROJECT_ROOT)
     return model_dir
 
 

@@ -17,12 +17,11 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.interactions import Turn
 from router.crm.models import Interaction, Role, Speaker, Ticket, TicketStatus
 from router.db import build_engine
-from router.routing.policy import routing_policy
 from router.routing.tickets import resolve
 from tests.support.crm import make_kefu
 from tests.support.published_events import bot_event, user_event
 from tests.support.rasa_stack import running_stack
-from tests.support.routing import make_team, make_user, new_ticket
+from tests.support.routing import make_team, make_user, new_ticket, shipped_policy
 
 FLUSH_TIMEOUT_S = 60
 TERMINATE_CONNECTIONS = (
@@ -214,7 +213,7 @@ def test_a_turn_said_before_the_resolution_but_logged_after_it_does_not_reopen(
 def test_a_turn_said_within_the_window_but_stored_after_it_closed_still_reopens(
     kefu_any_db: Kefu, broker: CrmEventBroker
 ) -> None:
-    window = routing_policy().reopen_within
+    window = shipped_policy().reopen_within
     said_at = datetime.now(timezone.utc) - window  # an hour after the resolution; the CRM was away since
     with kefu_any_db.uow() as uow:
         make_team(uow.session, "logistics")

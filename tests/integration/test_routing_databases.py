@@ -15,7 +15,7 @@ from router.errors import Conflict
 from router.routing.presence import set_presence
 from router.routing.queue import queue_position
 from router.routing.tickets import find_ticket, reopen_if_recent, reply, resolve
-from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket, shipped_policy
 
 
 def test_lifecycle_queue_assign_reply_resolve_reopen(kefu_any_db: Kefu) -> None:
@@ -39,7 +39,7 @@ def test_lifecycle_queue_assign_reply_resolve_reopen(kefu_any_db: Kefu) -> None:
     with kefu.uow() as uow:
         # The freed slot went to the next ticket in the queue at once.
         assert uow.session.get(Ticket, first).assignee_id == agent_id
-        reopened = reopen_if_recent(uow.session, current_conversation(uow.session, "web:b"))
+        reopened = reopen_if_recent(uow.session, current_conversation(uow.session, "web:b"), policy=shipped_policy())
         uow.commit()
     with kefu.uow() as uow:
         ticket = find_ticket(uow.session, f"T{reopened.id:06d}")

@@ -107,7 +107,8 @@ def test_chinese_sentiment_learns_from_real_reviews(tmp_path: Path) -> None:
         rows = [[row["cat"], row["label"], row["review"]] for row in csv.DictReader(handle)]
     (tmp_path / "zh_shopping").mkdir()
     write_rows(tmp_path / "zh_shopping" / "dev.csv", ["cat", "label", "review"], rows[::8])
-    sentiment = train_sentiment(tmp_path, Path(__file__).resolve().parents[2] / "data" / "triage")
+    project_dir = Path(__file__).resolve().parents[2]
+    sentiment = train_sentiment(tmp_path, project_dir / "data" / "triage", project_dir=project_dir)
     trained = [row for row in rows[::8] if not zh_shopping_held_out(row[2])]
     assert sentiment.source.startswith(f"zh_shopping ({len(trained)} reviews, 20% held out)")
     held_out = rows[3::50]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from itertools import count
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from router.crm.conversations import current_conversation
 from router.crm.models import Agent, Presence, Role, Team, Ticket, TicketEvent, TicketEventKind, User, utcnow
+from router.routing.policy import RoutingPolicy, routing_policy
 from router.routing.tickets import open_ticket
 from router.triage.triage import Assessment
 
@@ -16,6 +18,12 @@ from router.triage.triage import Assessment
 SLA_MINUTES = {1: (15, 240), 2: (60, 480), 3: (240, 1440), 4: (480, 4320)}
 TEAM_OF = {"delivery": "logistics", "refund_return": "after_sales", "payment_billing": "billing", "other": "service"}
 _usernames = count(1)
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+
+
+def shipped_policy() -> RoutingPolicy:
+    """The routing policy data/triage/routing.yml ships: what a kefu on the project's data folder routes by."""
+    return routing_policy(DATA_DIR)
 
 
 def assessment(category: str = "delivery", priority: int = 3) -> Assessment:

@@ -11,7 +11,8 @@ from router.triage.sentiment import Labelled, Sentiment
 from router.triage.training import train_model_dir, train_risk
 
 # The shipped risk examples: the danger floors need a risk model beside the small classifier below.
-TRIAGE_DATA = Path(__file__).resolve().parents[2] / "data" / "triage"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TRIAGE_DATA = PROJECT_ROOT / "data" / "triage"
 
 # A small but real labelled set: enough for the triage classifier to tell these categories apart.
 COMPLAINTS = {
@@ -58,7 +59,7 @@ def train_small_triage(out_dir: Path) -> Path:
           for rows in (SENTIMENT, ENGLISH_SENTIMENT)),
         "test set",
     )  # fmt: skip
-    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA))
+    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA, project_dir=PROJECT_ROOT))
     return out_dir
 
 

@@ -23,7 +23,7 @@ from router.routing.presence import heartbeat, requeue_stale_agents, set_presenc
 from router.routing.queue import queue_position
 from router.routing.tickets import find_ticket, latest_ticket_for_customer, resolve
 from router.worker import run_worker
-from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket, shipped_policy
 
 
 def test_a_new_ticket_waits_in_its_categorys_team_queue_with_sla_deadlines(kefu: Kefu) -> None:
@@ -169,7 +169,7 @@ def test_missed_heartbeats_take_an_agent_offline_and_requeue_their_tickets(kefu:
     with kefu.uow() as uow:
         heartbeat(uow.session, alive)
         uow.session.get(Agent, alive).last_heartbeat_at = later
-        stale = requeue_stale_agents(uow.session, later)
+        stale = requeue_stale_agents(uow.session, later, policy=shipped_policy())
         uow.commit()
     assert [a.id for a in stale] == [silent]
     with kefu.uow() as uow:

@@ -10,7 +10,7 @@ from router.bootstrap import Kefu
 from router.crm.models import Agent, AuditEntry, Presence, Role, Ticket, TicketEventKind, TicketStatus, utcnow
 from router.routing.presence import requeue_stale_agents, set_presence
 from router.routing.tickets import merge, transfer
-from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket, shipped_policy
 
 
 def presence_trail(kefu: Kefu) -> list[tuple[int | None, str, dict]]:
@@ -46,7 +46,7 @@ def test_the_worker_taking_a_silent_agent_offline_is_audited_without_an_actor(ke
         new_ticket(uow.session)
         uow.commit()
     with kefu.uow() as uow:
-        requeue_stale_agents(uow.session, utcnow() + timedelta(hours=1))
+        requeue_stale_agents(uow.session, utcnow() + timedelta(hours=1), policy=shipped_policy())
         uow.commit()
     reason = {"from": "online", "to": "offline", "reason": "missed heartbeats", "requeued": 1}
     assert presence_trail(kefu) == [(None, f"agent:{silent}", reason)]

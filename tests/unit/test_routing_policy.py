@@ -103,8 +103,8 @@ def test_the_escalation_share_decides_how_early_a_ticket_escalates(kefu: Kefu, t
         make_agent(uow.session, make_team(uow.session, "logistics"))
         ticket = new_ticket(uow.session)
         halfway = ticket.created_at + (ticket.first_response_due_at - ticket.created_at) * 0.6
-        assert escalate_due(uow.session, halfway, policy(tmp_path, escalate_when_left=0.2)) == []
-        assert [t.id for t in escalate_due(uow.session, halfway, policy(tmp_path, escalate_when_left=0.5))] == [
+        assert escalate_due(uow.session, halfway, policy=policy(tmp_path, escalate_when_left=0.2)) == []
+        assert [t.id for t in escalate_due(uow.session, halfway, policy=policy(tmp_path, escalate_when_left=0.5))] == [
             ticket.id
         ]
         assert uow.session.get(Ticket, ticket.id).escalation_level == 1

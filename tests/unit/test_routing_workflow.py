@@ -26,7 +26,7 @@ from router.crm.models import (
 )
 from router.errors import Conflict, Forbidden, InvalidInput, NotFound
 from router.routing.escalation import escalate_due
-from router.routing.policy import MAX_REPLY_CHARS, routing_policy
+from router.routing.policy import MAX_REPLY_CHARS
 from router.routing.returning import reopen_on_customer_turn
 from router.routing.tickets import (
     add_note,
@@ -38,7 +38,7 @@ from router.routing.tickets import (
     transfer,
 )
 from router.routing.visibility import ensure_can_see, visible_tickets
-from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket
+from tests.support.routing import events_of, make_agent, make_team, make_user, new_ticket, shipped_policy
 
 
 @pytest.fixture
@@ -226,13 +226,10 @@ def test_a_customer_writing_soon_after_resolution_reopens_the_ticket(kefu: Kefu,
         uow.commit()
     with kefu.uow() as uow:
         conversation = current_conversation(uow.session, "telegram:777")
-        assert (
-            reopen_if_recent(
-                uow.session, conversation, written_at=utcnow() + routing_policy().reopen_within + timedelta(hours=1)
-            )
-            is None
-        )
-        reopened = reopen_if_recent(uow.session, conversation)
+        policy = shipped_policy()
+        too_late = utcnow() + policy.reopen_within + timedelta(hours=1)
+        assert reopen_if_recent(uow.session, conversation, written_at=too_late, policy=policy) is None
+        reopened = reopen_if_recent(uow.session, conversation, policy=policy)
         uow.commit()
     with kefu.uow() as uow:
         ticket = uow.session.get(Ticket, reopened.id)
@@ -259,12 +256,14 @@ def test_a_complaint_after_resolution_reopens_but_a_rating_or_thanks_does_not(ke
         )
     ]
     with kefu.uow() as uow:
-        assert [reopen_on_customer_turn(uow.session, i) for i in record_turns(uow.session, turns)] == [None] * 3
+        assert [
+            reopen_on_customer_turn(uow.session, i, shipped_policy()) for i in record_turns(uow.session, turns)
+        ] == [None] * 3
         uow.commit()
     again = Turn(event_key="k9", sender_id="telegram:777", speaker=Speaker.customer, text="还没到！", intent="complain")
     with kefu.uow() as uow:
         (interaction,) = record_turns(uow.session, [again])
-        reopened = reopen_on_customer_turn(uow.session, interaction)
+        reopened = reopen_on_customer_turn(uow.session, interaction, shipped_policy())
         uow.commit()
     assert reopened is not None and reopened.id == desk["ticket"]
     with kefu.uow() as uow:
@@ -277,7 +276,7 @@ def _log(kefu: Kefu, *turns: Turn) -> list[Ticket | None]:
     for turn in turns:
         with kefu.uow() as uow:
             (interaction,) = record_turns(uow.session, [turn])
-            outcomes.append(reopen_on_customer_turn(uow.session, interaction))
+            outcomes.append(reopen_on_customer_turn(uow.session, interaction, shipped_policy()))
             uow.commit()
     return outcomes
 
@@ -313,10 +312,10 @@ def test_escalation_raises_priority_alerts_and_reassigns_once_per_deadline(kefu:
     with kefu.uow() as uow:
         ticket = uow.session.get(Ticket, desk["ticket"])
         window = ticket.first_response_due_at - ticket.created_at
-        assert escalate_due(uow.session, ticket.created_at + window * 0.5) == []
+        assert escalate_due(uow.session, ticket.created_at + window * 0.5, policy=shipped_policy()) == []
         almost_late = ticket.created_at + window * 0.85
-        assert [t.id for t in escalate_due(uow.session, almost_late)] == [ticket.id]
-        assert escalate_due(uow.session, almost_late) == []
+        assert [t.id for t in escalate_due(uow.session, almost_late, policy=shipped_policy())] == [ticket.id]
+        assert escalate_due(uow.session, almost_late, policy=shipped_policy()) == []
         uow.commit()
     with kefu.uow() as uow:
         ticket = uow.session.get(Ticket, desk["ticket"])
@@ -331,7 +330,7 @@ def test_escalation_raises_priority_alerts_and_reassigns_once_per_deadline(kefu:
         alert = events_of(uow.session, ticket, TicketEventKind.escalated)[0]
         assert alert.data["notify"] == "supervisor" and alert.data["deadline"] == "first_response"
         late_for_resolution = ticket.resolution_due_at - timedelta(minutes=1)
-        assert [t.id for t in escalate_due(uow.session, late_for_resolution)] == [ticket.id]
+        assert [t.id for t in escalate_due(uow.session, late_for_resolution, policy=shipped_policy())] == [ticket.id]
         assert uow.session.get(Ticket, ticket.id).escalation_level == 2
 
 
@@ -355,7 +354,7 @@ def test_an_escalated_ticket_nobody_else_can_take_stays_with_its_agent(kefu: Kef
     with kefu.uow() as uow:
         uow.session.get(Agent, desk["spare"]).presence = Presence.offline
         ticket = uow.session.get(Ticket, desk["ticket"])
-        escalate_due(uow.session, ticket.first_response_due_at)
+        escalate_due(uow.session, ticket.first_response_due_at, policy=shipped_policy())
         uow.commit()
     with kefu.uow() as uow:
         ticket = uow.session.get(Ticket, desk["ticket"])

@@ -136,7 +136,9 @@ def test_active_model_trained_before_the_gate_is_not_compared(complaint_kefu: Ke
     # As versions did before the complaint gate: trained on every complaint, held-back ones included.
     shipped = complaints.read_complaints(data_dir)
     old = registry.version_path(complaint_kefu.settings.models_dir, registry.TRIAGE, "old")
-    sentiment = train_sentiment(complaint_kefu.settings.shared_data_dir, data_dir / "triage")
+    sentiment = train_sentiment(
+        complaint_kefu.settings.shared_data_dir, data_dir / "triage", project_dir=complaint_kefu.settings.project_dir
+    )
     metrics = train_model_dir(shipped.texts, shipped.categories, old, sentiment)
     with complaint_kefu.uow() as uow:
         registry.register(uow.session, registry.TRIAGE, "old", old, "hash", metrics, ModelStatus.candidate, None)
@@ -154,7 +156,9 @@ def test_a_model_directory_holding_the_wrong_objects_is_refused(complaint_kefu: 
     data_dir, models_dir = complaint_kefu.settings.data_dir, complaint_kefu.settings.models_dir
     heldout = complaints.read_complaints(data_dir).split()[1]
     swapped = registry.version_path(models_dir, registry.TRIAGE, "swapped")
-    sentiment = train_sentiment(complaint_kefu.settings.shared_data_dir, data_dir / "triage")
+    sentiment = train_sentiment(
+        complaint_kefu.settings.shared_data_dir, data_dir / "triage", project_dir=complaint_kefu.settings.project_dir
+    )
     # Readable, current format, but each artifact is the other kind of model.
     save_model_dir(swapped, {"classifier": sentiment, "sentiment": {"negative": 0.9}}, {"metrics": {}})
 

@@ -23,11 +23,12 @@ from router.triage.text import MAX_TEXT_CHARS, normalise, word_tokens
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 COMPLAINTS = DATA_DIR / "triage" / "complaints.csv"
+TRIAGE_CONFIG = DATA_DIR / "triage"
 
 
 @pytest.fixture(scope="module")
 def triage(default_triage_model_dir: Path) -> Triage:
-    return Triage.load(default_triage_model_dir, DATA_DIR / "triage")
+    return Triage.load(default_triage_model_dir, TRIAGE_CONFIG)
 
 
 def test_complaint_data_covers_every_category_in_both_languages() -> None:
@@ -286,17 +287,17 @@ def test_model_dir_from_another_version_is_refused(tmp_path: Path, default_triag
     manifest = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
     (other / "manifest.json").write_text(json.dumps({**manifest, "format_version": 1}), encoding="utf-8")
     with pytest.raises(IncompatibleModel, match=f"format 1, this kefu reads format {FORMAT_VERSION}; retrain it"):
-        Triage.load(other)
+        Triage.load(other, TRIAGE_CONFIG)
     with pytest.raises(IncompatibleModel, match=r"no manifest\.json"):
-        Triage.load(tmp_path / "empty")
+        Triage.load(tmp_path / "empty", TRIAGE_CONFIG)
     classifier = load_artifact(default_triage_model_dir, "classifier", TriageClassifier)
     save_model_dir(tmp_path / "classifier-only", {"classifier": classifier}, {})
     with pytest.raises(IncompatibleModel, match="has no 'sentiment' model"):
-        Triage.load(tmp_path / "classifier-only")
+        Triage.load(tmp_path / "classifier-only", TRIAGE_CONFIG)
     sentiment = load_artifact(default_triage_model_dir, "sentiment", Sentiment)
     save_model_dir(tmp_path / "no-risk", {"classifier": classifier, "sentiment": sentiment}, {})
     with pytest.raises(IncompatibleModel, match="has no 'risk' model"):
-        Triage.load(tmp_path / "no-risk")
+        Triage.load(tmp_path / "no-risk", TRIAGE_CONFIG)
 
 
 def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, default_triage_model_dir: Path) -> None:
@@ -305,14 +306,14 @@ def test_an_unreadable_or_foreign_model_file_is_one_clear_error(tmp_path: Path, 
     stored = (truncated / "classifier.joblib").read_bytes()
     (truncated / "classifier.joblib").write_bytes(stored[: len(stored) // 2])
     with pytest.raises(IncompatibleModel, match=r"classifier\.joblib cannot be read \(\w+.*retrain the model"):
-        Triage.load(truncated)
+        Triage.load(truncated, TRIAGE_CONFIG)
     foreign = tmp_path / "foreign"
     save_model_dir(foreign, {"classifier": {"not": "a model"}, "sentiment": {"nor": "this"}}, {})
     with pytest.raises(IncompatibleModel, match=r"holds a dict, not a TriageClassifier; retrain the model"):
-        Triage.load(foreign)
+        Triage.load(foreign, TRIAGE_CONFIG)
     (foreign / "manifest.json").write_text("[2]", encoding="utf-8")
     with pytest.raises(IncompatibleModel, match="not a triage model manifest"):
-        Triage.load(foreign)
+        Triage.load(foreign, TRIAGE_CONFIG)
 
 
 def test_a_failed_save_leaves_the_old_model_whole(tmp_path: Path) -> None:
