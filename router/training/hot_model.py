@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from router.bootstrap import Kefu
+from router.errors import KefuError
 from router.training import registry
 
+logger = logging.getLogger(__name__)
 Model = TypeVar("Model")
 # How often the CRM is asked which version is active: cheap (one indexed row) and soon enough after a promotion.
 DEFAULT_CHECK_SECONDS = 5.0
@@ -19,7 +22,8 @@ DEFAULT_CHECK_SECONDS = 5.0
 class HotModel(Generic[Model]):
     """``get()`` returns the loaded active model of ``kind``, reloading it when the CRM's active version changes.
 
-    Before the first promotion (no CRM row) it loads the stable ``models/<kind>/active`` path if present.
+    On a machine that did not train the active version it loads the copy unpacked from the model store. Before the
+    first promotion (no CRM row) it loads the stable ``models/<kind>/active`` path if present.
     """
 
     def __init__(
@@ -44,11 +48,19 @@ class HotModel(Generic[Model]):
         return self._path
 
     def _wanted_path(self) -> Path | None:
-        with self._kefu.uow() as uow:
-            active = registry.active_model(uow.session, self._kind)
-            active_path = Path(active.path) if active is not None else None
-        if active_path is not None:
-            return active_path
+        with self._kefu.reader() as reader:
+            active = registry.active_model(reader.session, self._kind)
+            wanted = (active.version, Path(active.path)) if active is not None else None
+        if wanted is not None:
+            version, trained_path = wanted
+            try:
+                return registry.local_model(
+                    self._kefu.reader, self._kind, version, trained_path, self._kefu.settings.models_dir
+                )
+            except KefuError as error:
+                # Serving on with the model already loaded beats failing every request that needs one.
+                logger.error("cannot load the active %s model %s: %s", self._kind, version, error)
+                return self._path
         fallback = registry.active_link(self._kefu.settings.models_dir, self._kind)
         return fallback.resolve() if fallback.exists() else None
 
