@@ -5,7 +5,8 @@ fingerprint of the model it has, which is the ``ETag`` of the last model it pull
 carries the model, its ``ETag`` (the stored bytes' content hash) and its file name in a ``filename`` header, which
 Rasa's ``GET /status`` then shows as ``model_file``. Rasa sends the headers of its endpoint config, so the token
 travels as ``Authorization: Bearer`` (never in the URL, where access logs would keep it): the Rasa API token
-``KEFU_RASA_TOKEN``, which Rasa and the web app already share.
+``KEFU_RASA_TOKEN``, which Rasa and the web app already share. Off unless ``KEFU_MODEL_SERVER`` is set: the
+single-process ``make run`` reloads its one Rasa with ``PUT /model`` instead.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def _already_has(if_none_match: str, etag: str) -> bool:
 @router.get(MODEL_SERVER_PATH, include_in_schema=False)
 def active_rasa_model(request: Request, kefu: Kefu = Depends(get_kefu)) -> Response:
     """The active Rasa model for the Rasa servers (token required): 200 with it, 304 if unchanged, 404 if none."""
+    if not kefu.settings.model_server:
+        return JSONResponse({"error": "the model server is off (KEFU_MODEL_SERVER)", "status": 404}, status_code=404)
     if not _authorized(request, kefu.settings.rasa_token):
         return JSONResponse(
             {"error": "missing or wrong token", "status": 401}, status_code=401, headers={"WWW-Authenticate": "Bearer"}
