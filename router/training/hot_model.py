@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,10 +9,8 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from router.bootstrap import Kefu
-from router.errors import KefuError
 from router.training import registry
 
-logger = logging.getLogger(__name__)
 Model = TypeVar("Model")
 # How often the CRM is asked which version is active: cheap (one indexed row) and soon enough after a promotion.
 DEFAULT_CHECK_SECONDS = 5.0
@@ -48,20 +45,11 @@ class HotModel(Generic[Model]):
         return self._path
 
     def _wanted_path(self) -> Path | None:
-        with self._kefu.reader() as reader:
-            active = registry.active_model(reader.session, self._kind)
-            wanted = (active.version, Path(active.path)) if active is not None else None
-        if wanted is not None:
-            version, trained_path = wanted
-            try:
-                return registry.local_model(
-                    self._kefu.reader, self._kind, version, trained_path, self._kefu.settings.models_dir
-                )
-            except KefuError as error:
-                # Serving on with the model already loaded beats failing every request that needs one.
-                logger.error("cannot load the active %s model %s: %s", self._kind, version, error)
-                return self._path
-        fallback = registry.active_link(self._kefu.settings.models_dir, self._kind)
+        models_dir = self._kefu.settings.models_dir
+        active = registry.active_on_this_machine(self._kefu.reader, self._kind, models_dir)
+        if active is not None:
+            return active[0]
+        fallback = registry.active_link(models_dir, self._kind)
         return fallback.resolve() if fallback.exists() else None
 
     def get(self) -> Model | None:

@@ -49,9 +49,9 @@ class TrainingSources:
 
 
 def _active_path(kefu: Kefu, kind: str) -> Path | None:
-    with kefu.uow() as uow:
-        active = registry.active_model(uow.session, kind)
-        return Path(active.path) if active is not None else None
+    # A retrain may run on any worker: the active model comes from the store where this machine lacks its files.
+    active = registry.active_on_this_machine(kefu.reader, kind, kefu.settings.models_dir)
+    return active[0] if active is not None else None
 
 
 def _previous_nlu_model(kefu: Kefu) -> Path | None:

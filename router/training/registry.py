@@ -12,6 +12,7 @@ processes that start before they can ask the CRM; a machine moves them to the ve
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable
@@ -28,9 +29,10 @@ from sqlalchemy.orm import Session
 
 from router.crm.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 from router.crm.unit_of_work import UnitOfWork
-from router.errors import Conflict, InvalidInput, NotFound
+from router.errors import Conflict, InvalidInput, KefuError, NotFound
 from router.training import artifacts
 
+logger = logging.getLogger(__name__)
 NLU = "nlu"
 TRIAGE = "triage"
 ACTIVE_LINKS = {NLU: Path(NLU) / "active.tar.gz", TRIAGE: Path(TRIAGE)}
@@ -63,18 +65,39 @@ def from_store_path(models_dir: Path, kind: str, version: str) -> Path:
     return models_dir / FROM_STORE_DIR / kind / (f"{version}.tar.gz" if kind == NLU else version)
 
 
-def local_model(
+def _local_model(
     reader: Callable[[], UnitOfWork], kind: str, version: str, trained_path: Path, models_dir: Path
 ) -> Path:
-    """``trained_path`` where this machine has it, else ``version`` unpacked from the model store (once per version)."""
+    """``trained_path`` where this machine has it, else ``version`` unpacked from the model store (once per version).
+
+    When the store cannot give it either, ``trained_path`` all the same: callers check that the model exists.
+    """
     if trained_path.exists():
         return trained_path
     unpacked = from_store_path(models_dir, kind, version)
     if not unpacked.exists():
-        with reader() as reading:
-            data = artifacts.content(reading.session, kind, version)
+        try:
+            with reader() as reading:
+                data = artifacts.content(reading.session, kind, version)
+        except KefuError as error:
+            logger.error("the %s model %s is neither here nor usable in the store: %s", kind, version, error)
+            return trained_path
         artifacts.unpack(data, unpacked, directory=kind != NLU)
     return unpacked
+
+
+def active_on_this_machine(
+    reader: Callable[[], UnitOfWork], kind: str, models_dir: Path
+) -> tuple[Path, dict[str, Any]] | None:
+    """Where this machine has the active model of ``kind`` (see :func:`_local_model`) and its metrics; None before
+    the first promotion."""
+    with reader() as reading:
+        active = active_model(reading.session, kind)
+        found = (active.version, Path(active.path), dict(active.metrics)) if active is not None else None
+    if found is None:
+        return None
+    version, trained_path, metrics = found
+    return _local_model(reader, kind, version, trained_path, models_dir), metrics
 
 
 def register(

@@ -1,5 +1,6 @@
 """The model store: packing is deterministic, bad input and missing or damaged bytes get clear errors, and a
-machine that did not train a model loads it from the store (the action server's complaint model)."""
+machine that did not train a model loads it from the store (the action server's complaint model, a retrain's
+gate on another worker)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from sqlalchemy import update
 from router.bootstrap import Kefu
 from router.crm.models import ModelArtifact, ModelStatus
 from router.errors import Conflict, InvalidInput, NotFound
-from router.training import artifacts, registry
+from router.training import artifacts, complaints, registry
 from tests.support.models import write_stand_in_rasa_model
+from tests.support.triage import COMPLAINTS
 
 
 def _same_tree(left: Path, right: Path) -> bool:
@@ -85,22 +87,42 @@ def test_missing_or_damaged_bytes_are_refused_by_name(kefu_any_db: Kefu, tmp_pat
         artifacts.content(reader.session, registry.NLU, "v1")
 
 
+def _promoted_elsewhere(kefu: Kefu, tmp_path: Path, triage_model_dir: Path) -> None:
+    """``triage_model_dir`` registered as v7 on a training machine, then promoted on this one, which lacks its files."""
+    trained_there = tmp_path / "training-machine" / "triage-versions" / "v7"
+    shutil.copytree(triage_model_dir, trained_there)
+    metrics = {"gate": {"passed": True}}
+    with kefu.uow() as uow:
+        registry.register(
+            uow.session, registry.TRIAGE, "v7", trained_there, "hash", metrics, ModelStatus.candidate, None
+        )
+        uow.commit()
+    shutil.rmtree(trained_there.parent.parent)  # the rows say where it was trained; this machine has no such path
+    kefu.settings.models_dir = tmp_path / "serving-machine" / "models"
+    registry.promote(kefu.uow, "v7", kefu.settings.models_dir, "http://127.0.0.1:9", None)
+
+
 def test_the_complaint_model_loads_from_the_store_on_a_machine_without_its_files(
     kefu_any_db: Kefu, tmp_path: Path, triage_model_dir: Path
 ) -> None:
     """What an action server on another machine does after a promotion there: its HotModel unpacks the store's copy."""
-    trained_here = tmp_path / "training-machine" / "triage-versions" / "v7"
-    shutil.copytree(triage_model_dir, trained_here)
-    with kefu_any_db.uow() as uow:
-        registry.register(uow.session, registry.TRIAGE, "v7", trained_here, "hash", {}, ModelStatus.candidate, None)
-        uow.commit()
-    shutil.rmtree(trained_here.parent.parent)  # the rows say where it was trained; this machine has no such path
-    kefu_any_db.settings.models_dir = tmp_path / "serving-machine" / "models"
-    promotion = registry.promote(kefu_any_db.uow, "v7", kefu_any_db.settings.models_dir, "http://127.0.0.1:9", None)
-    assert promotion.version == "v7"
+    _promoted_elsewhere(kefu_any_db, tmp_path, triage_model_dir)
 
     triage = kefu_any_db.triage_model.get()
     unpacked = registry.from_store_path(kefu_any_db.settings.models_dir, registry.TRIAGE, "v7")
     assert kefu_any_db.triage_model.path == unpacked
     assert _same_tree(triage_model_dir, unpacked)
     assert triage is not None and triage.assess("快递三天了还没到").category == "delivery"
+
+
+def test_a_retrain_on_another_worker_gates_against_the_active_model_from_the_store(
+    kefu_any_db: Kefu, tmp_path: Path, triage_model_dir: Path
+) -> None:
+    _promoted_elsewhere(kefu_any_db, tmp_path, triage_model_dir)
+    heldout = complaints.Complaints(
+        [text for texts in COMPLAINTS.values() for text in texts],
+        [label for label, texts in COMPLAINTS.items() for _ in texts],
+    )
+    report = complaints.gate(kefu_any_db, triage_model_dir, heldout, 0.02)
+    assert report.previous is not None, report.reasons
+    assert report.previous.accuracy == report.candidate.accuracy, "the same model on both sides"
