@@ -249,7 +249,7 @@ def start_stack(
         rasa_token=rasa_token,
         model_server=process_env.get("KEFU_MODEL_SERVER", "false"),
         model_server_url=process_env.get("KEFU_MODEL_SERVER_URL", ""),
-        model_pull_seconds=process_env.get("KEFU_MODEL_PULL_SECONDS", "10"),
+        model_pull_seconds=process_env.get("KEFU_MODEL_PULL_SECONDS", "5"),
     )
     channels = channel_credentials(settings) if all_channels else {"rest": None}
     action_endpoint = {"url": settings.action_url, "token": action_token}
