@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from router.crm.seed import DemoLogin
 from router.settings import Settings
+from router.web.model_server import MODEL_SERVER_PATH
 
 # The Procfile's name of `kefu turns consume`, which runs only with KEFU_RABBITMQ_URL.
 TURN_CONSUMER = "turns"
@@ -107,6 +108,19 @@ def event_broker_endpoint(rabbitmq_url: str, queue: str) -> dict[str, Any]:
     }
 
 
+def model_server_endpoint(settings: Settings) -> dict[str, Any]:
+    """Rasa's ``models`` entry: pull the active model from the web app's model server every few seconds.
+
+    Rasa sends the entry's ``headers`` with every pull, so the token is a header, never part of a logged URL.
+    """
+    host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
+    return {
+        "url": settings.model_server_url or f"http://{host}:{settings.web_port}{MODEL_SERVER_PATH}",
+        "wait_time_between_pulls": settings.model_pull_seconds,
+        "headers": {"Authorization": f"Bearer {settings.rasa_token}"},
+    }
+
+
 def action_endpoint(settings: Settings) -> dict[str, str]:
     """Rasa's ``action_endpoint``: the action server, and the token Rasa sends it (as ``?token=``) on every call."""
     return {"url": settings.action_url, "token": settings.action_token}
@@ -134,7 +148,8 @@ def _write_private(path: Path, content: dict[str, Any]) -> Path:
 
 
 def write_endpoints(settings: Settings) -> Path:
-    """Rasa's endpoints.yml with the action server URL and token taken from kefu's settings."""
+    """Rasa's endpoints.yml with the action server URL and token taken from kefu's settings (with
+    ``KEFU_RABBITMQ_URL`` the turn stream, with ``KEFU_MODEL_SERVER`` the model server)."""
     endpoints = yaml.safe_load((settings.project_dir / "endpoints.yml").read_text(encoding="utf-8"))
     endpoints["action_endpoint"] = action_endpoint(settings)
     # A persistent tracker store: promoting a model (PUT /model) and restarts keep every conversation.
@@ -142,6 +157,9 @@ def write_endpoints(settings: Settings) -> Path:
     if settings.rabbitmq_url:
         # The turns go through RabbitMQ to `kefu turns consume` instead of from each Rasa straight to the CRM.
         endpoints["event_broker"] = event_broker_endpoint(settings.rabbitmq_url, settings.rabbitmq_queue)
+    if settings.model_server:
+        # Every Rasa process follows the registry by itself; `make run` keeps one Rasa reloaded with PUT /model.
+        endpoints["models"] = model_server_endpoint(settings)
     return _write_private(settings.var_dir / "endpoints.yml", endpoints)
 
 

@@ -105,6 +105,23 @@ class Settings(BaseSettings):
         description="The durable queue (and Rasa's fanout exchange) of the turn stream; '<name>.dead' keeps the "
         "messages that are not Rasa events. Another name lets several kefu share one RabbitMQ virtual host.",
     )
+    model_server: bool = Field(
+        False,
+        description="Rasa servers pull the active model from the web app's model server (`models:` in the endpoints "
+        "`kefu run` writes; the bytes come from the CRM), so a promotion reaches every Rasa process; off: the one "
+        "Rasa at KEFU_RASA_URL is sent `PUT /model`.",
+    )
+    model_pull_seconds: int = Field(
+        5,
+        ge=1,
+        description="With KEFU_MODEL_SERVER, how often each Rasa server asks whether the model changed (a 304 costs "
+        "one indexed query); a promotion reaches every Rasa within this plus its load time.",
+    )
+    model_server_url: str = Field(
+        "",
+        description="With KEFU_MODEL_SERVER, where Rasa pulls the model (the web app's /internal/models/nlu); "
+        "default: the web app on this machine.",
+    )
     trusted_proxies: str = Field(
         "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
     )

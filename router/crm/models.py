@@ -15,8 +15,10 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -422,6 +424,28 @@ class ModelVersion(Base):
     note = Column(Text, nullable=False, default="")
     created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
     promoted_at = Column(UtcDateTime())
+
+
+class ModelArtifact(Base):
+    """The bytes of a registered model, which every machine reads: the Rasa model's tar.gz, or the triage
+    model's directory packed as one (router/training/artifacts.py)."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["kind", "version"],
+            ["model_versions.kind", "model_versions.version"],
+            name="fk_model_artifacts_kind_version_model_versions",
+            ondelete="CASCADE",
+        ),
+    )
+
+    kind = Column(String(16), primary_key=True)
+    version = Column(String(64), primary_key=True)
+    content_hash = Column(String(64), nullable=False, doc="SHA-256 of ``content``: the model server's ETag.")
+    size = Column(BigInteger, nullable=False)
+    content = Column(LargeBinary, nullable=False)
+    created_at = Column(UtcDateTime(), nullable=False, default=utcnow)
 
 
 class Job(Base):

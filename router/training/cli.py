@@ -234,6 +234,7 @@ def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
             _user_id(kefu, user),
             reason,
             rasa_token=settings.rasa_token,
+            rasa_pulls=settings.model_server,
         )
     except KefuError as error:
         raise _fail(error) from error

@@ -78,9 +78,7 @@ def _plain(value: object) -> object:
 
 
 def _active_row(kefu: Kefu) -> tuple[Path, dict[str, Any]] | None:
-    with kefu.uow() as uow:
-        active = registry.active_model(uow.session, registry.TRIAGE)
-        return (Path(active.path), dict(active.metrics)) if active is not None else None
+    return registry.active_on_this_machine(kefu.reader, registry.TRIAGE, kefu.settings.models_dir)
 
 
 def _reusable(active: Path, name: str, kind: type[Model], log: LogSink) -> Model | None:

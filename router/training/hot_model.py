@@ -19,7 +19,8 @@ DEFAULT_CHECK_SECONDS = 5.0
 class HotModel(Generic[Model]):
     """``get()`` returns the loaded active model of ``kind``, reloading it when the CRM's active version changes.
 
-    Before the first promotion (no CRM row) it loads the stable ``models/<kind>/active`` path if present.
+    On a machine that did not train the active version it loads the copy unpacked from the model store. Before the
+    first promotion (no CRM row) it loads the stable ``models/<kind>/active`` path if present.
     """
 
     def __init__(
@@ -44,12 +45,11 @@ class HotModel(Generic[Model]):
         return self._path
 
     def _wanted_path(self) -> Path | None:
-        with self._kefu.uow() as uow:
-            active = registry.active_model(uow.session, self._kind)
-            active_path = Path(active.path) if active is not None else None
-        if active_path is not None:
-            return active_path
-        fallback = registry.active_link(self._kefu.settings.models_dir, self._kind)
+        models_dir = self._kefu.settings.models_dir
+        active = registry.active_on_this_machine(self._kefu.reader, self._kind, models_dir)
+        if active is not None:
+            return active[0]
+        fallback = registry.active_link(models_dir, self._kind)
         return fallback.resolve() if fallback.exists() else None
 
     def get(self) -> Model | None:

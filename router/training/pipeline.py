@@ -9,7 +9,7 @@ from pathlib import Path
 
 from router.bootstrap import Kefu
 from router.crm.models import ModelStatus, utcnow
-from router.training import complaints, registry
+from router.training import artifacts, complaints, registry
 from router.training.export import export_training_data
 from router.training.gate import GateReport, judge
 from router.training.rasa_runner import LogSink, Prediction, evaluate_models, train_rasa_model
@@ -49,9 +49,9 @@ class TrainingSources:
 
 
 def _active_path(kefu: Kefu, kind: str) -> Path | None:
-    with kefu.uow() as uow:
-        active = registry.active_model(uow.session, kind)
-        return Path(active.path) if active is not None else None
+    # A retrain may run on any worker: the active model comes from the store where this machine lacks its files.
+    active = registry.active_on_this_machine(kefu.reader, kind, kefu.settings.models_dir)
+    return active[0] if active is not None else None
 
 
 def _previous_nlu_model(kefu: Kefu) -> Path | None:
@@ -91,13 +91,34 @@ def _record(
     complaint_passed = triage is None or triage[1].passed
     status = ModelStatus.candidate if intent_report.passed and complaint_passed else ModelStatus.refused
     metrics = {"gate": intent_report.as_dict(), "heldout_examples": len(staged.heldout_examples)}
+    # Read and pack both models for the model store before the transaction, which then only writes.
+    nlu_packed = artifacts.pack(nlu_model)
+    triage_packed = artifacts.pack(triage[0].path) if triage is not None else None
     with kefu.uow() as uow:
-        registry.register(uow.session, registry.NLU, version, nlu_model, staged.data_hash, metrics, status, user_id)
+        registry.register(
+            uow.session,
+            registry.NLU,
+            version,
+            nlu_model,
+            staged.data_hash,
+            metrics,
+            status,
+            user_id,
+            packed=nlu_packed,
+        )
         if triage is not None:
             candidate, report, heldout = triage
             triage_metrics = {**candidate.metrics, "gate": report.as_dict(), "heldout_examples": heldout}
             registry.register(
-                uow.session, registry.TRIAGE, version, candidate.path, staged.data_hash, triage_metrics, status, user_id
+                uow.session,
+                registry.TRIAGE,
+                version,
+                candidate.path,
+                staged.data_hash,
+                triage_metrics,
+                status,
+                user_id,
+                packed=triage_packed,
             )
         uow.commit()
     return status
@@ -160,7 +181,13 @@ def retrain(
     if promoted:
         progress(0.95, "promoting and reloading the running servers")
         promotion = registry.promote(
-            kefu.uow, version, settings.models_dir, settings.rasa_url, user_id, rasa_token=settings.rasa_token
+            kefu.uow,
+            version,
+            settings.models_dir,
+            settings.rasa_url,
+            user_id,
+            rasa_token=settings.rasa_token,
+            rasa_pulls=settings.model_server,
         )
         log(promotion.rasa_message)
     progress(1.0, f"{version}: " + ("promoted" if promoted else "kept as candidate" if passed else "refused"))

@@ -1,15 +1,22 @@
 """The model registry: versions in ``model_versions``, promotion with hot reload, rollback to any earlier version.
 
+Every registered version's bytes are also in the model store (router/training/artifacts.py), so a machine that did
+not train a version loads it from there: Rasa servers pull the active one from the web app's model server
+(``KEFU_MODEL_SERVER``), and long-running processes unpack it into ``models_dir/from-store`` (router/training/
+hot_model.py). Without the model server, promotion reloads the one Rasa server at ``KEFU_RASA_URL`` (``PUT /model``).
+
 Layout under ``settings.models_dir``: ``nlu/<version>.tar.gz`` and ``triage-versions/<version>/``, with the stable
 paths ``nlu/active.tar.gz`` and ``triage`` (symlinks, what a hot model loads while the CRM has no active row) for
-processes that start before they can ask the CRM.
+processes that start before they can ask the CRM; a machine moves them to the versions it has the files of.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,15 +24,19 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from router.crm.models import AuditEntry, ModelStatus, ModelVersion, utcnow
 from router.crm.unit_of_work import UnitOfWork
-from router.errors import Conflict, InvalidInput, NotFound
+from router.errors import Conflict, InvalidInput, KefuError, NotFound
+from router.training import artifacts
 
+logger = logging.getLogger(__name__)
 NLU = "nlu"
 TRIAGE = "triage"
 ACTIVE_LINKS = {NLU: Path(NLU) / "active.tar.gz", TRIAGE: Path(TRIAGE)}
+FROM_STORE_DIR = "from-store"
 RASA_RELOAD_TIMEOUT_SECONDS = 300
 MAX_REASON_CHARS = 1000
 
@@ -49,6 +60,46 @@ def active_link(models_dir: Path, kind: str) -> Path:
     return models_dir / ACTIVE_LINKS[kind]
 
 
+def from_store_path(models_dir: Path, kind: str, version: str) -> Path:
+    """Where a version read from the model store is unpacked on a machine that did not train it."""
+    return models_dir / FROM_STORE_DIR / kind / (f"{version}.tar.gz" if kind == NLU else version)
+
+
+def _local_model(
+    reader: Callable[[], UnitOfWork], kind: str, version: str, trained_path: Path, models_dir: Path
+) -> Path:
+    """``trained_path`` where this machine has it, else ``version`` unpacked from the model store (once per version).
+
+    When the store cannot give it either, ``trained_path`` all the same: callers check that the model exists.
+    """
+    if trained_path.exists():
+        return trained_path
+    unpacked = from_store_path(models_dir, kind, version)
+    if not unpacked.exists():
+        try:
+            with reader() as reading:
+                data = artifacts.content(reading.session, kind, version)
+        except KefuError as error:
+            logger.error("the %s model %s is neither here nor usable in the store: %s", kind, version, error)
+            return trained_path
+        artifacts.unpack(data, unpacked, directory=kind != NLU)
+    return unpacked
+
+
+def active_on_this_machine(
+    reader: Callable[[], UnitOfWork], kind: str, models_dir: Path
+) -> tuple[Path, dict[str, Any]] | None:
+    """Where this machine has the active model of ``kind`` (see :func:`_local_model`) and its metrics; None before
+    the first promotion."""
+    with reader() as reading:
+        active = active_model(reading.session, kind)
+        found = (active.version, Path(active.path), dict(active.metrics)) if active is not None else None
+    if found is None:
+        return None
+    version, trained_path, metrics = found
+    return _local_model(reader, kind, version, trained_path, models_dir), metrics
+
+
 def register(
     session: Session,
     kind: str,
@@ -59,8 +110,13 @@ def register(
     status: ModelStatus,
     created_by: int | None,
     note: str = "",
+    packed: artifacts.Packed | None = None,
 ) -> ModelVersion:
-    """Record a trained model (candidate, or refused by the gate) in the registry."""
+    """Record a trained model (candidate, or refused by the gate) in the registry and its bytes in the model store.
+
+    ``packed`` is ``artifacts.pack(path)`` when the caller read the files before opening the transaction.
+    """
+    packed = packed or artifacts.pack(path)
     row = ModelVersion(
         kind=kind,
         version=version,
@@ -72,6 +128,8 @@ def register(
         note=note,
     )
     session.add(row)
+    session.flush()  # the artifact's foreign key needs the version row first
+    artifacts.store(session, kind, version, packed)
     session.flush()
     return row
 
@@ -129,18 +187,24 @@ def promote(
     action: str = "model.promote",
     *,
     rasa_token: str = "",
+    rasa_pulls: bool = False,
 ) -> Promotion:
     """Make ``version`` the active model of every kind it has: record it, reload Rasa, then move the links.
 
     The registry change is committed before Rasa is asked to reload (which can take minutes), so no write
     transaction waits on the network; if Rasa refuses the model, a second transaction puts the previous versions
-    back. ``rasa_token`` is Rasa's API token (``KEFU_RASA_TOKEN``), which ``PUT /model`` requires.
+    back. ``rasa_token`` is Rasa's API token (``KEFU_RASA_TOKEN``), which ``PUT /model`` requires. With
+    ``rasa_pulls`` (``KEFU_MODEL_SERVER``) every Rasa server pulls the newly active model from the model server
+    itself, so none is sent ``PUT /model``.
     """
+    _store_local_files(uow, version)
     with uow() as recording:
         change = _record_promotion(recording.session, version, actor_user_id, override_reason, action)
         recording.commit()
     reloaded, message = (False, "no Rasa model in this version")
-    if change.nlu_path is not None:
+    if change.nlu_path is not None and rasa_pulls:
+        message = "every Rasa server pulls it from the model server"
+    elif change.nlu_path is not None:
         try:
             reloaded, message = reload_rasa(rasa_url, change.nlu_path, rasa_token)
         except Conflict:
@@ -153,8 +217,26 @@ def promote(
             noting.session.get(AuditEntry, change.audit_id).data = {**change.audit, "rasa_reloaded": True}
             noting.commit()
     for kind, path in change.paths.items():
-        _point_link(active_link(models_dir, kind), path)
+        if path.exists():
+            _point_link(active_link(models_dir, kind), path)
     return Promotion(version, reloaded, message)
+
+
+def _store_local_files(uow: Callable[[], UnitOfWork], version: str) -> None:
+    # A version registered before the model store existed has no bytes there: store them from this machine's files.
+    with uow() as reading:
+        rows = list(reading.session.execute(select(ModelVersion).where(ModelVersion.version == version)).scalars())
+        stored = artifacts.stored_kinds(reading.session, version)
+        local = [(row.kind, Path(row.path)) for row in rows if row.kind not in stored and Path(row.path).exists()]
+    if not local:
+        return
+    packed = [(kind, artifacts.pack(path)) for kind, path in local]
+    with uow() as storing:
+        for kind, files in packed:
+            artifacts.store(storing.session, kind, version, files)
+        # A promotion elsewhere may have stored the same version's files first.
+        with suppress(IntegrityError):
+            storing.commit()
 
 
 @dataclass(frozen=True)
@@ -181,9 +263,10 @@ def _record_promotion(
     refused = [row for row in rows if row.status is ModelStatus.refused]
     if refused and not override_reason:
         raise Conflict(f"the evaluation gate refused {version}: promoting it anyway needs a reason")
-    missing = [row.path for row in rows if not Path(row.path).exists()]
+    stored = artifacts.stored_kinds(session, version)
+    missing = [row.path for row in rows if row.kind not in stored]
     if missing:
-        raise Conflict(f"model files of {version} are gone: {', '.join(missing)}")
+        raise Conflict(f"model files of {version} are gone (not in the model store): {', '.join(missing)}")
     previous = []
     now = utcnow()
     for row in rows:
@@ -238,6 +321,7 @@ def rollback(
     reason: str = "",
     *,
     rasa_token: str = "",
+    rasa_pulls: bool = False,
 ) -> Promotion:
     """Go back to an earlier version in one step (audited as a rollback)."""
     with uow() as reader:
@@ -247,5 +331,13 @@ def rollback(
     if rows and all(status is ModelStatus.active for status in rows):
         raise Conflict(f"{version} is already the active model")
     return promote(
-        uow, version, models_dir, rasa_url, actor_user_id, reason, action="model.rollback", rasa_token=rasa_token
+        uow,
+        version,
+        models_dir,
+        rasa_url,
+        actor_user_id,
+        reason,
+        action="model.rollback",
+        rasa_token=rasa_token,
+        rasa_pulls=rasa_pulls,
     )

@@ -184,7 +184,14 @@ def _switch(kefu: Kefu, version: str, reason: str, user: CurrentUser, rollback: 
     settings = kefu.settings
     switch = registry.rollback if rollback else registry.promote
     promotion = switch(
-        kefu.uow, version, settings.models_dir, settings.rasa_url, user.id, reason, rasa_token=settings.rasa_token
+        kefu.uow,
+        version,
+        settings.models_dir,
+        settings.rasa_url,
+        user.id,
+        reason,
+        rasa_token=settings.rasa_token,
+        rasa_pulls=settings.model_server,
     )
     return _redirect("/admin/models", f"{promotion.version} 已启用 is active. {promotion.rasa_message}")
 

@@ -22,6 +22,7 @@ from router.web import (
     console,
     health,
     live,
+    model_server,
     supervisor,
     telegram,
     ticket_actions,
@@ -72,6 +73,7 @@ def create_app(kefu: Kefu | None = None) -> FastAPI:
     install_limits(app, kefu.settings)
     install_security_headers(app, kefu.settings)
     app.include_router(health.router)
+    app.include_router(model_server.router)
     app.include_router(auth.router)
     app.include_router(console.router)
     app.include_router(live.router)

@@ -17,6 +17,7 @@ from router.training.cli import data_app, model_app
 from router.training.labels import label_turns
 from tests.support.crm import make_kefu
 from tests.support.listening import free_port
+from tests.support.models import stand_in_text, write_stand_in_rasa_model
 
 runner = CliRunner()
 
@@ -58,9 +59,7 @@ def test_data_export_writes_the_reviewed_files(cli_kefu: Kefu) -> None:
 def test_model_commands_list_refuse_without_reason_then_promote_and_roll_back(cli_kefu: Kefu) -> None:
     models_dir = cli_kefu.settings.models_dir
     for version, status in (("v1", ModelStatus.candidate), ("v2", ModelStatus.refused)):
-        path = registry.version_path(models_dir, registry.NLU, version)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(version.encode())
+        path = write_stand_in_rasa_model(registry.version_path(models_dir, registry.NLU, version), version)
         with cli_kefu.uow() as uow:
             registry.register(uow.session, registry.NLU, version, path, "h", {}, status, None)
             uow.commit()
@@ -73,4 +72,4 @@ def test_model_commands_list_refuse_without_reason_then_promote_and_roll_back(cl
     assert rolled_back.exit_code == 0 and "v1 is active" in rolled_back.output
     listing = _invoke(model_app, "list").output
     assert "v1" in listing and "active" in listing and "retired" in listing
-    assert registry.active_link(models_dir, registry.NLU).read_bytes() == b"v1"
+    assert stand_in_text(registry.active_link(models_dir, registry.NLU)) == "v1"

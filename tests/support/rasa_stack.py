@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import yaml
 
-from router.runner import channel_credentials, event_broker_endpoint, rasa_stores
+from router.runner import channel_credentials, event_broker_endpoint, model_server_endpoint, rasa_stores
 from router.settings import Settings
 from tests.support.listening import free_port
 from tests.support.markers import require_marker
@@ -99,10 +99,12 @@ def write_endpoints(
 ) -> Path:
     """Endpoints and credentials files for this stack (the repo's endpoints.yml has fixed ports).
 
-    The tracker and lock stores, and with RabbitMQ the event broker, are what ``kefu run`` gives Rasa for
-    ``settings``, so tests and benchmarks run what customers reach.
+    The tracker and lock stores, the model server when on, and with RabbitMQ the event broker are what ``kefu run``
+    gives Rasa for ``settings``, so tests and benchmarks run what customers reach.
     """
     endpoints: dict[str, Any] = {"action_endpoint": action_endpoint, **rasa_stores(settings)}
+    if settings.model_server:
+        endpoints["models"] = model_server_endpoint(settings)
     if settings.rabbitmq_url:
         endpoints["event_broker"] = event_broker_endpoint(settings.rabbitmq_url, settings.rabbitmq_queue)
     elif event_broker:
@@ -213,7 +215,9 @@ def start_stack(
     ``bot/event_broker.py`` exists (a dict enables it with these options, e.g. ``flush_interval_s``). The channels
     are the REST channel alone, or with ``all_channels`` those ``kefu run`` gives Rasa (REST unless
     ``KEFU_REST_CHANNEL=false`` is in ``env``, web chat, Telegram); ``env`` adds environment variables both servers
-    see (e.g. the channels' tokens).
+    see (e.g. the channels' tokens); a ``KEFU_RASA_TOKEN`` there is the stack's token, as the Rasa processes of one
+    deployment share it, and ``KEFU_MODEL_SERVER`` makes Rasa pull its model from the web app (``model`` is then only
+    the path Rasa is started with, which need not exist).
     """
     require_marker("rasa", "starts Rasa")
     model = model or trained_model()
@@ -221,14 +225,17 @@ def start_stack(
         event_broker = (PROJECT_ROOT / "bot" / "event_broker.py").exists()
     work_dir.mkdir(parents=True, exist_ok=True)
     rasa_port, action_port = free_port(), free_port()
-    rasa_token, action_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    rasa_token = (env or {}).get("KEFU_RASA_TOKEN") or secrets.token_urlsafe(24)
+    action_token = secrets.token_urlsafe(24)
     process_env = rasa_env(
-        KEFU_DATABASE_URL=database_url,
-        KEFU_RASA_PORT=str(rasa_port),
-        KEFU_RASA_TOKEN=rasa_token,
-        KEFU_ACTION_PORT=str(action_port),
-        KEFU_ACTION_TOKEN=action_token,
-        **(env or {}),
+        **{
+            "KEFU_DATABASE_URL": database_url,
+            "KEFU_RASA_PORT": str(rasa_port),
+            "KEFU_RASA_TOKEN": rasa_token,
+            "KEFU_ACTION_PORT": str(action_port),
+            "KEFU_ACTION_TOKEN": action_token,
+            **(env or {}),
+        }
     )
     # The servers' own view of the settings that shape the files written for them.
     settings = Settings(
@@ -244,6 +251,10 @@ def start_stack(
         redis_url=process_env.get("KEFU_REDIS_URL", ""),
         rabbitmq_url=process_env.get("KEFU_RABBITMQ_URL", ""),
         rabbitmq_queue=process_env.get("KEFU_RABBITMQ_QUEUE", "kefu.turns"),
+        rasa_token=rasa_token,
+        model_server=process_env.get("KEFU_MODEL_SERVER", "false"),
+        model_server_url=process_env.get("KEFU_MODEL_SERVER_URL", ""),
+        model_pull_seconds=process_env.get("KEFU_MODEL_PULL_SECONDS", "5"),
     )
     channels = channel_credentials(settings) if all_channels else {"rest": None}
     action_endpoint = {"url": settings.action_url, "token": action_token}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from router.bootstrap import Kefu
 from router.crm.models import ModelStatus
-from router.training import registry
+from router.training import artifacts, registry
 from router.triage.sentiment import Labelled, Sentiment
 from router.triage.training import train_model_dir, train_risk
 
@@ -63,8 +64,16 @@ def train_small_triage(out_dir: Path) -> Path:
     return out_dir
 
 
+@lru_cache(maxsize=4)
+def _packed(model_dir: Path) -> artifacts.Packed:
+    # Packed once per test module's model, not once per test that activates it.
+    return artifacts.pack(model_dir)
+
+
 def activate_triage(kefu: Kefu, model_dir: Path) -> None:
     """Make ``model_dir`` the registry's active triage model, as a promotion does."""
     with kefu.uow() as uow:
-        registry.register(uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None)
+        registry.register(
+            uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None, packed=_packed(model_dir)
+        )
         uow.commit()

@@ -20,6 +20,7 @@ from router.training.pipeline import needs_training
 from router.triage.store import FORMAT_VERSION, IncompatibleModel, save_model_dir
 from router.triage.training import train_model_dir, train_sentiment
 from tests.support.crm import make_kefu
+from tests.support.models import write_stand_in_rasa_model
 
 TOLERANCE = 0.02
 
@@ -184,9 +185,7 @@ def test_a_model_directory_holding_the_wrong_objects_is_refused(complaint_kefu: 
 
 def test_an_active_complaint_model_of_an_older_format_makes_train_if_missing_retrain(complaint_kefu: Kefu) -> None:
     models_dir = complaint_kefu.settings.models_dir
-    assistant = models_dir / "nlu.tar.gz"
-    assistant.parent.mkdir(parents=True, exist_ok=True)
-    assistant.write_bytes(b"an assistant model")
+    assistant = write_stand_in_rasa_model(models_dir / "nlu.tar.gz", "an assistant model")
     current = registry.version_path(models_dir, registry.TRIAGE, "current")
     save_model_dir(current, {"classifier": {}}, {"metrics": {}})
     with complaint_kefu.uow() as uow:

@@ -6,16 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from router.bootstrap import Kefu
-from router.crm.models import AuditEntry, ModelStatus
+from router.crm.models import AuditEntry, ModelArtifact, ModelStatus
 from router.errors import Conflict, NotFound
-from router.training import registry
+from router.training import artifacts, registry
 from router.training.hot_model import HotModel
 from router.training.rasa_runner import rasa_environment
 from tests.support.listening import free_port
-from tests.support.models import register_version
+from tests.support.models import register_version, stand_in_text
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> 
     first = _promote(models_kefu, "v1")
     assert not first.rasa_reloaded and "not reachable" in first.rasa_message
     _promote(models_kefu, "v2")
-    assert registry.active_link(models_dir, registry.NLU).read_bytes() == b"rasa model v2"
+    assert stand_in_text(registry.active_link(models_dir, registry.NLU)) == "rasa model v2"
     assert (registry.active_link(models_dir, registry.TRIAGE) / "model.txt").read_text() == "triage v2"
 
     _promote(models_kefu, "v1", rollback=True)
@@ -51,7 +51,7 @@ def test_promote_then_rollback_moves_links_rows_and_audit(models_kefu: Kefu) -> 
     assert (
         statuses[("v1", registry.NLU)] is ModelStatus.active and statuses[("v2", registry.NLU)] is ModelStatus.retired
     )
-    assert registry.active_link(models_dir, registry.NLU).read_bytes() == b"rasa model v1"
+    assert stand_in_text(registry.active_link(models_dir, registry.NLU)) == "rasa model v1"
     assert actions == ["model.promote", "model.promote", "model.rollback"]
     with pytest.raises(Conflict, match="already the active"):
         _promote(models_kefu, "v1", rollback=True)
@@ -73,13 +73,34 @@ def test_refused_version_needs_a_reason_which_is_audited(models_kefu: Kefu) -> N
         assert entry.data["gate_reasons"] == ["nlu: accuracy fell"]
 
 
-def test_missing_model_files_block_promotion(models_kefu: Kefu) -> None:
+def test_promotion_takes_the_files_from_the_store_or_this_machine_and_refuses_when_neither_has_them(
+    models_kefu: Kefu,
+) -> None:
+    models_dir = models_kefu.settings.models_dir
     register_version(models_kefu, "v1")
-    registry.version_path(models_kefu.settings.models_dir, registry.NLU, "v1").unlink()
-    with pytest.raises(Conflict, match="gone"):
-        _promote(models_kefu, "v1")
+    _promote(models_kefu, "v1")
+    # Trained on another machine: this one has only the store's copy, and keeps its links on the files it has.
+    register_version(models_kefu, "v2")
+    registry.version_path(models_dir, registry.NLU, "v2").unlink()
+    _promote(models_kefu, "v2")
+    assert stand_in_text(registry.active_link(models_dir, registry.NLU)) == "rasa model v1"
+    assert (registry.active_link(models_dir, registry.TRIAGE) / "model.txt").read_text() == "triage v2"
+    # Registered before the model store existed: promoting it stores the files of this machine.
+    register_version(models_kefu, "v0")
     with models_kefu.uow() as uow:
-        assert registry.active_model(uow.session, registry.NLU) is None
+        uow.session.execute(delete(ModelArtifact).where(ModelArtifact.version == "v0"))
+        uow.commit()
+    _promote(models_kefu, "v0")
+    with models_kefu.reader() as reader:
+        assert artifacts.stored_kinds(reader.session, "v0") == {registry.NLU, registry.TRIAGE}
+    # Neither in the store nor here: refused by name, and the active version stays.
+    with models_kefu.uow() as uow:
+        uow.session.execute(delete(ModelArtifact).where(ModelArtifact.version == "v2", ModelArtifact.kind == "nlu"))
+        uow.commit()
+    with pytest.raises(Conflict, match="gone"):
+        _promote(models_kefu, "v2", rollback=True)
+    with models_kefu.uow() as uow:
+        assert registry.active_model(uow.session, registry.NLU).version == "v0"
 
 
 def test_hot_model_follows_the_active_version(models_kefu: Kefu) -> None:
