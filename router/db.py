@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -39,7 +40,8 @@ def build_engine(database_url: str, **engine_options: object) -> Engine:
     engine_options.setdefault("pool_pre_ping", True)
     if url.get_backend_name() == "postgresql":
         keepalives = {name: value for name, value in TCP_KEEPALIVES.items() if name not in url.query}
-        engine_options["connect_args"] = {**keepalives, **engine_options.get("connect_args", {})}
+        given = cast("dict[str, object]", engine_options.get("connect_args", {}))
+        engine_options["connect_args"] = {**keepalives, **given}
     return create_engine(url, **engine_options)
 
 
