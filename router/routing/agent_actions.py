@@ -1,9 +1,10 @@
 """What agents do to a ticket: reply, transfer, resolve, note, merge; each checked, versioned and audited.
 
-Lock order: the agents an action changes, in id order, then the ticket. A presence change and the worker's stale
-agent sweep hold an agent while they lock its unstarted tickets; an action holding a ticket while it waited for the
-agent would close a cycle that PostgreSQL breaks by aborting one side. The assignee is read before the ticket is
-locked, so an action re-checks it under the lock and refuses if the ticket changed hands meanwhile.
+Lock order: the agents an action changes (in id order), the ticket's conversation, then the ticket. A presence
+change and the worker's stale-agent sweep hold an agent while they lock its unstarted tickets, and the turn writer
+holds a conversation while it reopens its ticket; an action holding the ticket while it waited for either would
+close a cycle that PostgreSQL breaks by aborting one side. The assignee is read before the ticket is locked, so an
+action re-checks it under the lock and refuses if the ticket changed hands meanwhile.
 """
 
 from __future__ import annotations
@@ -73,21 +74,40 @@ def _lock_agents(session: Session, agent_ids: Iterable[int | None]) -> dict[int,
     return {agent.id: agent for agent in agents}
 
 
-def _ticket_and_agents(
+def lock_conversations(session: Session, conversation_ids: Iterable[int | None]) -> None:
+    """Lock conversations ``FOR NO KEY UPDATE`` in id order, before their tickets: the turn writer updates a
+    conversation and then reopens its ticket, so whoever holds a ticket must not wait for its conversation."""
+    ids = sorted({conversation_id for conversation_id in conversation_ids if conversation_id is not None})
+    if ids:
+        session.execute(
+            select(Conversation.id)
+            .where(Conversation.id.in_(ids))
+            .order_by(Conversation.id)
+            .with_for_update(key_share=True)
+        ).all()
+
+
+def _lock_in_order(
     session: Session,
     ticket_ids: Sequence[int],
     actor: User,
     expected_version: int | None = None,
-    also: Iterable[int | None] = (),
+    *,
+    agents: Iterable[int | None] = (),
+    assignees: bool = True,
 ) -> tuple[list[Ticket], dict[int, Agent]]:
-    """Lock the tickets' assignees (and ``also``), then the tickets in id order; refuse if one changed hands."""
-    assignees = session.execute(select(Ticket.assignee_id).where(Ticket.id.in_(ticket_ids))).scalars()
-    agents = _lock_agents(session, [*assignees, *also])
+    """Lock ``agents`` (and the tickets' assignees), then the tickets' conversations, then the tickets in id order.
+
+    An assignee locked this way was read before its ticket was locked: the ticket is refused if it changed hands.
+    """
+    rows = session.execute(select(Ticket.assignee_id, Ticket.conversation_id).where(Ticket.id.in_(ticket_ids))).all()
+    held = _lock_agents(session, [*agents, *(row.assignee_id for row in rows if assignees)])
+    lock_conversations(session, [row.conversation_id for row in rows])
     tickets = {ticket_id: _ticket_for(session, ticket_id, actor, expected_version) for ticket_id in sorted(ticket_ids)}
     for ticket in tickets.values():
-        if ticket.assignee_id not in (None, *agents) and ticket.status in _HOLDING_CAPACITY:
+        if assignees and ticket.assignee_id not in (None, *held) and ticket.status in _HOLDING_CAPACITY:
             raise Conflict(f"ticket {ticket.number} changed hands while you acted on it; reload it")
-    return [tickets[ticket_id] for ticket_id in ticket_ids], agents
+    return [tickets[ticket_id] for ticket_id in ticket_ids], held
 
 
 def _save(session: Session, ticket: Ticket) -> None:
@@ -121,9 +141,10 @@ def reply(
 ) -> Interaction:
     """Record an agent's answer to the customer (the web layer delivers it); starts the ticket if unanswered."""
     body = _checked_text(text, MAX_REPLY_CHARS, "reply")
-    # Only the replying agent's row changes (when the reply takes a waiting ticket): locked before the ticket.
-    agent = _lock_agents(session, [actor.agent.id]).get(actor.agent.id) if actor.agent is not None else None
-    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    # Of the agents, only the replier's row changes (when the reply takes a waiting ticket).
+    replier = actor.agent.id if actor.agent is not None else None
+    [ticket], held = _lock_in_order(session, [ticket_id], actor, expected_version, agents=[replier], assignees=False)
+    agent = held[replier] if replier is not None else None
     if ticket.status in _FINISHED:
         raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; it takes no replies")
     if ticket.conversation_id is None:
@@ -170,7 +191,7 @@ def resolve(
     session: Session, *, ticket_id: int, actor: User, expected_version: int | None = None, summary: str = ""
 ) -> Ticket:
     """Close the case for now: frees the agent's slot and lets the bot talk to the customer again (CSAT next)."""
-    [ticket], agents = _ticket_and_agents(session, [ticket_id], actor, expected_version)
+    [ticket], agents = _lock_in_order(session, [ticket_id], actor, expected_version)
     if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
         raise Conflict(f"ticket {ticket.number} is already {ticket.status.value}")
     freed = _release(ticket, agents)
@@ -209,7 +230,7 @@ def transfer(
     """Move a ticket to another team's queue and/or straight to an agent (who must be in that team)."""
     if to_team is None and to_agent is None:
         raise InvalidInput("transfer to a team, an agent, or both")
-    [ticket], agents = _ticket_and_agents(session, [ticket_id], actor, expected_version, also=[to_agent])
+    [ticket], agents = _lock_in_order(session, [ticket_id], actor, expected_version, agents=[to_agent])
     if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
         raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; only open tickets transfer")
     team_id = ticket.team_id if to_team is None else to_team
@@ -252,7 +273,7 @@ def merge(session: Session, *, source_ticket_id: int, target_ticket_id: int, act
     """Fold a duplicate ticket of the same customer into another; its transcript moves, its slot is freed."""
     if source_ticket_id == target_ticket_id:
         raise InvalidInput("a ticket cannot be merged into itself")
-    (source, target), agents = _ticket_and_agents(session, [source_ticket_id, target_ticket_id], actor)
+    (source, target), agents = _lock_in_order(session, [source_ticket_id, target_ticket_id], actor)
     if source.customer_id != target.customer_id:
         raise InvalidInput("only tickets of the same customer can be merged")
     for ticket in (source, target):
