@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +20,10 @@ from sqlalchemy.sql.expression import Insert
 READ_ONLY = "kefu_read_only"
 # What an unreachable or failing database raises, for adapters that answer politely instead (actions/ has no SQL).
 DatabaseError = SQLAlchemyError
+# A peer gone without a FIN (a partition, a host that died) otherwise looks connected for hours: the console's LISTEN
+# connection would wait on it forever. libpq probes a connection idle for 30 s every 10 s and drops it after 3
+# unanswered probes, so a dead peer is noticed within a minute. Parameters given in the database URL take precedence.
+TCP_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
 
 
 def build_engine(database_url: str, **engine_options: object) -> Engine:
@@ -36,6 +41,10 @@ def build_engine(database_url: str, **engine_options: object) -> Engine:
         event.listen(engine, "begin", _begin_immediate)
         return engine
     engine_options.setdefault("pool_pre_ping", True)
+    if url.get_backend_name() == "postgresql":
+        keepalives = {name: value for name, value in TCP_KEEPALIVES.items() if name not in url.query}
+        given = cast("dict[str, object]", engine_options.get("connect_args", {}))
+        engine_options["connect_args"] = {**keepalives, **given}
     return create_engine(url, **engine_options)
 
 

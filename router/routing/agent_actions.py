@@ -1,6 +1,15 @@
-"""What agents do to a ticket: reply, transfer, resolve, note, merge; each checked, versioned and audited."""
+"""What agents do to a ticket: reply, transfer, resolve, note, merge; each checked, versioned and audited.
+
+Lock order: the agents an action changes (in id order), the ticket's conversation, then the ticket. A presence
+change and the worker's stale-agent sweep hold an agent while they lock its unstarted tickets, and the turn writer
+holds a conversation while it reopens its ticket; an action holding the ticket while it waited for either would
+close a cycle that PostgreSQL breaks by aborting one side. The assignee is read before the ticket is locked, so an
+action re-checks it under the lock and refuses if the ticket changed hands meanwhile.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -50,6 +59,57 @@ def _ticket_for(session: Session, ticket_id: int, actor: User, expected_version:
     return ticket
 
 
+def _lock_agents(session: Session, agent_ids: Iterable[int | None]) -> dict[int, Agent]:
+    """Lock agent rows ``FOR NO KEY UPDATE`` in id order (two actions locking the same two agents never cross)."""
+    ids = sorted({agent_id for agent_id in agent_ids if agent_id is not None})
+    if not ids:
+        return {}
+    agents = session.execute(
+        select(Agent)
+        .where(Agent.id.in_(ids))
+        .order_by(Agent.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalars()
+    return {agent.id: agent for agent in agents}
+
+
+def lock_conversations(session: Session, conversation_ids: Iterable[int | None]) -> None:
+    """Lock conversations ``FOR NO KEY UPDATE`` in id order, before their tickets: the turn writer updates a
+    conversation and then reopens its ticket, so whoever holds a ticket must not wait for its conversation."""
+    ids = sorted({conversation_id for conversation_id in conversation_ids if conversation_id is not None})
+    if ids:
+        session.execute(
+            select(Conversation.id)
+            .where(Conversation.id.in_(ids))
+            .order_by(Conversation.id)
+            .with_for_update(key_share=True)
+        ).all()
+
+
+def _lock_in_order(
+    session: Session,
+    ticket_ids: Sequence[int],
+    actor: User,
+    expected_version: int | None = None,
+    *,
+    agents: Iterable[int | None] = (),
+    assignees: bool = True,
+) -> tuple[list[Ticket], dict[int, Agent]]:
+    """Lock ``agents`` (and the tickets' assignees), then the tickets' conversations, then the tickets in id order.
+
+    An assignee locked this way was read before its ticket was locked: the ticket is refused if it changed hands.
+    """
+    rows = session.execute(select(Ticket.assignee_id, Ticket.conversation_id).where(Ticket.id.in_(ticket_ids))).all()
+    held = _lock_agents(session, [*agents, *(row.assignee_id for row in rows if assignees)])
+    lock_conversations(session, [row.conversation_id for row in rows])
+    tickets = {ticket_id: _ticket_for(session, ticket_id, actor, expected_version) for ticket_id in sorted(ticket_ids)}
+    for ticket in tickets.values():
+        if assignees and ticket.assignee_id not in (None, *held) and ticket.status in _HOLDING_CAPACITY:
+            raise Conflict(f"ticket {ticket.number} changed hands while you acted on it; reload it")
+    return [tickets[ticket_id] for ticket_id in ticket_ids], held
+
+
 def _save(session: Session, ticket: Ticket) -> None:
     # version_id_col: a concurrent writer bumped the version between our read and write.
     try:
@@ -58,11 +118,11 @@ def _save(session: Session, ticket: Ticket) -> None:
         raise Conflict(f"ticket {ticket.number} was changed by someone else; reload it") from error
 
 
-def _release(session: Session, ticket: Ticket) -> int | None:
-    """Free the assignee's slot if the ticket was holding one; returns the agent freed."""
+def _release(ticket: Ticket, agents: dict[int, Agent]) -> int | None:
+    """Free the assignee's slot (their row among the locked ``agents``) if the ticket held one; the agent freed."""
     if ticket.assignee_id is None or ticket.status not in _HOLDING_CAPACITY:
         return None
-    agent = session.get(Agent, ticket.assignee_id, with_for_update={"key_share": True})
+    agent = agents[ticket.assignee_id]
     agent.open_tickets = max(0, agent.open_tickets - 1)
     return agent.id
 
@@ -81,12 +141,14 @@ def reply(
 ) -> Interaction:
     """Record an agent's answer to the customer (the web layer delivers it); starts the ticket if unanswered."""
     body = _checked_text(text, MAX_REPLY_CHARS, "reply")
-    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    # Of the agents, only the replier's row changes (when the reply takes a waiting ticket).
+    replier = actor.agent.id if actor.agent is not None else None
+    [ticket], held = _lock_in_order(session, [ticket_id], actor, expected_version, agents=[replier], assignees=False)
+    agent = held[replier] if replier is not None else None
     if ticket.status in _FINISHED:
         raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; it takes no replies")
     if ticket.conversation_id is None:
         raise Conflict(f"ticket {ticket.number} has no conversation to reply in")
-    agent = session.get(Agent, actor.agent.id, with_for_update={"key_share": True}) if actor.agent is not None else None
     now = utcnow()
     if ticket.status is TicketStatus.queued and agent is not None:
         # Answering a waiting ticket takes it: the customer now has a person.
@@ -129,10 +191,10 @@ def resolve(
     session: Session, *, ticket_id: int, actor: User, expected_version: int | None = None, summary: str = ""
 ) -> Ticket:
     """Close the case for now: frees the agent's slot and lets the bot talk to the customer again (CSAT next)."""
-    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    [ticket], agents = _lock_in_order(session, [ticket_id], actor, expected_version)
     if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
         raise Conflict(f"ticket {ticket.number} is already {ticket.status.value}")
-    freed = _release(session, ticket)
+    freed = _release(ticket, agents)
     ticket.status = TicketStatus.resolved
     ticket.resolved_at = utcnow()
     if ticket.conversation_id is not None:
@@ -145,8 +207,8 @@ def resolve(
     return ticket
 
 
-def _target_agent(session: Session, agent_id: int, team_id: int, actor: User) -> Agent:
-    agent = session.get(Agent, agent_id, with_for_update={"key_share": True})
+def _target_agent(agents: dict[int, Agent], agent_id: int, team_id: int, actor: User) -> Agent:
+    agent = agents.get(agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id} does not exist")
     if team_id not in {team.id for team in agent.teams}:
@@ -168,15 +230,15 @@ def transfer(
     """Move a ticket to another team's queue and/or straight to an agent (who must be in that team)."""
     if to_team is None and to_agent is None:
         raise InvalidInput("transfer to a team, an agent, or both")
-    ticket = _ticket_for(session, ticket_id, actor, expected_version)
+    [ticket], agents = _lock_in_order(session, [ticket_id], actor, expected_version, agents=[to_agent])
     if ticket.status not in (TicketStatus.queued, *_HOLDING_CAPACITY):
         raise Conflict(f"ticket {ticket.number} is {ticket.status.value}; only open tickets transfer")
     team_id = ticket.team_id if to_team is None else to_team
     if session.get(Team, team_id) is None:
         raise NotFound(f"team {team_id} does not exist")
-    agent = _target_agent(session, to_agent, team_id, actor) if to_agent is not None else None
+    agent = _target_agent(agents, to_agent, team_id, actor) if to_agent is not None else None
     data = {"from_team": ticket.team_id, "to_team": team_id, "from_agent": ticket.assignee_id, "to_agent": to_agent}
-    freed = _release(session, ticket)
+    freed = _release(ticket, agents)
     ticket.team_id = team_id
     ticket.transfer_count += 1
     if agent is None:
@@ -211,15 +273,13 @@ def merge(session: Session, *, source_ticket_id: int, target_ticket_id: int, act
     """Fold a duplicate ticket of the same customer into another; its transcript moves, its slot is freed."""
     if source_ticket_id == target_ticket_id:
         raise InvalidInput("a ticket cannot be merged into itself")
-    first, second = sorted((source_ticket_id, target_ticket_id))  # one lock order for every merge: no deadlocks
-    locked = {ticket_id: _ticket_for(session, ticket_id, actor) for ticket_id in (first, second)}
-    source, target = locked[source_ticket_id], locked[target_ticket_id]
+    (source, target), agents = _lock_in_order(session, [source_ticket_id, target_ticket_id], actor)
     if source.customer_id != target.customer_id:
         raise InvalidInput("only tickets of the same customer can be merged")
     for ticket in (source, target):
         if ticket.status in _FINISHED:
             raise Conflict(f"ticket {ticket.number} is {ticket.status.value}")
-    freed = _release(session, source)
+    freed = _release(source, agents)
     source.status = TicketStatus.merged
     source.merged_into_id = target.id
     if source.priority < target.priority:

@@ -22,7 +22,7 @@ from router.crm.models import (
 )
 from router.crm.redaction import known_pii, redact
 from router.errors import Conflict, InvalidInput, NotFound
-from router.routing.agent_actions import add_note, merge, reply, resolve, transfer
+from router.routing.agent_actions import add_note, lock_conversations, merge, reply, resolve, transfer
 from router.routing.assignment import assign_in_team
 from router.routing.events import record
 from router.routing.policy import RoutingPolicy
@@ -160,7 +160,8 @@ def latest_ticket_for_customer(session: Session, customer_id: int) -> Ticket | N
 
 def reopen(session: Session, *, ticket_id: int, actor: User | None = None, reason: str = "") -> Ticket:
     """Send a resolved ticket back to its team's queue (an agent's decision or the customer writing again)."""
-    ticket = session.get(Ticket, ticket_id, with_for_update=True)
+    lock_conversations(session, [session.scalar(select(Ticket.conversation_id).where(Ticket.id == ticket_id))])
+    ticket = session.get(Ticket, ticket_id, with_for_update=True, populate_existing=True)
     if ticket is None:
         raise NotFound(f"ticket {ticket_id} does not exist")
     if ticket.status is not TicketStatus.resolved:

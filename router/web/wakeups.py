@@ -2,8 +2,10 @@
 
 Writers ``NOTIFY`` inside the writing transaction (``router/routing/events.py``), so a wake-up means "committed", and
 a rolled-back change never sends one. The streams still poll now and then (``console_safety_poll_s``): a notification
-sent while this connection was down, or a listener that cannot reconnect, costs latency, never an update. On SQLite
-there is nothing to listen to and the streams simply poll.
+sent while this connection was down, or a listener that cannot reconnect, costs latency, never an update. A server
+that vanished without closing the connection (a partition) is found by the engine's TCP keepalives (``router/db.py``)
+within a minute: the socket then turns readable with an error and the listener reconnects. On SQLite there is nothing
+to listen to and the streams simply poll.
 """
 
 from __future__ import annotations

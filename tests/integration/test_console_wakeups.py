@@ -7,6 +7,7 @@ update can only arrive in time if a notification delivered it: these tests fail 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -241,3 +242,32 @@ def _notified(connection, wait_s: float = 1.0) -> list[str]:
     channels = [notify.channel for notify in connection.notifies]
     connection.notifies.clear()
     return channels
+
+
+def _keepalive_of(dbapi_connection) -> tuple[bool, int, int, int]:
+    """The TCP keepalive the kernel applies to a libpq connection's socket: on, idle s, interval s, probes."""
+    with socket.fromfd(dbapi_connection.fileno(), socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return (
+            bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+            sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+        )
+
+
+def test_the_listeners_connection_notices_a_silently_dead_peer_within_a_minute(postgres_server: str) -> None:
+    """A partition sends no FIN: only TCP keepalive probes tell the waiting LISTEN connection that its server is
+    gone, and the kernel's default waits two hours before the first. The listener takes its connection from the
+    engine (``TicketWakeups._connect``); read what its socket really got, and that a URL's own setting wins."""
+    for url, idle in ((postgres_server, None), (f"{postgres_server}?keepalives_idle=5", 5)):
+        engine = build_engine(url)
+        try:
+            pooled = engine.raw_connection()
+            on, idle_s, interval_s, probes = _keepalive_of(pooled.dbapi_connection)
+            pooled.close()
+        finally:
+            engine.dispose()
+        assert on
+        assert idle_s + interval_s * probes <= 60
+        if idle is not None:
+            assert idle_s == idle

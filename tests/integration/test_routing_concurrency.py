@@ -18,25 +18,35 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.sql import Select
 
 from benchmarks.routing import seed_backlog
+from router.crm.interactions import Turn, record_turns
 from router.crm.models import (
     Agent,
     AuditEntry,
+    Conversation,
     Presence,
+    Role,
+    Speaker,
+    Team,
     Ticket,
     TicketEvent,
     TicketEventKind,
     TicketStatus,
+    User,
     agent_teams,
 )
+from router.errors import Conflict
+from router.routing import agent_actions
 from router.routing.assignment import assign_waiting, lock_candidates
 from router.routing.escalation import escalate_due
 from router.routing.presence import set_presence
+from router.routing.returning import reopen_on_customer_turns
 from router.worker import run_worker
 from tests.support.cli import KEFU
 from tests.support.crm import make_kefu
-from tests.support.routing import make_agent, make_team, new_ticket
+from tests.support.routing import make_agent, make_team, make_user, new_ticket
 
 
 def _route_until_nothing_moves(kefu, start: threading.Barrier) -> int:
@@ -205,6 +215,187 @@ def test_an_escalation_waits_for_no_agent_that_a_presence_change_or_a_router_hol
         assert _escalate_without_waiting(kefu, at_risk) == [unstarted.id]  # the next sweep hands it on
         with kefu.reader() as reader:
             assert reader.session.get(Ticket, unstarted.id).assignee_id == spare
+    finally:
+        kefu.dispose()
+
+
+def _until_waiting_for_locks(kefu, transactions: int) -> None:
+    """Return once ``transactions`` connections of this database wait for a lock (poll, with a deadline)."""
+    deadline = time.monotonic() + 10
+    with kefu.engine.connect() as connection:
+        while time.monotonic() < deadline:
+            waiting = connection.execute(_WAITING_FOR_A_LOCK).scalar_one()
+            connection.rollback()
+            if waiting >= transactions:
+                return
+            time.sleep(0.01)
+    pytest.fail(f"{waiting} transactions wait for a lock, not {transactions}")
+
+
+_WAITING_FOR_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+def _in_own_transaction(kefu, act: Callable[..., object], *args: object) -> Callable[[], None]:
+    """``act(session, *args)`` in a transaction of its own that fails fast instead of hanging on a lock."""
+
+    def run() -> None:
+        with kefu.uow() as uow:
+            uow.session.execute(text("SET LOCAL lock_timeout = '5s'"))
+            act(uow.session, *args)
+            uow.commit()
+
+    return run
+
+
+def _both_queued_behind(kefu, row: Select, first: Callable[[], None], second: Callable[[], None]) -> None:
+    """Hold ``row`` (``FOR NO KEY UPDATE``) while ``first``, then ``second``, queue up behind it, then release it and
+    let both finish; either raises here if PostgreSQL aborted it (a deadlock, say)."""
+    with kefu.engine.connect() as holder, ThreadPoolExecutor(max_workers=2) as pool:
+        holder.execute(row.with_for_update(key_share=True)).one()
+        first_done = pool.submit(first)
+        _until_waiting_for_locks(kefu, 1)
+        second_done = pool.submit(second)
+        _until_waiting_for_locks(kefu, 2)
+        holder.rollback()
+        first_done.result()
+        second_done.result()
+
+
+def _ticket_and_trail(kefu, ticket_id: int) -> tuple[TicketStatus, int | None, list[str]]:
+    """The ticket's status and assignee, and the kinds of its events, oldest first."""
+    with kefu.reader() as reader:
+        status, assignee_id = reader.session.execute(
+            select(Ticket.status, Ticket.assignee_id).where(Ticket.id == ticket_id)
+        ).one()
+        kinds = reader.session.execute(
+            select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+        ).scalars()
+        return status, assignee_id, [TicketEventKind(kind).value for kind in kinds]
+
+
+def _agent_with_a_ticket(session, sender: str = "") -> tuple[Team, User, Ticket]:
+    """A team, an online agent's user and a new ticket assigned to that agent (the only one there is)."""
+    logistics = make_team(session, "logistics")
+    user = make_user(session, Role.agent, [logistics], capacity=5)
+    return logistics, user, new_ticket(session, "delivery", sender=sender)
+
+
+def _act_as(user_id: int, action: str, ticket_id: int, colleague: int) -> Callable[..., object]:
+    def act(session) -> object:
+        actor = session.get(User, user_id)
+        if action == "reply":
+            return agent_actions.reply(session, ticket_id=ticket_id, actor=actor, text="马上为您查 checking now")
+        if action == "resolve":
+            return agent_actions.resolve(session, ticket_id=ticket_id, actor=actor)
+        return agent_actions.transfer(session, ticket_id=ticket_id, actor=actor, to_agent=colleague)
+
+    return act
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("action", ["reply", "resolve", "transfer"])
+def test_an_agent_acting_while_marked_offline_takes_the_agent_before_the_ticket(
+    postgres_url: str, tmp_path: Path, action: str
+) -> None:
+    """An agent acts on their unstarted ticket at the moment they are marked offline. The presence change holds the
+    agent and then locks the agent's unstarted tickets to requeue them; an action that held the ticket and then
+    waited for the agent closed the cycle (PostgreSQL aborted one side after deadlock_timeout). Here a third
+    transaction holds the agent while the presence change, then the action, queue up behind it; released, both
+    must commit: the action waits for the agent holding nothing, and finds the ticket requeued."""
+    kefu = make_kefu(postgres_url, tmp_path)
+    try:
+        with kefu.uow() as uow:
+            logistics, user, ticket = _agent_with_a_ticket(uow.session)
+            agent, user_id = user.agent.id, user.id
+            colleague = make_agent(uow.session, logistics, capacity=5, presence=Presence.away)
+            uow.commit()
+        assert (ticket.status, ticket.assignee_id) == (TicketStatus.assigned, agent)
+
+        _both_queued_behind(
+            kefu,
+            select(Agent.id).where(Agent.id == agent),
+            _in_own_transaction(kefu, set_presence, agent, "offline"),
+            _in_own_transaction(kefu, _act_as(user_id, action, ticket.id, colleague)),
+        )
+        status, assignee_id, kinds = _ticket_and_trail(kefu, ticket.id)
+        with kefu.reader() as reader:
+            loads = dict(reader.session.execute(select(Agent.id, Agent.open_tickets)).all())
+        assert kinds[:3] == ["created", "assigned", "requeued"], kinds  # the presence change went first
+        expected = {
+            "reply": (TicketStatus.in_progress, agent, {agent: 1, colleague: 0}),  # answering a waiting ticket takes it
+            "resolve": (TicketStatus.resolved, None, {agent: 0, colleague: 0}),
+            "transfer": (TicketStatus.assigned, colleague, {agent: 0, colleague: 1}),
+        }[action]
+        assert (status, assignee_id, loads) == expected
+    finally:
+        kefu.dispose()
+
+
+def _customer_writes_again(session, sender_id: str) -> None:
+    """What the event broker does with a customer's turn: log it (touching the conversation), then reopen."""
+    turn = Turn("back-again", sender_id, Speaker.customer, "还是没到 still not here", intent="track_order")
+    reopen_on_customer_turns(session, record_turns(session, [turn]))
+
+
+@pytest.mark.postgres
+def test_an_agent_replying_to_a_resolved_ticket_as_its_customer_writes_again_takes_the_conversation_first(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The turn writer updates the conversation, then reopens the ticket; a reply that held the ticket and then
+    updated the conversation closed a cycle. A third transaction holds the conversation while the turn writer, then
+    the reply, queue up behind it; released, both commit: the ticket is reopened and the reply takes it."""
+    kefu = make_kefu(postgres_url, tmp_path)
+    try:
+        with kefu.uow() as uow:
+            _, user, ticket = _agent_with_a_ticket(uow.session, sender="web:late-parcel")
+            agent, user_id = user.agent.id, user.id
+            agent_actions.resolve(uow.session, ticket_id=ticket.id, actor=user)
+            uow.commit()
+
+        _both_queued_behind(
+            kefu,
+            select(Conversation.id).where(Conversation.id == ticket.conversation_id),
+            _in_own_transaction(kefu, _customer_writes_again, "web:late-parcel"),
+            _in_own_transaction(kefu, _act_as(user_id, "reply", ticket.id, agent)),
+        )
+        status, assignee_id, kinds = _ticket_and_trail(kefu, ticket.id)
+        assert kinds[-3:] == ["reopened", "assigned", "replied"], kinds  # the reply took the reopened ticket
+        assert (status, assignee_id) == (TicketStatus.in_progress, agent)
+    finally:
+        kefu.dispose()
+
+
+@pytest.mark.postgres
+def test_an_action_on_a_ticket_that_changed_hands_while_it_waited_for_the_agent_is_refused(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The action locks the assignee it read before the ticket; if the ticket went to someone else meanwhile, that
+    agent is not locked and waiting for them now (holding the ticket) could deadlock: it is refused, clearly."""
+    kefu = make_kefu(postgres_url, tmp_path)
+    try:
+        with kefu.uow() as uow:
+            logistics = make_team(uow.session, "logistics")
+            agent = make_agent(uow.session, logistics, capacity=5)
+            ticket = new_ticket(uow.session, "delivery")
+            colleague = make_agent(uow.session, logistics, capacity=5)
+            supervisor = make_user(uow.session, Role.supervisor).id
+            uow.commit()
+        assert ticket.assignee_id == agent
+
+        with kefu.uow() as presence_change, ThreadPoolExecutor(max_workers=1) as pool:
+            set_presence(presence_change.session, agent, "offline")  # requeued and routed on to the colleague
+            resolving = pool.submit(_in_own_transaction(kefu, _act_as(supervisor, "resolve", ticket.id, colleague)))
+            _until_waiting_for_locks(kefu, 1)
+            presence_change.commit()
+            with pytest.raises(Conflict, match="changed hands"):
+                resolving.result()
+
+        with kefu.reader() as reader:
+            after = reader.session.get(Ticket, ticket.id)
+            assert (after.status, after.assignee_id) == (TicketStatus.assigned, colleague)
+            assert reader.session.get(Agent, colleague).open_tickets == 1
     finally:
         kefu.dispose()
 
