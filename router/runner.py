@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from router.cluster import ClusterPlan, health_urls, write_files
 from router.crm.seed import DemoLogin
 from router.settings import Settings
 
@@ -33,8 +34,10 @@ class Service:
     health_url: str
 
 
-def services(settings: Settings) -> list[Service]:
-    """What `kefu run` starts, in the order people care about."""
+def services(settings: Settings, cluster: ClusterPlan | None = None) -> list[Service]:
+    """What `kefu run` starts, in the order people care about; with a cluster, each replica and the proxy."""
+    if cluster is not None:
+        return [Service(name, url) for name, url in health_urls(settings, cluster).items()]
     return [
         Service("web app", f"{settings.web_url}/healthz"),
         Service("Rasa server", f"{settings.rasa_url.rstrip('/')}/status?token={quote(settings.rasa_token, safe='')}"),
@@ -149,21 +152,29 @@ def process_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start(settings: Settings) -> subprocess.Popen:
-    """honcho running the Procfile, in our process group so Ctrl-C reaches every child."""
+def start(settings: Settings, cluster: ClusterPlan | None = None) -> subprocess.Popen:
+    """honcho running the Procfile (a cluster's, written into var/, when given), in our process group so Ctrl-C
+    reaches every child."""
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    procfile = write_files(settings, cluster) if cluster else settings.project_dir / "Procfile"
+    # A cluster's processes are told apart by honcho's prefix ("rasa-2 | …"); a laptop's four need none.
+    prefix = [] if cluster else ["--no-prefix"]
     return subprocess.Popen(
-        [honcho, "--procfile", str(settings.project_dir / "Procfile"), "--no-prefix", "start"],
+        [honcho, "--procfile", str(procfile), *prefix, "start"],
         cwd=settings.project_dir,
         env=process_environment(settings),
     )
 
 
 def wait_until_healthy(
-    manager: subprocess.Popen, settings: Settings, console: Console, timeout_s: float = 300.0
+    manager: subprocess.Popen,
+    settings: Settings,
+    console: Console,
+    timeout_s: float = 300.0,
+    cluster: ClusterPlan | None = None,
 ) -> list[str]:
     """Names of the services still not answering when ``timeout_s`` ran out or a process died."""
-    waiting = {service.name: service for service in services(settings)}
+    waiting = {service.name: service for service in services(settings, cluster)}
     deadline = time.monotonic() + timeout_s
     with console.status("Starting kefu…") as status, httpx.Client(timeout=2.0) as client:
         while waiting and time.monotonic() < deadline and manager.poll() is None:
