@@ -204,7 +204,7 @@ def run(
         train_missing(settings, console)
     manager = runner.start(settings, plan)
     signal.signal(signal.SIGINT, lambda *_: None)  # honcho, in our process group, stops the children
-    not_ready = runner.wait_until_healthy(manager, settings, console, cluster=plan)
+    not_ready = runner.wait_until_healthy(lambda: manager.poll() is None, settings, console, cluster=plan)
     if manager.poll() is not None:
         _fail("a kefu process exited during start-up: see its log lines above")
     if not_ready:

@@ -10,8 +10,10 @@ conversations live in PostgreSQL and each one's lock in Redis, which is why a cl
 
 from __future__ import annotations
 
+import csv
 import shlex
 import shutil
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -209,6 +211,30 @@ def write_files(settings: Settings, cluster: ClusterPlan) -> Path:
     path = settings.var_dir / "Procfile.cluster"
     path.write_text(procfile(cluster), encoding="utf-8")
     return path
+
+
+def haproxy_stats(stats_socket: Path) -> dict[str, dict[str, str]]:
+    """HAProxy's ``show stat`` for each replica, by name: ``status`` (UP, DOWN, …), ``hrsp_2xx`` (its 2xx
+    responses so far) and the rest of HAProxy's columns."""
+    with socket.socket(socket.AF_UNIX) as connection:
+        connection.connect(str(stats_socket))
+        connection.sendall(b"show stat\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    rows = csv.DictReader(answer.decode().removeprefix("# ").splitlines())
+    return {row["svname"]: row for row in rows if row["svname"] not in ("FRONTEND", "BACKEND")}
+
+
+def replicas_down(cluster: ClusterPlan) -> list[str]:
+    """The replicas HAProxy does not send requests to yet (its health checks have not passed), or all of them while
+    HAProxy itself does not answer."""
+    names = [name for frontend in cluster.frontends for name, _, _ in frontend.replicas]
+    try:
+        stats = haproxy_stats(cluster.stats_socket)
+    except OSError:
+        return names
+    return [name for name in names if stats.get(name, {}).get("status") != "UP"]
 
 
 def health_urls(settings: Settings, cluster: ClusterPlan) -> dict[str, str]:

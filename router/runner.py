@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from router.cluster import ClusterPlan, health_urls, write_files
+from router.cluster import ClusterPlan, health_urls, replicas_down, write_files
 from router.crm.seed import DemoLogin
 from router.settings import Settings
 
@@ -167,17 +168,19 @@ def start(settings: Settings, cluster: ClusterPlan | None = None) -> subprocess.
 
 
 def wait_until_healthy(
-    manager: subprocess.Popen,
+    alive: Callable[[], bool],
     settings: Settings,
     console: Console,
     timeout_s: float = 300.0,
     cluster: ClusterPlan | None = None,
 ) -> list[str]:
-    """Names of the services still not answering when ``timeout_s`` ran out or a process died."""
+    """Names of the services still not answering when ``timeout_s`` ran out or ``alive()`` said a process died; a
+    cluster is ready
+    once its proxy, too, sends requests to every replica."""
     waiting = {service.name: service for service in services(settings, cluster)}
     deadline = time.monotonic() + timeout_s
     with console.status("Starting kefu…") as status, httpx.Client(timeout=2.0) as client:
-        while waiting and time.monotonic() < deadline and manager.poll() is None:
+        while (not_ready := _not_ready(waiting, cluster)) and time.monotonic() < deadline and alive():
             for name, service in list(waiting.items()):
                 try:
                     if client.get(service.health_url).status_code == 200:
@@ -185,9 +188,15 @@ def wait_until_healthy(
                         console.log(f"[green]✓[/] {name} is up")
                 except httpx.HTTPError:
                     pass
-            status.update(f"Waiting for {', '.join(waiting) or 'nothing'}…")
+            status.update(f"Waiting for {', '.join(not_ready)}…")
             time.sleep(0.5)
-    return list(waiting)
+    return not_ready
+
+
+def _not_ready(waiting: dict[str, Service], cluster: ClusterPlan | None) -> list[str]:
+    if waiting or cluster is None:
+        return list(waiting)
+    return [f"{name} (behind the proxy)" for name in replicas_down(cluster)]
 
 
 def show_urls(settings: Settings, logins: list[DemoLogin], console: Console) -> None:
