@@ -57,10 +57,12 @@ def tracker_store_endpoint(database_url: str) -> dict[str, str]:
 
 
 def lock_store_endpoint(redis_url: str) -> dict[str, Any]:
-    """Rasa's ``lock_store`` entry: its RedisLockStore, so one turn per conversation runs across every Rasa."""
+    """Rasa's ``lock_store`` entry: its RedisLockStore made atomic (bot/lock_store.py), so one turn per conversation
+    runs at a time across every Rasa."""
     url = urlsplit(redis_url)
     store: dict[str, Any] = {
-        "type": "redis",
+        # Rasa's RedisLockStore, each change to a lock made atomic: two Rasa processes may take tickets at once.
+        "type": "bot.lock_store.AtomicRedisLockStore",
         "url": url.hostname or "localhost",
         "port": url.port or 6379,
         "db": int(url.path.strip("/") or 0),

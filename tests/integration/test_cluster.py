@@ -5,6 +5,7 @@ replica is killed with -9 and PostgreSQL (a private server, never the machine's)
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -13,16 +14,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from router.db import build_engine
 from router.web.webchat import CHAT_COOKIE, chat_cookie
-from tests.support.cluster import cluster_env, haproxy_responses
+from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses, running_cluster
 from tests.support.databases import fresh_postgres_database
 from tests.support.listening import descendants, is_loopback, listening
 from tests.support.rasa_stack import trained_model
@@ -45,10 +50,9 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture
-def redis_db(redis_server: str) -> str:
+def other_redis_db(redis_url: str) -> str:
     """A Redis database other than the one most tests share: the cluster's flood limits key on 127.0.0.1."""
-    return re.sub(r"/\d*$", f"/{random.randint(1, 15)}", redis_server)
+    return re.sub(r"/\d*$", f"/{random.randint(1, 15)}", redis_url)
 
 
 def session_headers(secret_key: str, session: str) -> dict[str, str]:
@@ -69,13 +73,14 @@ def served(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 
 
 def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_replicas(
-    postgres_server: str, redis_db: str, short_dir: Path
+    postgres_server: str, redis_server: str, short_dir: Path
 ) -> None:
     with (
         fresh_postgres_database(postgres_server) as crm_url,
         fresh_postgres_database(postgres_server) as tracker_url,
     ):
-        env = cluster_env(short_dir / "var", crm_url, tracker_url, redis_db, trained_model(), KEFU_WEB_HOST="0.0.0.0")
+        redis_url = other_redis_db(redis_server)
+        env = cluster_env(short_dir / "var", crm_url, tracker_url, redis_url, trained_model(), KEFU_WEB_HOST="0.0.0.0")
         public = f"http://127.0.0.1:{env['KEFU_WEB_PORT']}"
         log_path = short_dir / "kefu-run.log"
         with log_path.open("w") as log:
@@ -126,3 +131,67 @@ def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_rep
             except subprocess.TimeoutExpired:
                 os.killpg(kefu.pid, signal.SIGKILL)
                 raise
+
+
+@pytest.fixture(scope="module")
+def two_assistants(
+    postgres_server: str, redis_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningCluster]:
+    """Two Rasa replicas on one PostgreSQL tracker store and Redis lock store (one of each other process)."""
+    directory = Path(tempfile.mkdtemp(prefix="kefu-cluster-"))
+    try:
+        with (
+            fresh_postgres_database(postgres_server) as crm_url,
+            fresh_postgres_database(postgres_server) as tracker_url,
+        ):
+            env = cluster_env(directory / "var", crm_url, tracker_url, other_redis_db(redis_server), trained_model())
+            with running_cluster(env, replicas={"rasa": 2}) as cluster:
+                yield cluster
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def stored_turns(tracker_url: str, sender_id: str) -> list[tuple[str, str | None]]:
+    """(event type, user text or action name) of the sender's events in the tracker store, in the order stored."""
+    engine = build_engine(tracker_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT type_name, data FROM events WHERE sender_id = :sender ORDER BY id"),
+                {"sender": sender_id},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(kind, json.loads(data).get("text" if kind == "user" else "name")) for kind, data in rows]
+
+
+def test_one_customers_messages_sent_at_once_to_both_rasa_replicas_leave_one_ordered_conversation(
+    two_assistants: RunningCluster,
+) -> None:
+    cluster, sender = two_assistants, f"concurrent-{uuid.uuid4()}"
+    replicas = [f"http://127.0.0.1:{process.port}" for process in cluster.plan.of_kind("rasa")]
+    messages = [f"{greeting} {n}" for n in range(6) for greeting in ("hello", "thanks")]
+    start = threading.Barrier(len(messages))
+
+    def send(index: int) -> int:
+        start.wait()
+        return httpx.post(
+            f"{replicas[index % 2]}/webhooks/rest/webhook",
+            params={"token": cluster.settings.rasa_token},
+            json={"sender": sender, "message": messages[index]},
+            timeout=TURN_TIMEOUT_S,
+        ).status_code
+
+    with ThreadPoolExecutor(len(messages)) as pool:
+        assert list(pool.map(send, range(len(messages)))) == [200] * len(messages), cluster.logs()
+
+    turns = stored_turns(cluster.settings.tracker_database_url, sender)
+    said = [text for kind, text in turns if kind == "user"]
+    assert sorted(said) == sorted(messages), "each message once in the tracker store"
+    # Turn by turn: each message's turn ends (the bot listens again) before the next message is read.
+    user_positions = [index for index, (kind, _) in enumerate(turns) if kind == "user"]
+    for this, following in zip(user_positions, [*user_positions[1:], len(turns)], strict=True):
+        assert ("action", "action_listen") in turns[this + 1 : following], turns
+    # Both replicas see the conversation as stored, whichever served which turn.
+    for replica in replicas:
+        assert user_texts(replica, cluster.settings.rasa_token, sender) == said
