@@ -5,6 +5,7 @@ replica is killed with -9 and PostgreSQL (a private server, never the machine's)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -17,18 +18,26 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from router.bootstrap import Kefu, bootstrap
+from router.crm.models import Conversation, Interaction, Speaker, TrackerCursor
 from router.db import build_engine
+from router.delivery.telegram_poll import SECRET_HEADER
+from router.turn_catch_up import CATCH_UP_INTERVAL_S
 from router.web.webchat import CHAT_COOKIE, chat_cookie
 from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses, running_cluster
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import PrivatePostgres, fresh_postgres_database, private_postgres, private_postgres_missing
+from tests.support.fake_telegram import SECRET, TOKEN, fake_telegram_server, text_update
 from tests.support.listening import descendants, is_loopback, listening
 from tests.support.rasa_stack import trained_model
 
@@ -40,6 +49,7 @@ pytestmark = [
 ]
 
 TURN_TIMEOUT_S = 120
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -195,3 +205,176 @@ def test_one_customers_messages_sent_at_once_to_both_rasa_replicas_leave_one_ord
     # Both replicas see the conversation as stored, whichever served which turn.
     for replica in replicas:
         assert user_texts(replica, cluster.settings.rasa_token, sender) == said
+
+
+WEB_MESSAGES = (
+    ["hello", "where is my parcel", "how do refunds work", "thank you"],
+    ["你好", "我的订单到哪了", "怎么退货", "谢谢"],
+)
+TELEGRAM_MESSAGES = ["hi there", "my order has not arrived", "can I pay by card", "thanks"]
+WEB_SENDERS, TELEGRAM_SENDERS = 150, 50
+THINK_S = (3.0, 8.0)  # between a customer's messages: the load outlasts the faults and the recovery from them
+KILL_RASA_AT_S, STOP_POSTGRES_AT_S, POSTGRES_DOWN_S = 2.0, 4.0, 10.0
+SETTLE_S = 10  # the turn catch-up's minimum age, short so the test need not wait two minutes
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One customer message and whether kefu accepted it: HTTP 2xx from the web app, through the proxy."""
+
+    sender_id: str
+    text: str
+    outcome: str  # the HTTP status, or the error that stood for one
+    at_s: float  # when it was sent, from the start of the load
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome.startswith("2")
+
+
+async def post(client: httpx.AsyncClient, path: str, **request: Any) -> str:
+    """The status of a POST, or the name of the error that kept it from having one."""
+    try:
+        return str((await client.post(path, **request)).status_code)
+    except httpx.HTTPError as error:
+        return type(error).__name__
+
+
+async def web_customer(client: httpx.AsyncClient, start: float, secret_key: str, index: int) -> list[Sent]:
+    """A web chat customer: sends four messages, thinking a little between them."""
+    session, sent = str(uuid.uuid4()), []
+    headers = session_headers(secret_key, session)
+    await asyncio.sleep(random.uniform(0, 4))
+    for text in WEB_MESSAGES[index % 2]:
+        at_s = time.monotonic() - start
+        outcome = await post(client, "/webchat/messages", json={"message": text}, headers=headers)
+        sent.append(Sent(f"web:{session}", text, outcome, at_s))
+        await asyncio.sleep(random.uniform(*THINK_S))
+    return sent
+
+
+async def telegram_customer(client: httpx.AsyncClient, start: float, chat_id: int) -> list[Sent]:
+    """A Telegram customer: four updates to the webhook, as Telegram posts them (each once)."""
+    sent = []
+    await asyncio.sleep(random.uniform(0, 4))
+    for number, text in enumerate(TELEGRAM_MESSAGES):
+        update = text_update(chat_id * 10 + number, chat_id, text, language_code="en")
+        at_s = time.monotonic() - start
+        outcome = await post(client, "/webhooks/telegram/webhook", json=update, headers={SECRET_HEADER: SECRET})
+        sent.append(Sent(f"telegram:{chat_id}", text, outcome, at_s))
+        await asyncio.sleep(random.uniform(*THINK_S))
+    return sent
+
+
+async def customers_during_faults(cluster: RunningCluster, postgres: PrivatePostgres) -> list[Sent]:
+    """Every customer at once; meanwhile one Rasa replica is killed with -9 and PostgreSQL stops for a while."""
+
+    async def faults() -> None:
+        await asyncio.sleep(KILL_RASA_AT_S)
+        cluster.kill("rasa-1")
+        await asyncio.sleep(STOP_POSTGRES_AT_S - KILL_RASA_AT_S)
+        await asyncio.to_thread(postgres.stop)
+        await asyncio.sleep(POSTGRES_DOWN_S)
+        await asyncio.to_thread(postgres.start)
+
+    limits = httpx.Limits(max_connections=WEB_SENDERS + TELEGRAM_SENDERS)
+    async with httpx.AsyncClient(base_url=cluster.web_url, timeout=TURN_TIMEOUT_S, limits=limits) as client:
+        first_chat = random.randint(10**8, 10**9)
+        start = time.monotonic()
+        customers = [web_customer(client, start, cluster.settings.secret_key, i) for i in range(WEB_SENDERS)]
+        customers += [telegram_customer(client, start, first_chat + i) for i in range(TELEGRAM_SENDERS)]
+        *conversations, _ = await asyncio.gather(*customers, faults())
+    return [message for conversation in conversations for message in conversation]
+
+
+def tracker_user_turns(tracker_url: str) -> Counter[tuple[str, str]]:
+    """How often each (sender, text) is among the customer messages in Rasa's tracker store."""
+    engine = build_engine(tracker_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT sender_id, data FROM events WHERE type_name = 'user'")).all()
+    finally:
+        engine.dispose()
+    return Counter((sender_id, json.loads(data)["text"]) for sender_id, data in rows)
+
+
+def logged_customer_turns(kefu: Kefu) -> Counter[tuple[str, str]]:
+    """How often each (sender, text) is among the customer turns in the CRM's ``interactions``."""
+    with kefu.reader() as reader:
+        rows = reader.session.execute(
+            sa.select(Conversation.sender_id, Interaction.text)
+            .join(Conversation, Conversation.id == Interaction.conversation_id)
+            .where(Interaction.speaker == Speaker.customer)
+        ).all()
+    return Counter((sender_id, text) for sender_id, text in rows)
+
+
+def tracker_cursors(kefu: Kefu) -> int:
+    """How many tracker stores the workers' turn catch-up keeps a cursor for."""
+    with kefu.reader() as reader:
+        return len(reader.session.scalars(sa.select(TrackerCursor)).all())
+
+
+def poll(check: Callable[[], T], done: Callable[[T], bool], timeout_s: float) -> T:
+    """``check()`` again every second until ``done`` says so or the time is up; the last result."""
+    deadline = time.monotonic() + timeout_s
+    while not done(result := check()) and time.monotonic() < deadline:
+        time.sleep(1)
+    return result
+
+
+def test_200_customers_lose_no_message_and_none_is_logged_twice_while_a_rasa_is_killed_and_postgresql_stops(
+    redis_server: str, short_dir: Path
+) -> None:
+    if reason := private_postgres_missing():
+        pytest.skip(reason)
+    with (
+        private_postgres() as postgres,
+        fresh_postgres_database(postgres.url) as crm_url,
+        fresh_postgres_database(postgres.url) as tracker_url,
+        fake_telegram_server() as telegram,
+    ):
+        telegram_settings = {
+            "KEFU_TELEGRAM_TOKEN": TOKEN,
+            "KEFU_TELEGRAM_SECRET_TOKEN": SECRET,
+            "KEFU_TELEGRAM_API_URL": telegram.base_url,
+        }
+        env = cluster_env(
+            short_dir / "var",
+            crm_url,
+            tracker_url,
+            other_redis_db(redis_server),
+            trained_model(),
+            KEFU_TURN_CATCH_UP_SETTLE_S=str(SETTLE_S),
+            **telegram_settings,
+        )
+        with running_cluster(env) as cluster:
+            kefu = bootstrap(cluster.settings)
+            try:
+                # The catch-up reads a tracker from where it first saw it: let it see this one before anyone talks.
+                watching = poll(lambda: tracker_cursors(kefu), bool, timeout_s=90)
+                assert watching, f"no worker catches up on the tracker store\n{cluster.logs()}"
+
+                sent = asyncio.run(customers_during_faults(cluster, postgres))
+                accepted = Counter((message.sender_id, message.text) for message in sent if message.accepted)
+                assert len(sent) == 4 * (WEB_SENDERS + TELEGRAM_SENDERS)
+                recovered = STOP_POSTGRES_AT_S + POSTGRES_DOWN_S
+                # Some messages meet the faults (answered 5xx: not accepted); kefu takes messages again afterwards.
+                outcomes = Counter((message.outcome, int(message.at_s // 5) * 5) for message in sent)
+                assert 0 < len(accepted) < len(sent), sorted(outcomes.items())
+                assert any(message.accepted for message in sent if message.at_s > recovered), sorted(outcomes.items())
+                logged = poll(
+                    lambda: logged_customer_turns(kefu),
+                    lambda turns: all(turns[message] for message in accepted),
+                    timeout_s=SETTLE_S + CATCH_UP_INTERVAL_S + 60,
+                )
+            finally:
+                kefu.dispose()
+            in_tracker = tracker_user_turns(tracker_url)
+            tried = Counter((message.sender_id, message.text) for message in sent)
+            lost = sorted(message for message in accepted if in_tracker[message] != 1 or logged[message] != 1)
+            counts = [(message, in_tracker[message], logged[message]) for message in lost[:10]]
+            assert not lost, f"{len(lost)} accepted but not once in the tracker and interactions: {counts}"
+            doubled = sorted(message for message in tried if in_tracker[message] > 1 or logged[message] > 1)
+            assert not doubled, f"stored twice: {doubled[:10]}"
+            assert cluster.processes["rasa-2"].poll() is None and cluster.responses()["rasa-2"] > 0
