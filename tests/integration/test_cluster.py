@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +34,7 @@ from router.db import build_engine
 from router.delivery.telegram_poll import SECRET_HEADER
 from router.turn_catch_up import CATCH_UP_INTERVAL_S
 from router.web.webchat import CHAT_COOKIE, chat_cookie
-from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses, running_cluster
+from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses, other_redis_db, running_cluster
 from tests.support.databases import PrivatePostgres, fresh_postgres_database, private_postgres, private_postgres_missing
 from tests.support.fake_telegram import SECRET, TOKEN, fake_telegram_server, text_update
 from tests.support.listening import descendants, is_loopback, listening
@@ -58,11 +57,6 @@ def short_dir() -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="kefu-cluster-"))
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def other_redis_db(redis_url: str) -> str:
-    """A Redis database other than the one most tests share: the cluster's flood limits key on 127.0.0.1."""
-    return re.sub(r"/\d*$", f"/{random.randint(1, 15)}", redis_url)
 
 
 def session_headers(secret_key: str, session: str) -> dict[str, str]:

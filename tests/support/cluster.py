@@ -8,6 +8,8 @@ environment of a cluster on free ports, for that and for ``kefu run --cluster`` 
 from __future__ import annotations
 
 import os
+import random
+import re
 import secrets
 import signal
 import socket
@@ -60,6 +62,11 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def other_redis_db(redis_url: str) -> str:
+    """A Redis database other than the one most tests share: a cluster's flood limits key on 127.0.0.1."""
+    return re.sub(r"/\d*$", f"/{random.randint(1, 15)}", redis_url)
 
 
 def cluster_env(
