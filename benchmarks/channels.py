@@ -45,9 +45,8 @@ from router.cluster import HAPROXY
 from router.crm import migrate
 from router.settings import Settings
 from router.web.webchat import CHAT_COOKIE, chat_cookie
-from tests.conftest import POSTGRES_SERVER_URL, REDIS_SERVER_URL
 from tests.support.cluster import cluster_env, other_redis_db, running_cluster
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import POSTGRES_SERVER_URL, REDIS_SERVER_URL, fresh_postgres_database
 from tests.support.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
 from tests.support.listening import owner_of
 from tests.support.rasa_stack import RasaStack, trained_model

@@ -38,7 +38,7 @@ from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses
 from tests.support.databases import PrivatePostgres, fresh_postgres_database, private_postgres, private_postgres_missing
 from tests.support.fake_telegram import SECRET, TOKEN, fake_telegram_server, text_update
 from tests.support.listening import descendants, is_loopback, listening
-from tests.support.rasa_stack import trained_model
+from tests.support.rasa_stack import tracker_events, trained_model
 
 pytestmark = [
     pytest.mark.cluster,
@@ -157,16 +157,8 @@ def two_assistants(
 
 def stored_turns(tracker_url: str, sender_id: str) -> list[tuple[str, str | None]]:
     """(event type, user text or action name) of the sender's events in the tracker store, in the order stored."""
-    engine = build_engine(tracker_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text("SELECT type_name, data FROM events WHERE sender_id = :sender ORDER BY id"),
-                {"sender": sender_id},
-            ).all()
-    finally:
-        engine.dispose()
-    return [(kind, json.loads(data).get("text" if kind == "user" else "name")) for kind, data in rows]
+    events = tracker_events(tracker_url, sender_id)
+    return [(kind, event.get("text" if kind == "user" else "name")) for kind, event in events]
 
 
 def test_one_customers_messages_sent_at_once_to_both_rasa_replicas_leave_one_ordered_conversation(

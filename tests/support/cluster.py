@@ -37,7 +37,7 @@ from router.runner import process_environment
 from router.settings import Settings
 from tests.support.listening import free_port, owner_of
 from tests.support.markers import require_marker
-from tests.support.rasa_stack import PROJECT_ROOT, START_TIMEOUT_SECONDS, rasa_env
+from tests.support.rasa_stack import PROJECT_ROOT, START_TIMEOUT_SECONDS, _stop, rasa_env
 
 # Many customers from one address (the tests' own) must not meet the flood limits meant for one person.
 UNLIMITED = {
@@ -151,14 +151,7 @@ class RunningCluster:
     def stop(self) -> None:
         """Stop every process and what it spawned."""
         for process in self.processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+            _stop(process)
 
 
 @contextmanager

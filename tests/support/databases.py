@@ -17,6 +17,10 @@ from sqlalchemy.engine import make_url
 from router.db import build_engine
 from tests.support.listening import free_port
 
+# The shared servers tests make their own databases on (never stopped: see :class:`PrivatePostgres`).
+POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_SERVER_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
 
 @contextmanager
 def fresh_postgres_database(server_url: str) -> Iterator[str]:
