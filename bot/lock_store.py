@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import cast
 
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
@@ -33,7 +34,7 @@ class AtomicRedisLockStore(RedisLockStore):
         key = self.key_prefix + conversation_id
 
         def attempt(pipe: Pipeline) -> int | None:
-            stored = pipe.get(key)
+            stored = cast("bytes | None", pipe.get(key))  # while watching, the pipeline answers at once
             lock = TicketLock.from_dict(json.loads(stored)) if stored else TicketLock(conversation_id)
             outcome = change(lock)
             pipe.multi()

@@ -182,9 +182,11 @@ def haproxy_config(frontends: tuple[Frontend, ...], stats_socket: Path | None, d
     return template.render(frontends=frontends, stats_socket=stats_socket, docker_dns=docker_dns)
 
 
-def compose_haproxy_config(cluster: ClusterPlan) -> str:
+def compose_haproxy_config() -> str:
     """The proxy's configuration in ``compose.yaml``: the same frontends, each replica a container of its own on
     its kind's usual port, found by its service name; the proxy's container publishes only the web port."""
+    # compose.yaml's containers listen on these ports, whatever this machine's settings say.
+    cluster = plan_cluster(Settings(web_port=8000, rasa_port=5005, action_port=5055))
     frontends = tuple(
         replace(
             frontend, host="0.0.0.0", replicas=tuple((name, name, frontend.port) for name, _, _ in frontend.replicas)
@@ -251,4 +253,4 @@ def health_urls(settings: Settings, cluster: ClusterPlan) -> dict[str, str]:
 
 if __name__ == "__main__":
     # Regenerates deploy/haproxy.cfg, the proxy compose.yaml mounts: python -m router.cluster > deploy/haproxy.cfg
-    print(compose_haproxy_config(plan_cluster(Settings(_env_file=None))), end="")
+    print(compose_haproxy_config(), end="")
