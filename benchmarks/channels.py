@@ -13,10 +13,16 @@
 Both report the Rasa process's CPU per turn (user + system time from /proc): one Rasa process serves turns on one
 core, so that figure, not the machine's load, sets how many sessions it holds.
 
+3. With ``--rasa-replicas 1,2``: the capacity search (2.) on ``kefu run --cluster``'s stack instead, once per count
+   of Rasa replicas, one after the other on this machine: PostgreSQL (CRM and tracker store), Redis (lock store,
+   flood limits) and HAProxy in front of one web app, one action server, one worker and N Rasa processes
+   (``tests/support/cluster.py``). The ratio of sessions held says what a second Rasa brings here; each process's
+   CPU per turn says what a core holds elsewhere.
+
 The stack is production's: kefu's channels, tracker store and CRM event broker (SQLite), one Rasa process, and
 the web app (one uvicorn process) in front.
-Usage: ``python -m benchmarks.channels [--turns 500] [--sessions 5,10,25,50,100,200,300,400]``; the last output
-line is one JSON object with the figures.
+Usage: ``python -m benchmarks.channels [--turns 500] [--sessions 5,10,25,50,100,200,300,400] [--rasa-replicas 1,2]``;
+the last output line is one JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ from pathlib import Path
 import httpx
 
 from router.bootstrap import bootstrap
+from router.cluster import HAPROXY
 from router.crm import migrate
 from router.settings import Settings
 from router.web.webchat import CHAT_COOKIE, chat_cookie
+from tests.support.cluster import cluster_env, other_redis_db, running_cluster
+from tests.support.databases import POSTGRES_SERVER_URL, REDIS_SERVER_URL, fresh_postgres_database
 from tests.support.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
 from tests.support.listening import owner_of
-from tests.support.rasa_stack import RasaStack
+from tests.support.rasa_stack import RasaStack, trained_model
 from tests.support.web import running_web_app
 
 MESSAGES = [
@@ -59,6 +68,7 @@ SESSION_STEPS = "5,10,25,50,100,200,300,400"
 STEP_SECONDS = 25.0
 THINK_SECONDS = (2.0, 8.0)
 P95_TARGET_MS = 200.0
+WARM_UP_SESSIONS, WARM_UP_SECONDS = 10, 15.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,19 +198,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--think", default="2,8", help="min,max seconds a session thinks between messages (default 2,8, the headline)"
     )
+    parser.add_argument(
+        "--rasa-replicas",
+        default="",
+        help="comma-separated Rasa replica counts: measure sessions held on the cluster stack with each (e.g. 1,2)",
+    )
     args = parser.parse_args(argv)
     try:
+        args.rasa_replicas = [int(n) for n in args.rasa_replicas.split(",") if n.strip()]
         args.sessions = [int(n) for n in args.sessions.split(",") if n.strip()]
         low, high = (float(n) for n in args.think.split(","))
     except ValueError:
-        parser.error("--sessions takes integers like 5,10,25; --think two numbers like 2,8")
+        parser.error("--sessions and --rasa-replicas take integers like 5,10,25; --think two numbers like 2,8")
     args.think = (low, high)
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run both measurements against a fresh stack and print the figures."""
+    """Run both measurements against a fresh stack (or the cluster comparison) and print the figures."""
     args = parse_args(argv)
+    if args.rasa_replicas:
+        print(json.dumps(compare_replicas(args)))
+        return
     work_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-channels-"))
     database_url = f"sqlite:///{work_dir / 'kefu.db'}"
     kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
@@ -222,6 +241,55 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             stack.stop()
     print(json.dumps(figures))
+
+
+def sessions_held(web_url: str, pids: dict[str, int], args: argparse.Namespace) -> tuple[int, dict[str, object]]:
+    """The capacity search: more sessions step by step until p95 reaches the target; the most held, and each step."""
+    held, steps = 0, {}
+    for sessions in args.sessions:
+        steps[str(sessions)] = step = capacity_step(web_url, pids, sessions, args)
+        cpu = ", ".join(f"{name} {value}" for name, value in step.items() if name.endswith("_cpu_ms_per_turn"))
+        print(
+            f"{sessions:4d} web chat sessions: p95 {step['p95_ms']} ms over {step['turns']} turns; CPU ms a turn: {cpu}"
+        )
+        if step["p95_ms"] >= P95_TARGET_MS:
+            break
+        held = sessions
+    return held, steps
+
+
+def compare_replicas(args: argparse.Namespace) -> dict[str, object]:
+    """Sessions held with each count of Rasa replicas on the cluster stack, one count after the other."""
+    by_count: dict[int, dict[str, object]] = {}
+    held_by_count: dict[int, int] = {}
+    for count in args.rasa_replicas:
+        work_dir = Path(tempfile.mkdtemp(prefix="kefu-bench-"))
+        with (
+            fresh_postgres_database(POSTGRES_SERVER_URL) as crm_url,
+            fresh_postgres_database(POSTGRES_SERVER_URL) as tracker_url,
+        ):
+            redis_url = other_redis_db(REDIS_SERVER_URL)
+            env = cluster_env(
+                work_dir / "var", crm_url, tracker_url, redis_url, trained_model(), KEFU_SECRET_KEY=SECRET_KEY
+            )
+            with running_cluster(env, {"rasa": count}) as cluster:
+                pids = {p.name: owner_of(p.port) for p in cluster.plan.processes if p.port is not None}
+                pids |= {HAPROXY: cluster.processes["proxy"].pid, "client": os.getpid()}
+                print(f"--- {count} Rasa replica(s) behind HAProxy")
+                # Each Rasa's first turns load what the model loads lazily: not part of any step.
+                asyncio.run(concurrent_p95(cluster.web_url, WARM_UP_SESSIONS, WARM_UP_SECONDS, args.think))
+                held, steps = sessions_held(cluster.web_url, pids, args)
+        by_count[count] = {"webchat_sessions_held_p95_under_200ms": held, "steps": steps}
+        held_by_count[count] = held
+    figures: dict[str, object] = {
+        "think_seconds": list(args.think),
+        "rasa_replicas": {str(count): measured for count, measured in by_count.items()},
+    }
+    first = args.rasa_replicas[0]
+    if held_by_count[first]:
+        ratios = {str(count): round(held / held_by_count[first], 2) for count, held in held_by_count.items()}
+        figures[f"sessions_held_ratio_to_{first}_replica"] = ratios
+    return figures
 
 
 def measure(stack: RasaStack, web_url: str, args: argparse.Namespace) -> dict[str, object]:
@@ -257,19 +325,7 @@ def measure(stack: RasaStack, web_url: str, args: argparse.Namespace) -> dict[st
             f"the web app's relay adds p50 {figures['webchat_relay_added_p50_ms']} / "
             f"p95 {figures['webchat_relay_added_p95_ms']} ms to a web chat turn (target p95 + <= 10 ms)"
         )
-    held = 0
-    steps = {}
-    for sessions in args.sessions:
-        steps[str(sessions)] = step = capacity_step(web_url, pids, sessions, args)
-        print(
-            f"{sessions:4d} web chat sessions: p95 {step['p95_ms']} ms over {step['turns']} turns, "
-            f"CPU ms a turn: Rasa {step['rasa_cpu_ms_per_turn']}, "
-            f"action server {step['action_server_cpu_ms_per_turn']}, web app {step['web_app_cpu_ms_per_turn']}, "
-            f"client {step['client_cpu_ms_per_turn']}, machine {step['machine_cpu_ms_per_turn']}"
-        )
-        if step["p95_ms"] >= P95_TARGET_MS:
-            break
-        held = sessions
+    held, steps = sessions_held(web_url, pids, args)
     figures["think_seconds"] = list(args.think)
     figures["webchat_sessions_held_p95_under_200ms"] = held
     figures["webchat_session_steps"] = steps

@@ -24,7 +24,8 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.agent import Agent
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
@@ -79,6 +80,24 @@ def personal_data_said(events: Iterable[Event], known: KnownPii) -> dict[str, Pi
         if isinstance(event, UserUttered) and event.text:
             said.update(known_pii(event.text))
     return said
+
+
+def install() -> None:
+    """Let a turn fail when its conversation cannot be read or saved, instead of going on without it.
+
+    Rasa wraps every tracker store in a ``FailSafeTrackerStore``: a conversation it cannot read (the database is
+    away) starts afresh, and one it cannot save is kept in that process's memory, and either way the turn is
+    answered as if all were well: the customer's message is acknowledged but never stored. Unwrapped, the error
+    reaches the channel, which answers 500; the web chat shows it and Telegram sends the update again.
+    """
+    Agent._create_tracker_store = staticmethod(_tracker_store_without_fallback)
+
+
+def _tracker_store_without_fallback(store: TrackerStore | None, domain: Domain) -> TrackerStore:
+    if store is None:
+        return InMemoryTrackerStore(domain)
+    store.domain = domain
+    return store
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -158,8 +177,6 @@ class KefuTrackerStore(SQLTrackerStore):
                 # A tracker this store did not hand out may hold raw messages from before its new events.
                 personal = personal_data_said(tracker.events, {})
             new_events = list(itertools.islice(tracker.events, stored, len(tracker.events)))
-            if self.event_broker is not None:
-                await self._stream_new_events(self.event_broker, new_events, sender_id)
             rows = [self._row(sender_id, event, personal) for event in new_events]
             if rows:
                 # One executemany instead of the ORM's insert per row; Rasa's lock lets one turn per sender save at
@@ -167,9 +184,13 @@ class KefuTrackerStore(SQLTrackerStore):
                 session.execute(sa.insert(self.SQLEvent), rows)
                 last_id = session.query(sa.func.max(self.SQLEvent.id)).filter_by(sender_id=sender_id).scalar()
             session.commit()
-        if isinstance(self.event_broker, ConfirmedPikaEventBroker):
-            # Outside the transaction: Rasa answers the turn only once RabbitMQ holds its events.
-            await self.event_broker.confirmed()
+        # Published once stored: the event broker never logs a turn the tracker store lacks, and one stored but not
+        # published (Rasa killed in between) is logged by the worker's turn catch-up from the tracker store.
+        if self.event_broker is not None:
+            await self._stream_new_events(self.event_broker, new_events, sender_id)
+            if isinstance(self.event_broker, ConfirmedPikaEventBroker):
+                # Rasa answers the turn only once RabbitMQ holds its events.
+                await self.event_broker.confirmed()
         # A new session makes the stored conversation start at it; the next turn reads it from the table.
         if last_id is not None and not any(isinstance(event, SessionStarted) for event in new_events):
             self._saved.keep(sender_id, _Known(tracker, len(tracker.events), last_id, self.domain, personal))

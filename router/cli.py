@@ -182,10 +182,23 @@ def turns_consume() -> None:
 @app.command()
 def run(
     train: bool = typer.Option(True, help="Train the models that are missing before starting."),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="2 Rasa, 2 action servers, 2 web apps and 3 workers behind HAProxy, on PostgreSQL and Redis.",
+    ),
 ) -> None:
     """Set up what is missing (database, demo data, models), start every process, print the URLs."""
     settings = _settings()
-    busy = preflight.busy_ports(settings)
+    plan = None
+    if cluster:
+        from router.cluster import cluster_problem, plan_cluster
+
+        problem = cluster_problem(settings)
+        if problem:
+            _fail(str(problem))
+        plan = plan_cluster(settings)
+    busy = preflight.busy_ports(settings, plan.ports if plan else None)
     if busy:
         _fail("; ".join(map(str, busy)))
     kefu = _kefu()
@@ -203,15 +216,24 @@ def run(
         from router.training.cli import train_missing
 
         train_missing(settings, console)
-    manager = runner.start(settings)
+    manager = runner.start(settings, plan)
     signal.signal(signal.SIGINT, lambda *_: None)  # honcho, in our process group, stops the children
-    not_ready = runner.wait_until_healthy(manager, settings, console)
+    not_ready = runner.wait_until_healthy(lambda: manager.poll() is None, settings, console, cluster=plan)
     if manager.poll() is not None:
         _fail("a kefu process exited during start-up: see its log lines above")
     if not_ready:
         console.print(f"[yellow]![/] still not answering: {', '.join(not_ready)}")
     runner.show_urls(settings, logins, console)
     sys.exit(manager.wait())
+
+
+@app.command("rasa-files")
+def rasa_files() -> None:
+    """Write Rasa's endpoints and credentials files into var/ from the settings, as `kefu run` does at start (for
+    a Rasa started by other means, e.g. compose.yaml)."""
+    settings = _settings()
+    for path in (runner.write_endpoints(settings), runner.write_credentials(settings)):
+        console.print(f"[green]✓[/] {path}")
 
 
 @app.command()

@@ -47,9 +47,11 @@ def port_problem(port: int, setting: str) -> Problem:
     return Problem(f"port {port} is already in use", f"stop what uses it or set {setting} to a free port")
 
 
-def busy_ports(settings: Settings) -> list[Problem]:
-    """One problem per kefu port that another program holds."""
-    return [port_problem(port, name) for name, port in kefu_ports(settings).items() if port_in_use("127.0.0.1", port)]
+def busy_ports(settings: Settings, ports: dict[int, str] | None = None) -> list[Problem]:
+    """One problem per kefu port (by default :func:`kefu_ports`, else ``ports``: port -> its setting) that another
+    program holds."""
+    ports = ports or {port: name for name, port in kefu_ports(settings).items()}
+    return [port_problem(port, name) for port, name in ports.items() if port_in_use("127.0.0.1", port)]
 
 
 def database_problem(engine: Engine) -> Problem | None:

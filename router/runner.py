@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,17 +15,15 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 import yaml
-from honcho.environ import parse_procfile
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from router.cluster import ClusterPlan, health_urls, procfile_commands, replicas_down, write_files
 from router.crm.seed import DemoLogin
 from router.settings import Settings
 from router.web.model_server import MODEL_SERVER_PATH
 
-# The Procfile's name of `kefu turns consume`, which runs only with KEFU_RABBITMQ_URL.
-TURN_CONSUMER = "turns"
 # Rasa's lock keys are ``kefu:lock:<sender id>``, apart from the web app's flood limit keys in the same Redis.
 LOCK_KEY_PREFIX = "kefu"
 
@@ -37,8 +36,10 @@ class Service:
     health_url: str
 
 
-def services(settings: Settings) -> list[Service]:
-    """What `kefu run` starts, in the order people care about."""
+def services(settings: Settings, cluster: ClusterPlan | None = None) -> list[Service]:
+    """What `kefu run` starts, in the order people care about; with a cluster, each replica and the proxy."""
+    if cluster is not None:
+        return [Service(name, url) for name, url in health_urls(settings, cluster).items()]
     return [
         Service("web app", f"{settings.web_url}/healthz"),
         Service("Rasa server", f"{settings.rasa_url.rstrip('/')}/status?token={quote(settings.rasa_token, safe='')}"),
@@ -57,10 +58,12 @@ def tracker_store_endpoint(database_url: str) -> dict[str, str]:
 
 
 def lock_store_endpoint(redis_url: str) -> dict[str, Any]:
-    """Rasa's ``lock_store`` entry: its RedisLockStore, so one turn per conversation runs across every Rasa."""
+    """Rasa's ``lock_store`` entry: its RedisLockStore made atomic (bot/lock_store.py), so one turn per conversation
+    runs at a time across every Rasa."""
     url = urlsplit(redis_url)
     store: dict[str, Any] = {
-        "type": "redis",
+        # Rasa's RedisLockStore, each change to a lock made atomic: two Rasa processes may take tickets at once.
+        "type": "bot.lock_store.AtomicRedisLockStore",
         "url": url.hostname or "localhost",
         "port": url.port or 6379,
         "db": int(url.path.strip("/") or 0),
@@ -196,31 +199,36 @@ def process_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def procfile_processes(settings: Settings) -> list[str]:
-    """The Procfile's processes ``kefu run`` starts: the turn stream's consumer only when RabbitMQ carries turns."""
-    procfile = parse_procfile((settings.project_dir / "Procfile").read_text(encoding="utf-8"))
-    return [name for name in procfile.processes if name != TURN_CONSUMER or settings.rabbitmq_url]
-
-
-def start(settings: Settings) -> subprocess.Popen:
-    """honcho running the Procfile, in our process group so Ctrl-C reaches every child."""
+def start(settings: Settings, cluster: ClusterPlan | None = None) -> subprocess.Popen:
+    """honcho running the Procfile (a cluster's, written into var/, when given), in our process group so Ctrl-C
+    reaches every child."""
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
-    procfile = str(settings.project_dir / "Procfile")
+    if cluster:
+        # A cluster's processes are told apart by honcho's prefix ("rasa-2 | …"); a laptop's few need none.
+        command = ["--procfile", str(write_files(settings, cluster)), "start"]
+    else:
+        procfile = settings.project_dir / "Procfile"
+        command = ["--procfile", str(procfile), "--no-prefix", "start", *procfile_commands(settings)]
     return subprocess.Popen(
-        [honcho, "--procfile", procfile, "--no-prefix", "start", *procfile_processes(settings)],
+        [honcho, *command],
         cwd=settings.project_dir,
         env=process_environment(settings),
     )
 
 
 def wait_until_healthy(
-    manager: subprocess.Popen, settings: Settings, console: Console, timeout_s: float = 300.0
+    alive: Callable[[], bool],
+    settings: Settings,
+    console: Console,
+    timeout_s: float = 300.0,
+    cluster: ClusterPlan | None = None,
 ) -> list[str]:
-    """Names of the services still not answering when ``timeout_s`` ran out or a process died."""
-    waiting = {service.name: service for service in services(settings)}
+    """Names of the services still not answering when ``timeout_s`` ran out or ``alive()`` said a process died; a
+    cluster is ready once its proxy, too, sends requests to every replica."""
+    waiting = {service.name: service for service in services(settings, cluster)}
     deadline = time.monotonic() + timeout_s
     with console.status("Starting kefu…") as status, httpx.Client(timeout=2.0) as client:
-        while waiting and time.monotonic() < deadline and manager.poll() is None:
+        while (not_ready := _not_ready(waiting, cluster)) and time.monotonic() < deadline and alive():
             for name, service in list(waiting.items()):
                 try:
                     if client.get(service.health_url).status_code == 200:
@@ -228,9 +236,15 @@ def wait_until_healthy(
                         console.log(f"[green]✓[/] {name} is up")
                 except httpx.HTTPError:
                     pass
-            status.update(f"Waiting for {', '.join(waiting) or 'nothing'}…")
+            status.update(f"Waiting for {', '.join(not_ready)}…")
             time.sleep(0.5)
-    return list(waiting)
+    return not_ready
+
+
+def _not_ready(waiting: dict[str, Service], cluster: ClusterPlan | None) -> list[str]:
+    if waiting or cluster is None:
+        return list(waiting)
+    return [f"{name} (behind the proxy)" for name in replicas_down(cluster)]
 
 
 def show_urls(settings: Settings, logins: list[DemoLogin], console: Console) -> None:

@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     tracker_retention_days: int = Field(
         30, ge=0, description="Rasa's tracker events older than this many days are deleted; 0 keeps them forever."
     )
+    turn_catch_up_settle_s: float = Field(
+        120.0,
+        gt=0,
+        description="How old a tracker event must be before the worker's turn catch-up logs it if the CRM lacks "
+        "it: longer than a turn holds its conversation (Rasa's lock lifetime, 60 s) plus the event broker's delay.",
+    )
     log_level: str = "INFO"
 
     class Config:

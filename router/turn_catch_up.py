@@ -43,8 +43,6 @@ _EVENTS = sa.table(
     sa.column("timestamp", sa.Float),
     sa.column("data", sa.Text),
 )
-# Longer than a turn can hold its conversation (Rasa's lock lifetime, 60 s) plus the broker's normal delay.
-SETTLE_S = 120.0
 CATCH_UP_INTERVAL_S = 30.0
 BATCH_ROWS = 1_000
 
@@ -55,7 +53,7 @@ class TurnCatchUp:
 
     tracker: Engine
     kefu: Kefu
-    settle_s: float = SETTLE_S
+    settle_s: float
     _translator: TurnTranslator = field(default_factory=TurnTranslator)
 
     @property
@@ -160,7 +158,8 @@ def run_turn_catch_up(kefu: Kefu, *, interval_s: float, stop: threading.Event) -
         try:
             if catch_up is None and tracker_exists(tracker_url):
                 # Read-only, so on SQLite the reads never take the write lock Rasa saves turns under.
-                catch_up = TurnCatchUp(build_engine(tracker_url).execution_options(**{READ_ONLY: True}), kefu)
+                tracker = build_engine(tracker_url).execution_options(**{READ_ONLY: True})
+                catch_up = TurnCatchUp(tracker, kefu, kefu.settings.turn_catch_up_settle_s)
             if catch_up is not None and (stored := catch_up.run()):
                 log.warning("turn catch-up: %d turns were missing from the CRM and are logged now", stored)
         except Exception:

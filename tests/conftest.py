@@ -15,7 +15,7 @@ from router.db import build_engine
 from router.settings import PROJECT_ROOT, Settings
 from router.triage import train_default_model
 from tests.support.crm import CrmTemplates
-from tests.support.databases import fresh_postgres_database
+from tests.support.databases import POSTGRES_SERVER_URL, REDIS_SERVER_URL, fresh_postgres_database
 from tests.support.markers import MARKERS_VARIABLE
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -43,10 +43,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tell the helpers that start Rasa or chromium which markers the test about to run carries (before any of its
     fixtures, session-wide ones included, is set up)."""
     os.environ[MARKERS_VARIABLE] = ",".join(sorted({marker.name for marker in item.iter_markers()}))
-
-
-POSTGRES_SERVER_URL = os.environ.get("KEFU_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_SERVER_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _postgres_available() -> str | None:

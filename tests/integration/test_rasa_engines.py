@@ -3,7 +3,6 @@ Redis (Rasa's own RedisLockStore), as ``KEFU_TRACKER_STORE_URL`` and ``KEFU_REDI
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -11,15 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from rasa.core.lock_store import RedisLockStore
 
 from router.bootstrap import Kefu
-from router.db import build_engine
 from router.runner import lock_store_endpoint
 from tests.support.crm import seeded_sqlite_kefu
 from tests.support.databases import fresh_postgres_database
-from tests.support.rasa_stack import RasaStack, running_stack
+from tests.support.rasa_stack import RasaStack, running_stack, tracker_events
 
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres]
 
@@ -54,16 +51,7 @@ def rasa(
 
 def stored_events(tracker_url: str, sender_id: str) -> list[tuple[str, str | None]]:
     """(type, text) of the sender's events in the PostgreSQL tracker store, in the order stored."""
-    engine = build_engine(tracker_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                sa.text("SELECT type_name, data FROM events WHERE sender_id = :sender ORDER BY id"),
-                {"sender": sender_id},
-            ).all()
-    finally:
-        engine.dispose()
-    return [(type_name, json.loads(data).get("text")) for type_name, data in rows]
+    return [(kind, event.get("text")) for kind, event in tracker_events(tracker_url, sender_id)]
 
 
 def user_texts(events: list[tuple[str, str | None]]) -> list[str | None]:

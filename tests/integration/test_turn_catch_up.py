@@ -20,7 +20,7 @@ from bot.event_broker import CrmEventBroker
 from router.bootstrap import Kefu, bootstrap
 from router.crm.models import ChannelIdentity, Interaction, Speaker
 from router.db import READ_ONLY, build_engine
-from router.turn_catch_up import SETTLE_S, TurnCatchUp
+from router.turn_catch_up import TurnCatchUp
 from tests.support.crm import make_kefu, seeded_sqlite_kefu
 from tests.support.rasa_stack import start_stack
 
@@ -61,7 +61,8 @@ def test_only_settled_tracker_events_are_logged_and_the_cursor_never_skips_one(
     tracker = build_engine(tracker_url)
     SQLTrackerStore.Base.metadata.create_all(tracker)  # Rasa's own events table
     said_at = time.time() - 1_000
-    catch_up = TurnCatchUp(reading(tracker_url), kefu)
+    settle_s = kefu.settings.turn_catch_up_settle_s
+    catch_up = TurnCatchUp(reading(tracker_url), kefu, settle_s)
     assert catch_up.run() == 0  # the first pass on a tracker starts the cursor at its newest event: none yet
 
     greet = {"name": "greet", "confidence": 0.9}
@@ -69,13 +70,13 @@ def test_only_settled_tracker_events_are_logged_and_the_cursor_never_skips_one(
     store(tracker, "web:settle", BotUttered("hi!", timestamp=said_at + 0.5))
     store(tracker, "web:settle", UserUttered("second", greet, timestamp=said_at + 200, message_id="m2"))
     try:
-        assert catch_up.run(now=said_at + SETTLE_S - 1) == 0
-        assert catch_up.run(now=said_at + SETTLE_S + 1) == 2
+        assert catch_up.run(now=said_at + settle_s - 1) == 0
+        assert catch_up.run(now=said_at + settle_s + 1) == 2
         assert [text for _, text in logged(kefu, "web:settle")] == ["first", "hi!"]
-        assert catch_up.run(now=said_at + 200 + SETTLE_S + 1) == 1
+        assert catch_up.run(now=said_at + 200 + settle_s + 1) == 1
         assert catch_up.run(now=said_at + 10_000) == 0
         # Another worker, or this one restarted, goes on from the cursor stored in the CRM.
-        assert TurnCatchUp(reading(tracker_url), kefu).run(now=said_at + 10_000) == 0
+        assert TurnCatchUp(reading(tracker_url), kefu, settle_s).run(now=said_at + 10_000) == 0
         assert [text for _, text in logged(kefu, "web:settle")] == ["first", "hi!", "second"]
     finally:
         catch_up.tracker.dispose()

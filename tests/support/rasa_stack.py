@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import signal
@@ -21,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import yaml
 
+from router.db import build_engine
 from router.runner import channel_credentials, event_broker_endpoint, model_server_endpoint, rasa_stores
 from router.settings import Settings
 from tests.support.listening import free_port
@@ -114,6 +117,20 @@ def write_endpoints(
     path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
     (directory / "credentials.yml").write_text(yaml.safe_dump(channels), encoding="utf-8")
     return path
+
+
+def tracker_events(tracker_url: str, sender_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(type, event) of the sender's events in a SQL tracker store (Rasa's ``events`` table), in the order stored."""
+    engine = build_engine(tracker_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT type_name, data FROM events WHERE sender_id = :sender ORDER BY id"),
+                {"sender": sender_id},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(type_name, json.loads(data)) for type_name, data in rows]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -122,7 +122,7 @@ def test_rasa_keeps_conversations_in_the_sqlite_file_and_locks_in_memory_unless_
         "url": "postgresql://rasa:s%40cret@db.internal:5433/tracker",
     }
     assert endpoints["lock_store"] == {
-        "type": "redis",
+        "type": "bot.lock_store.AtomicRedisLockStore",
         "url": "cache.internal",
         "port": 6380,
         "db": 3,

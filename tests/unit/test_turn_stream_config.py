@@ -11,7 +11,8 @@ import pytest
 import yaml
 from rasa.core.brokers.pika import PikaEventBroker
 
-from router.runner import procfile_processes, write_endpoints
+from router.cluster import procfile_commands
+from router.runner import write_endpoints
 from router.settings import Settings
 
 
@@ -19,7 +20,7 @@ def test_without_rabbitmq_each_rasa_writes_its_turns_and_no_consumer_runs(tmp_pa
     settings = Settings(_env_file=None, var_dir=tmp_path)
     endpoints = yaml.safe_load(write_endpoints(settings).read_text())
     assert endpoints["event_broker"] == {"type": "bot.event_broker.CrmEventBroker"}
-    assert procfile_processes(settings) == ["rasa", "actions", "web", "worker"]
+    assert list(procfile_commands(settings)) == ["rasa", "actions", "web", "worker"]
 
 
 def test_with_rabbitmq_rasa_publishes_to_the_durable_queue_and_kefu_run_starts_the_consumer(tmp_path: Path) -> None:
@@ -33,7 +34,7 @@ def test_with_rabbitmq_rasa_publishes_to_the_durable_queue_and_kefu_run_starts_t
     broker = yaml.safe_load(write_endpoints(settings).read_text())["event_broker"]
     assert broker["type"] == "bot.pika_broker.ConfirmedPikaEventBroker"
     assert (broker["exchange_name"], broker["queues"]) == ("shop.turns", ["shop.turns"])
-    assert procfile_processes(settings) == ["rasa", "actions", "web", "worker", "turns"]
+    assert list(procfile_commands(settings)) == ["rasa", "actions", "web", "worker", "turns"]
     # The URL Rasa's broker rebuilds from the entry: credentials as written, TLS's port, virtual host and options.
     options = {key: value for key, value in broker.items() if key not in ("type", "url")}
     pika = PikaEventBroker(broker["url"], event_loop=asyncio.new_event_loop(), **options)
