@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from argon2 import extract_parameters
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
@@ -33,6 +35,8 @@ def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_
             assert user.role.value == role
             assert user.password_origin is PasswordOrigin.demo and user.must_change_password
             assert password not in user.password_hash and verify_password(user.password_hash, password)
+            # RFC 9106's second recommendation (64 MiB, 3 passes): the tests' own demo hash is far cheaper.
+            assert extract_parameters(user.password_hash) == RFC_9106_LOW_MEMORY
             assert not verify_password(user.password_hash, "kefu-demo")
 
 
