@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test` (the full suite CI runs); `make check` is the quick
-# tier for everyday work (lint and the tests that start no Rasa and no browser). Logic lives in scripts/install and
-# the kefu CLI.
+# tier for everyday work (lint and the tests that start no Rasa and no browser, and not the few marked slow, whose
+# cost is their point: training on and scanning the real shared data sets). Logic lives in scripts/install and the
+# kefu CLI.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 KEFU := .venv/bin/kefu
@@ -25,7 +26,7 @@ check: install
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
-	$(PYTEST) -q -m "not rasa and not browser"
+	$(PYTEST) -q -m "not rasa and not browser and not slow"
 
 install:
 	scripts/install
