@@ -22,6 +22,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.models import utcnow
 from router.settings import Settings
+from tests.support.crm import give_chosen_password
 from tests.support.databases import fresh_postgres_database
 from tests.support.web import Server, form_login, running_web_app
 
@@ -34,8 +35,8 @@ ACCOUNTS = ("victim", "bystander", "typist")  # the tests share one server: each
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The web app with the throttle at LIMITS over a fresh CRM holding ACCOUNTS with their own passwords, one per
-    database kind for the whole module."""
+    """The web app with the throttle at LIMITS over a fresh CRM holding ACCOUNTS with their own passwords (the tests'
+    cheap hashes: what counts here is how many guesses reach the hasher), one per database kind for the module."""
     tmp_path = tmp_path_factory.mktemp("throttle")
     with ExitStack() as stack:
         if request.param == "sqlite":
@@ -48,8 +49,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         migrate.upgrade(kefu.engine)
         with kefu.uow() as uow:
             for username in ACCOUNTS:
-                user, assigned = users.add_user(uow.session, username, username, "agent")
-                users.choose_password(uow.session, user, assigned, f"{username}-right-password")
+                users.add_user(uow.session, username, username, "agent")
+                give_chosen_password(uow.session, username, f"{username}-right-password")
             uow.commit()
         limits_env = {f"KEFU_{name.upper()}": str(value) for name, value in LIMITS.items()}
         base_url = stack.enter_context(running_web_app(settings, tmp_path / "uvicorn.log", extra_env=limits_env))
