@@ -20,6 +20,7 @@ from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
 from tests.support.cli import run_kefu
+from tests.support.crm import give_chosen_password
 from tests.support.listening import free_port
 
 STRONG_KEY = "rI7y0Qz3vXk9WmJp2cLs8HdTf5GbNa4eUo6KqYw1RtE"  # a test value, random-looking, not used anywhere else
@@ -35,8 +36,8 @@ def crm(tmp_path: Path, *, demo: bool) -> str:
         if demo:
             seed_demo(uow.session, kefu.settings.data_dir)
         else:
-            user, assigned = users.add_user(uow.session, "boss", "Boss", "admin")
-            users.choose_password(uow.session, user, assigned, "boss-own-password")
+            users.add_user(uow.session, "boss", "Boss", "admin")
+            give_chosen_password(uow.session, "boss", "boss-own-password")
         uow.commit()
     kefu.dispose()
     return url
