@@ -1,6 +1,7 @@
 # The two commands a newcomer needs: `make run` and `make test` (the full suite CI runs); `make check` is the quick
-# tier for everyday work (lint and the tests that start no Rasa and no browser). Logic lives in scripts/install and
-# the kefu CLI.
+# tier for everyday work (lint, types and the tests that start no Rasa and no browser; not the multi-process fault
+# tests marked cluster, nor the few marked slow, whose cost is their point: training on and scanning the real shared
+# data sets). Logic lives in scripts/install and the kefu CLI.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 KEFU := .venv/bin/kefu
@@ -27,7 +28,7 @@ check: install
 	.venv/bin/ruff format --check .
 	PYTHONPATH=. .venv/bin/lint-imports
 	.venv/bin/mypy
-	$(PYTEST) -q -m "not rasa and not browser"
+	$(PYTEST) -q -m "not rasa and not browser and not slow and not cluster"
 
 install:
 	scripts/install

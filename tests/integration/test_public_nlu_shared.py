@@ -44,6 +44,7 @@ def test_no_imported_sentence_is_on_the_held_out_side() -> None:
     assert held_out and not [text for text in imported_texts() if canonical(text) in held_out]
 
 
+@pytest.mark.slow  # vectorises zh_shopping's 25k reviews; make test runs it, as every change to data/ needs
 def test_our_chinese_examples_copy_no_review() -> None:
     ours = [plain_text(e.text) for name in ZH_FILES_FROM_READING for e in read_nlu_file(DATA / "nlu" / name)[0]]
     reviews = [canonical(row.text) for row in zh_shopping_complaints(SHARED)]

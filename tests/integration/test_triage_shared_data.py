@@ -16,7 +16,8 @@ from router.triage.sentiment import zh_shopping_held_out
 from router.triage.training import train_sentiment
 
 SHARED = get_settings().shared_data_dir
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data sets at {SHARED}")
+# ~40 CPU-seconds training and predicting on tens of thousands of real rows: make test runs them, make check does not.
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not SHARED.is_dir(), reason=f"no shared data sets at {SHARED}")]
 
 
 def kefu_triage(*args: str) -> subprocess.CompletedProcess[str]:

@@ -101,6 +101,13 @@ def chat_browser(site: Site, address: str) -> Iterator[ChatBrowser]:
         yield ChatBrowser(client, str(uuid.uuid4()))
 
 
+@pytest.fixture(scope="module")
+def default_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The site with every limit at its default, shared by the tests that change nothing a limit counts."""
+    with running_site(tmp_path_factory.mktemp("default-site")) as site:
+        yield site
+
+
 @pytest.fixture
 def address() -> str:
     """A made-up client address (TEST-NET-3) for this test."""
@@ -230,57 +237,54 @@ def test_a_huge_body_is_refused_before_it_is_read_and_nothing_is_stored(tmp_path
         assert _notes(site.kefu, ticket_id) == 1
 
 
-def test_every_page_has_the_content_security_policy(tmp_path: Path) -> None:
-    with running_site(tmp_path) as site:
-        ticket_id = open_demo_ticket(site.kefu, "web:csp", "快递没到")
-        with httpx.Client(base_url=site.base_url, timeout=20) as admin:
-            log_in(admin, "admin")
-            pages = [
-                "/login",
-                "/console",
-                f"/console/tickets/{ticket_id}",
-                "/supervisor",
-                "/admin",
-                "/admin/inbox",
-                "/admin/models",
-                "/analytics/kpis",
-                "/api/docs",
-                "/no-such-page",
-                "/chat",
-                "/chat?embed=1",
-                "/static/console.js",
-            ]
-            for page in pages:
-                response = admin.get(page, follow_redirects=True)
-                assert response.status_code in (200, 404), (page, response.status_code)
-                policy = dict(
-                    directive.strip().split(" ", 1)
-                    for directive in response.headers["content-security-policy"].split(";")
-                )
-                assert policy["script-src"].startswith("'self'"), page
-                assert "'unsafe-inline'" not in policy["script-src"], page
-                assert (policy["object-src"], policy["base-uri"], policy["default-src"]) == (
-                    "'none'",
-                    "'self'",
-                    "'self'",
-                )
-                assert response.headers["permissions-policy"].startswith("camera=()")
-                assert response.headers["referrer-policy"] == "same-origin"
-                assert "strict-transport-security" not in response.headers  # plain http here
-                if page.startswith(("/chat", "/static")):
-                    assert "frame-ancestors" not in policy and "x-frame-options" not in response.headers, page
-                else:
-                    assert policy["frame-ancestors"] == "'none'" and response.headers["x-frame-options"] == "DENY"
+def test_every_page_has_the_content_security_policy(default_site: Site) -> None:
+    ticket_id = open_demo_ticket(default_site.kefu, "web:csp", "快递没到")
+    with httpx.Client(base_url=default_site.base_url, timeout=20) as admin:
+        log_in(admin, "admin")
+        pages = [
+            "/login",
+            "/console",
+            f"/console/tickets/{ticket_id}",
+            "/supervisor",
+            "/admin",
+            "/admin/inbox",
+            "/admin/models",
+            "/analytics/kpis",
+            "/api/docs",
+            "/no-such-page",
+            "/chat",
+            "/chat?embed=1",
+            "/static/console.js",
+        ]
+        for page in pages:
+            response = admin.get(page, follow_redirects=True)
+            assert response.status_code in (200, 404), (page, response.status_code)
+            policy = dict(
+                directive.strip().split(" ", 1) for directive in response.headers["content-security-policy"].split(";")
+            )
+            assert policy["script-src"].startswith("'self'"), page
+            assert "'unsafe-inline'" not in policy["script-src"], page
+            assert (policy["object-src"], policy["base-uri"], policy["default-src"]) == (
+                "'none'",
+                "'self'",
+                "'self'",
+            )
+            assert response.headers["permissions-policy"].startswith("camera=()")
+            assert response.headers["referrer-policy"] == "same-origin"
+            assert "strict-transport-security" not in response.headers  # plain http here
+            if page.startswith(("/chat", "/static")):
+                assert "frame-ancestors" not in policy and "x-frame-options" not in response.headers, page
+            else:
+                assert policy["frame-ancestors"] == "'none'" and response.headers["x-frame-options"] == "DENY"
 
 
-def test_https_through_a_trusted_proxy_gets_hsts_and_secure_cookies(tmp_path: Path) -> None:
-    with running_site(tmp_path) as site:
-        plain = httpx.get(f"{site.base_url}/login")
-        assert "strict-transport-security" not in plain.headers
-        assert "secure" not in plain.headers["set-cookie"].lower()
-        proxied = httpx.get(f"{site.base_url}/login", headers={"X-Forwarded-Proto": "https"})
-        assert proxied.headers["strict-transport-security"] == "max-age=31536000"
-        assert all("; secure" in cookie.lower() for cookie in proxied.headers.get_list("set-cookie"))
+def test_https_through_a_trusted_proxy_gets_hsts_and_secure_cookies(default_site: Site, tmp_path: Path) -> None:
+    plain = httpx.get(f"{default_site.base_url}/login")
+    assert "strict-transport-security" not in plain.headers
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    proxied = httpx.get(f"{default_site.base_url}/login", headers={"X-Forwarded-Proto": "https"})
+    assert proxied.headers["strict-transport-security"] == "max-age=31536000"
+    assert all("; secure" in cookie.lower() for cookie in proxied.headers.get_list("set-cookie"))
     with running_site(tmp_path / "untrusted", KEFU_TRUSTED_PROXIES="192.0.2.1") as site:
         spoofed = httpx.get(f"{site.base_url}/login", headers={"X-Forwarded-Proto": "https"})
         assert "strict-transport-security" not in spoofed.headers

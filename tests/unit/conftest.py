@@ -13,8 +13,9 @@ from tests.support.crm import make_kefu
 from tests.support.triage import activate_triage, train_small_triage
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small triage model, trained once per test process: the registry only reads it where it lies."""
     return train_small_triage(tmp_path_factory.mktemp("triage") / "model")
 
 
