@@ -185,7 +185,8 @@ def run(
     cluster: bool = typer.Option(
         False,
         "--cluster",
-        help="2 Rasa, 2 action servers, 2 web apps and 3 workers behind HAProxy, on PostgreSQL and Redis.",
+        help="2 Rasa, 2 action servers, 2 web apps, 3 workers and 2 turn consumers behind HAProxy, on PostgreSQL, "
+        "Redis and RabbitMQ, Rasa pulling its model from the model server.",
     ),
 ) -> None:
     """Set up what is missing (database, demo data, models), start every process, print the URLs."""

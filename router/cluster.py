@@ -1,11 +1,14 @@
-"""``kefu run --cluster``: several processes of each kind on PostgreSQL and Redis, behind HAProxy, as data.
+"""``kefu run --cluster``: several processes of each kind on PostgreSQL, Redis and RabbitMQ, behind HAProxy, as data.
 
 The plan says which processes run, on which ports and with which environment; ``kefu run`` renders it into a
 Procfile and an HAProxy configuration in ``var/``, and the cluster tests and benchmarks start the same plan. Each
 kind of server keeps one address: HAProxy listens on the settings' ports (``KEFU_WEB_PORT`` for the public,
 ``KEFU_RASA_PORT`` and ``KEFU_ACTION_PORT`` on their private host) and spreads requests round-robin over the
 replicas on the ports just above, with no stickiness. Any replica may serve any conversation because the
-conversations live in PostgreSQL and each one's lock in Redis, which is why a cluster on SQLite is refused.
+conversations live in PostgreSQL and each one's lock in Redis, which is why a cluster on SQLite is refused. A
+cluster also needs the two settings that make the replicas' work survive and agree: RabbitMQ carrying the turns
+(a Rasa killed with -9 has handed over every turn it answered) and the model server (a promotion reaches every Rasa,
+not only the one the proxy hands ``PUT /model`` to).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from router.preflight import Problem
 from router.settings import Settings
 
 # How many of each Procfile entry a cluster runs; an entry not named here runs once.
-REPLICAS: Mapping[str, int] = {"rasa": 2, "actions": 2, "web": 2, "worker": 3}
+REPLICAS: Mapping[str, int] = {"rasa": 2, "actions": 2, "web": 2, "worker": 3, "turns": 2}
 # The Procfile's name of `kefu turns consume`, which runs only with KEFU_RABBITMQ_URL.
 TURN_CONSUMER = "turns"
 HAPROXY = "haproxy"
@@ -166,6 +169,16 @@ def cluster_problem(settings: Settings) -> Problem | None:
         return Problem(
             "kefu run --cluster needs Redis for Rasa's conversation locks and the shared flood limits",
             "set KEFU_REDIS_URL, e.g. redis://127.0.0.1:6379/0",
+        )
+    if not settings.rabbitmq_url:
+        return Problem(
+            "kefu run --cluster needs RabbitMQ to carry the turns, so a replica killed mid-turn loses none",
+            "set KEFU_RABBITMQ_URL, e.g. amqp://kefu:PASSWORD@127.0.0.1:5672/",
+        )
+    if not settings.model_server:
+        return Problem(
+            "kefu run --cluster needs the model server, or a promotion would reload only one Rasa replica",
+            "set KEFU_MODEL_SERVER=true for every kefu process and command of the cluster (kefu model promote too)",
         )
     if shutil.which(HAPROXY) is None:
         return Problem("kefu run --cluster needs HAProxy in front of the replicas", "sudo apt-get install haproxy")

@@ -190,6 +190,9 @@ def process_environment(settings: Settings) -> dict[str, str]:
             "KEFU_ENDPOINTS": str(settings.endpoints or write_endpoints(settings)),
             "KEFU_CREDENTIALS": str(settings.credentials or write_credentials(settings)),
             "KEFU_NLU_MODEL": str(settings.nlu_model),
+            # Whether Rasa pulls its model (endpoints), the web apps serve it and a promotion skips PUT /model:
+            # every process of a run must agree, whether the setting came from the environment or the .env file.
+            "KEFU_MODEL_SERVER": "true" if settings.model_server else "false",
             "RASA_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
