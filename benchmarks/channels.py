@@ -49,6 +49,7 @@ from tests.support.cluster import cluster_env, other_redis_db, running_cluster
 from tests.support.databases import POSTGRES_SERVER_URL, REDIS_SERVER_URL, fresh_postgres_database
 from tests.support.fake_telegram import SECRET, fake_telegram_server, start_channels_stack, text_update
 from tests.support.listening import owner_of
+from tests.support.rabbitmq import RABBITMQ_URL, private_turn_stream
 from tests.support.rasa_stack import RasaStack, trained_model
 from tests.support.web import running_web_app
 
@@ -267,12 +268,11 @@ def compare_replicas(args: argparse.Namespace) -> dict[str, object]:
         with (
             fresh_postgres_database(POSTGRES_SERVER_URL) as crm_url,
             fresh_postgres_database(POSTGRES_SERVER_URL) as tracker_url,
+            private_turn_stream(RABBITMQ_URL) as turns,
         ):
             redis_url = other_redis_db(REDIS_SERVER_URL)
-            env = cluster_env(
-                work_dir / "var", crm_url, tracker_url, redis_url, trained_model(), KEFU_SECRET_KEY=SECRET_KEY
-            )
-            with running_cluster(env, {"rasa": count}) as cluster:
+            env = cluster_env(work_dir / "var", crm_url, tracker_url, redis_url, turns, KEFU_SECRET_KEY=SECRET_KEY)
+            with running_cluster(env, trained_model(), {"rasa": count}) as cluster:
                 pids = {p.name: owner_of(p.port) for p in cluster.plan.processes if p.port is not None}
                 pids |= {HAPROXY: cluster.processes["proxy"].pid, "client": os.getpid()}
                 print(f"--- {count} Rasa replica(s) behind HAProxy")

@@ -1,11 +1,14 @@
 """kefu as a cluster on real engines: ``kefu run --cluster`` behind HAProxy serves the web chat from both web apps
 and both Rasa replicas; one customer's messages on both replicas at once leave one ordered conversation (Rasa's
-RedisLockStore); 200 customers over the web chat and Telegram lose nothing and log nothing twice while a Rasa
-replica is killed with -9 and PostgreSQL (a private server, never the machine's) is stopped for 10 s."""
+RedisLockStore); a promotion and a rollback reach both Rasa replicas within 15 s (the model server); 200 customers
+over the web chat and Telegram lose nothing and log nothing twice while a Rasa replica is killed with -9 and
+PostgreSQL (a private server, never the machine's) is stopped for 10 s, their turns going through RabbitMQ to the
+turn consumers. Each cluster has a RabbitMQ queue of its own, deleted afterwards."""
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import os
 import random
@@ -32,13 +35,27 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm.models import Conversation, Interaction, Speaker, TrackerCursor
 from router.db import build_engine
 from router.delivery.telegram_poll import SECRET_HEADER
+from router.training import registry
 from router.turn_catch_up import CATCH_UP_INTERVAL_S
 from router.web.webchat import CHAT_COOKIE, chat_cookie
-from tests.support.cluster import RunningCluster, cluster_env, haproxy_responses, other_redis_db, running_cluster
+from tests.support.cluster import (
+    FIRST_VERSION,
+    RunningCluster,
+    cluster_env,
+    cluster_settings,
+    haproxy_responses,
+    other_redis_db,
+    promote_first_model,
+    register_model,
+    running_cluster,
+)
+from tests.support.crm import DEMO_PASSWORD
 from tests.support.databases import PrivatePostgres, fresh_postgres_database, private_postgres, private_postgres_missing
 from tests.support.fake_telegram import SECRET, TOKEN, fake_telegram_server, text_update
 from tests.support.listening import descendants, is_loopback, listening
-from tests.support.rasa_stack import tracker_events, trained_model
+from tests.support.rabbitmq import private_turn_stream, rabbitmq_server
+from tests.support.rasa_stack import PROJECT_ROOT, rasa_env, tracker_events, trained_model
+from tests.support.web import csrf_of, form_login
 
 pytestmark = [
     pytest.mark.cluster,
@@ -48,6 +65,7 @@ pytestmark = [
 ]
 
 TURN_TIMEOUT_S = 120
+REACH_WITHIN_S = 15
 T = TypeVar("T")
 
 
@@ -82,9 +100,12 @@ def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_rep
     with (
         fresh_postgres_database(postgres_server) as crm_url,
         fresh_postgres_database(postgres_server) as tracker_url,
+        private_turn_stream(rabbitmq_server()) as turns,
     ):
         redis_url = other_redis_db(redis_server)
-        env = cluster_env(short_dir / "var", crm_url, tracker_url, redis_url, trained_model(), KEFU_WEB_HOST="0.0.0.0")
+        env = cluster_env(short_dir / "var", crm_url, tracker_url, redis_url, turns, KEFU_WEB_HOST="0.0.0.0")
+        # What `kefu run` trains when no model is active, trained once for every test (`kefu run --no-train` here).
+        promote_first_model(cluster_settings(env), trained_model())
         public = f"http://127.0.0.1:{env['KEFU_WEB_PORT']}"
         log_path = short_dir / "kefu-run.log"
         with log_path.open("w") as log:
@@ -128,6 +149,7 @@ def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_rep
                 ("0.0.0.0", int(env["KEFU_WEB_PORT"]))
             }, sockets
             assert len({port for _, port in sockets}) == 3 + 6  # the proxy's three frontends, six replicas
+            assert "turns-1 |" in log_path.read_text() and "turns-2 |" in log_path.read_text()
         finally:
             os.killpg(kefu.pid, signal.SIGINT)
             try:
@@ -141,15 +163,17 @@ def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_rep
 def two_assistants(
     postgres_server: str, redis_server: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningCluster]:
-    """Two Rasa replicas on one PostgreSQL tracker store and Redis lock store (one of each other process)."""
+    """Two Rasa replicas on one PostgreSQL tracker store and Redis lock store, pulling their model from the model
+    server (one of each other process)."""
     directory = Path(tempfile.mkdtemp(prefix="kefu-cluster-"))
     try:
         with (
             fresh_postgres_database(postgres_server) as crm_url,
             fresh_postgres_database(postgres_server) as tracker_url,
+            private_turn_stream(rabbitmq_server()) as turns,
         ):
-            env = cluster_env(directory / "var", crm_url, tracker_url, other_redis_db(redis_server), trained_model())
-            with running_cluster(env, replicas={"rasa": 2}) as cluster:
+            env = cluster_env(directory / "var", crm_url, tracker_url, other_redis_db(redis_server), turns)
+            with running_cluster(env, trained_model(), replicas={"rasa": 2}) as cluster:
                 yield cluster
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -191,6 +215,67 @@ def test_one_customers_messages_sent_at_once_to_both_rasa_replicas_leave_one_ord
     # Both replicas see the conversation as stored, whichever served which turn.
     for replica in replicas:
         assert user_texts(replica, cluster.settings.rasa_token, sender) == said
+
+
+def served_model(replica_url: str, rasa_token: str) -> str:
+    """The model one Rasa replica serves, as its own ``GET /status`` names it (the model server's file name)."""
+    status = httpx.get(f"{replica_url}/status", params={"token": rasa_token}, timeout=30)
+    status.raise_for_status()
+    return str(status.json()["model_file"])
+
+
+def reach_times(replicas: list[str], rasa_token: str, version: str, within_s: float) -> dict[str, float]:
+    """Seconds until each replica serves ``version``; fails the test for one that does not within ``within_s``."""
+    started, reached = time.monotonic(), {}
+    while len(reached) < len(replicas) and time.monotonic() - started < within_s:
+        for replica in replicas:
+            if replica not in reached and served_model(replica, rasa_token) == f"{version}.tar.gz":
+                reached[replica] = round(time.monotonic() - started, 1)
+        time.sleep(0.25)
+    assert len(reached) == len(replicas), f"{version} within {within_s} s only on {reached}"
+    return reached
+
+
+def test_a_promotion_and_a_rollback_reach_both_rasa_replicas_within_15_s(two_assistants: RunningCluster) -> None:
+    cluster, settings = two_assistants, two_assistants.settings
+    replicas = [f"http://127.0.0.1:{process.port}" for process in cluster.plan.of_kind("rasa")]
+    assert {served_model(replica, settings.rasa_token) for replica in replicas} == {f"{FIRST_VERSION}.tar.gz"}
+    # A second version of the same assistant with other bytes: the replicas' model_file tells the two apart.
+    v2 = registry.version_path(settings.models_dir, registry.NLU, "v2")
+    v2.write_bytes(gzip.compress(gzip.decompress(trained_model().read_bytes()), mtime=2))
+    kefu = bootstrap(settings)
+    try:
+        register_model(kefu, "v2", v2)
+    finally:
+        kefu.dispose()
+
+    # The operator promotes on the command line, with the cluster's settings (KEFU_MODEL_SERVER among them).
+    promoted = subprocess.run(
+        [sys.executable, "-m", "router", "model", "promote", "v2"],
+        cwd=PROJECT_ROOT, env=rasa_env(**cluster.env), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert promoted.returncode == 0 and "every Rasa server pulls it" in promoted.stdout, promoted.stdout[-2000:]
+    promote_s = reach_times(replicas, settings.rasa_token, "v2", REACH_WITHIN_S)
+
+    # An admin rolls back on the admin page, through the proxy, on whichever web app it reaches.
+    with httpx.Client(base_url=cluster.web_url, timeout=60) as admin:
+        assert form_login(admin, "admin", DEMO_PASSWORD).status_code in (200, 303)
+        token = csrf_of(admin, "/admin/models")
+        answer = admin.post(
+            f"/admin/models/{FIRST_VERSION}/rollback", data={"csrf_token": token}, follow_redirects=False
+        )
+    assert answer.status_code == 303, answer.text[:500]
+    assert "every Rasa server pulls it" in httpx.URL(answer.headers["location"]).params["notice"]
+    rollback_s = reach_times(replicas, settings.rasa_token, FIRST_VERSION, REACH_WITHIN_S)
+    print(f"seconds until each replica serves it: promotion {promote_s}, rollback {rollback_s}")
+    for replica in replicas:
+        answered = httpx.post(
+            f"{replica}/webhooks/rest/webhook",
+            params={"token": settings.rasa_token},
+            json={"sender": f"after-rollback-{uuid.uuid4()}", "message": "你好"},
+            timeout=TURN_TIMEOUT_S,
+        )
+        assert answered.status_code == 200 and answered.json(), cluster.logs()
 
 
 WEB_MESSAGES = (
@@ -319,6 +404,7 @@ def test_200_customers_lose_no_message_and_none_is_logged_twice_while_a_rasa_is_
         fresh_postgres_database(postgres.url) as crm_url,
         fresh_postgres_database(postgres.url) as tracker_url,
         fake_telegram_server() as telegram,
+        private_turn_stream(rabbitmq_server()) as turns,
     ):
         telegram_settings = {
             "KEFU_TELEGRAM_TOKEN": TOKEN,
@@ -330,11 +416,11 @@ def test_200_customers_lose_no_message_and_none_is_logged_twice_while_a_rasa_is_
             crm_url,
             tracker_url,
             other_redis_db(redis_server),
-            trained_model(),
+            turns,
             KEFU_TURN_CATCH_UP_SETTLE_S=str(SETTLE_S),
             **telegram_settings,
         )
-        with running_cluster(env) as cluster:
+        with running_cluster(env, trained_model()) as cluster:
             kefu = bootstrap(cluster.settings)
             try:
                 # The catch-up reads a tracker from where it first saw it: let it see this one before anyone talks.

@@ -2,7 +2,9 @@
 
 :func:`running_cluster` starts each process of the plan on its own, as honcho would for ``kefu run --cluster``,
 so a test may kill one replica (honcho would stop them all) and the others go on. :func:`cluster_env` is the
-environment of a cluster on free ports, for that and for ``kefu run --cluster`` itself.
+environment of a cluster on free ports, for that and for ``kefu run --cluster`` itself. Rasa pulls its model from
+the model server, so the model is a version in the CRM's model store, promoted as ``kefu train`` leaves it
+(:func:`promote_first_model`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 
 from router import runner
-from router.bootstrap import bootstrap
+from router.bootstrap import Kefu, bootstrap
 from router.cluster import (
     HAPROXY,
     REPLICAS,
@@ -32,11 +34,14 @@ from router.cluster import (
     write_files,
 )
 from router.crm import migrate
-from router.crm.seed import seed_demo
+from router.crm.models import ModelStatus
 from router.runner import process_environment
 from router.settings import Settings
+from router.training import registry
+from tests.support.crm import seed_demo_with_chosen_passwords
 from tests.support.listening import free_port, owner_of
 from tests.support.markers import require_marker
+from tests.support.rabbitmq import StreamQueues
 from tests.support.rasa_stack import PROJECT_ROOT, START_TIMEOUT_SECONDS, _stop, rasa_env
 
 # Many customers from one address (the tests' own) must not meet the flood limits meant for one person.
@@ -45,6 +50,9 @@ UNLIMITED = {
     "KEFU_WEBCHAT_NEW_SESSIONS_PER_HOUR": "1000000",
     "KEFU_WEBCHAT_MESSAGES_PER_MINUTE": "1000",
 }
+# How often each Rasa asks the model server whether the model changed (5 s by default).
+MODEL_PULL_SECONDS = 2
+FIRST_VERSION = "v1"
 
 
 def free_port_block(size: int) -> int:
@@ -70,16 +78,21 @@ def other_redis_db(redis_url: str) -> str:
 
 
 def cluster_env(
-    var_dir: Path, database_url: str, tracker_url: str, redis_url: str, model: Path, **more: str
+    var_dir: Path, database_url: str, tracker_url: str, redis_url: str, turn_stream: StreamQueues, **more: str
 ) -> dict[str, str]:
-    """``KEFU_*`` settings of a cluster on free ports with fresh internal tokens, on the given engines."""
+    """``KEFU_*`` settings of a cluster on free ports with fresh internal tokens, on the given engines (the turns
+    on the test's own RabbitMQ queue), its models in ``var_dir``."""
     return {
         "KEFU_ENV": "development",
         "KEFU_DATABASE_URL": database_url,
         "KEFU_TRACKER_STORE_URL": tracker_url,
         "KEFU_REDIS_URL": redis_url,
+        "KEFU_RABBITMQ_URL": turn_stream.url,
+        "KEFU_RABBITMQ_QUEUE": turn_stream.queue,
+        "KEFU_MODEL_SERVER": "true",
+        "KEFU_MODEL_PULL_SECONDS": str(MODEL_PULL_SECONDS),
         "KEFU_VAR_DIR": str(var_dir),
-        "KEFU_NLU_MODEL": str(model),
+        "KEFU_MODELS_DIR": str(var_dir / "models"),
         "KEFU_WEB_PORT": str(free_port_block(REPLICAS["web"])),
         "KEFU_RASA_PORT": str(free_port_block(REPLICAS["rasa"])),
         "KEFU_ACTION_PORT": str(free_port_block(REPLICAS["actions"])),
@@ -101,6 +114,7 @@ class RunningCluster:
     """The processes of a plan, each in a session of its own, and the proxy."""
 
     settings: Settings
+    env: Mapping[str, str]  # the KEFU_* settings the processes were started with, for commands run alongside
     plan: ClusterPlan
     log_dir: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -154,24 +168,46 @@ class RunningCluster:
             _stop(process)
 
 
-@contextmanager
-def running_cluster(env: Mapping[str, str], replicas: Mapping[str, int] = REPLICAS) -> Iterator[RunningCluster]:
-    """The CRM migrated and seeded as ``kefu run`` leaves it, then every process of the plan for the settings in
-    ``env`` (see :func:`cluster_env`) and HAProxy, healthy, until the block ends."""
-    require_marker("cluster", "starts a kefu cluster")
-    settings = Settings(_env_file=None, **{name.removeprefix("KEFU_").lower(): value for name, value in env.items()})
+def cluster_settings(env: Mapping[str, str]) -> Settings:
+    """The settings every process of a cluster started with ``env`` reads."""
+    return Settings(_env_file=None, **{name.removeprefix("KEFU_").lower(): value for name, value in env.items()})
+
+
+def register_model(kefu: Kefu, version: str, model: Path) -> None:
+    """``model`` registered as a candidate ``version``, its bytes in the model store, as ``kefu train`` leaves one."""
+    with kefu.uow() as uow:
+        registry.register(uow.session, registry.NLU, version, model, "test", {}, ModelStatus.candidate, None)
+        uow.commit()
+
+
+def promote_first_model(settings: Settings, model: Path) -> None:
+    """The CRM migrated and demo-seeded (each demo user with DEMO_PASSWORD), ``model`` the active version
+    :data:`FIRST_VERSION` in the model store: what ``kefu run`` leaves before it starts the processes."""
     kefu = bootstrap(settings)
     try:
         migrate.upgrade(kefu.engine)
         with kefu.uow() as uow:
-            seed_demo(uow.session, settings.data_dir)
+            seed_demo_with_chosen_passwords(uow.session, settings.data_dir)
             uow.commit()
+        register_model(kefu, FIRST_VERSION, model)
+        registry.promote(kefu.uow, FIRST_VERSION, settings.models_dir, settings.rasa_url, None, rasa_pulls=True)
     finally:
         kefu.dispose()
+
+
+@contextmanager
+def running_cluster(
+    env: Mapping[str, str], model: Path, replicas: Mapping[str, int] = REPLICAS
+) -> Iterator[RunningCluster]:
+    """The CRM as ``kefu run`` leaves it with ``model`` active (:func:`promote_first_model`), then every process of
+    the plan for the settings in ``env`` (see :func:`cluster_env`) and HAProxy, healthy, until the block ends."""
+    require_marker("cluster", "starts a kefu cluster")
+    settings = cluster_settings(env)
+    promote_first_model(settings, model)
     plan = plan_cluster(settings, replicas)
     write_files(settings, plan)
     common = process_environment(settings) | dict(env) | {"PYTHONPATH": rasa_env()["PYTHONPATH"]}
-    cluster = RunningCluster(settings, plan, settings.var_dir)
+    cluster = RunningCluster(settings, env, plan, settings.var_dir)
     try:
         for process in plan.processes:
             cluster.start(process.name, ["sh", "-c", f"exec {process.command}"], {**common, **process.env})
