@@ -149,7 +149,9 @@ def test_kefu_run_cluster_serves_a_web_chat_from_both_web_apps_and_both_rasa_rep
                 ("0.0.0.0", int(env["KEFU_WEB_PORT"]))
             }, sockets
             assert len({port for _, port in sockets}) == 3 + 6  # the proxy's three frontends, six replicas
-            assert "turns-1 |" in log_path.read_text() and "turns-2 |" in log_path.read_text()
+            started = log_path.read_text()
+            assert "turns-1.1 started" in started and "turns-2.1 started" in started, "two turn consumers"
+            assert poll(turns.waiting, lambda waiting: waiting == 0, timeout_s=30) == 0, "the turns are consumed"
         finally:
             os.killpg(kefu.pid, signal.SIGINT)
             try:
