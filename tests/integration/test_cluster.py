@@ -252,11 +252,13 @@ def test_a_promotion_and_a_rollback_reach_both_rasa_replicas_within_15_s(two_ass
         kefu.dispose()
 
     # The operator promotes on the command line, with the cluster's settings (KEFU_MODEL_SERVER among them).
+    command_started = time.monotonic()
     promoted = subprocess.run(
         [sys.executable, "-m", "router", "model", "promote", "v2"],
         cwd=PROJECT_ROOT, env=rasa_env(**cluster.env), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert promoted.returncode == 0 and "every Rasa server pulls it" in promoted.stdout, promoted.stdout[-2000:]
+    command_s = time.monotonic() - command_started
     promote_s = reach_times(replicas, settings.rasa_token, "v2", REACH_WITHIN_S)
 
     # An admin rolls back on the admin page, through the proxy, on whichever web app it reaches.
@@ -269,7 +271,8 @@ def test_a_promotion_and_a_rollback_reach_both_rasa_replicas_within_15_s(two_ass
     assert answer.status_code == 303, answer.text[:500]
     assert "every Rasa server pulls it" in httpx.URL(answer.headers["location"]).params["notice"]
     rollback_s = reach_times(replicas, settings.rasa_token, FIRST_VERSION, REACH_WITHIN_S)
-    print(f"seconds until each replica serves it: promotion {promote_s}, rollback {rollback_s}")
+    print(f"kefu model promote took {command_s:.1f} s; then each replica served it after {promote_s} s (promotion)")
+    print(f"after the admin page's rollback each replica served it after {rollback_s} s")
     for replica in replicas:
         answered = httpx.post(
             f"{replica}/webhooks/rest/webhook",

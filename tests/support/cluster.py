@@ -29,6 +29,7 @@ from router.cluster import (
     HAPROXY,
     REPLICAS,
     ClusterPlan,
+    cluster_problem,
     haproxy_stats,
     plan_cluster,
     write_files,
@@ -190,7 +191,9 @@ def promote_first_model(settings: Settings, model: Path) -> None:
             seed_demo_with_chosen_passwords(uow.session, settings.data_dir)
             uow.commit()
         register_model(kefu, FIRST_VERSION, model)
-        registry.promote(kefu.uow, FIRST_VERSION, settings.models_dir, settings.rasa_url, None, rasa_pulls=True)
+        registry.promote(
+            kefu.uow, FIRST_VERSION, settings.models_dir, settings.rasa_url, None, rasa_pulls=settings.model_server
+        )
     finally:
         kefu.dispose()
 
@@ -203,6 +206,8 @@ def running_cluster(
     the plan for the settings in ``env`` (see :func:`cluster_env`) and HAProxy, healthy, until the block ends."""
     require_marker("cluster", "starts a kefu cluster")
     settings = cluster_settings(env)
+    problem = cluster_problem(settings)
+    assert problem is None, f"kefu run --cluster would refuse these settings: {problem}"
     promote_first_model(settings, model)
     plan = plan_cluster(settings, replicas)
     write_files(settings, plan)
