@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from router.analytics import demo_data, kpis, rules, segments, similar, staffing, topics
 from router.analytics.csat_drivers import csat_drivers
 from router.analytics.demo_texts import RESOLUTIONS
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.bootstrap import Kefu
 from router.crm.models import Conversation, Customer, Interaction, Speaker, Ticket, TicketStatus
 from router.errors import InvalidInput, NotFound
