@@ -11,7 +11,10 @@ import os
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from rich.console import Console
 from typer.testing import CliRunner
 
 from router.cli import app
@@ -34,10 +37,36 @@ def invoke_kefu(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[
     """
     get_settings.cache_clear()  # the settings are read from the environment once per process
     try:
-        result = CliRunner(mix_stderr=False).invoke(app, list(args), env=env)
+        with _console_width(env.get("COLUMNS")):
+            result = CliRunner(mix_stderr=False).invoke(app, list(args), env=env)
     finally:
         get_settings.cache_clear()
     stderr = result.stderr
     if result.exc_info is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return subprocess.CompletedProcess([*KEFU, *args], result.exit_code, result.stdout, stderr)
+
+
+@contextmanager
+def _console_width(columns: str | None) -> Iterator[None]:
+    """The CLI's Rich consoles as wide as ``COLUMNS`` says, as a child process's would be.
+
+    A Rich console takes its width from ``COLUMNS`` once, when it is made: in a pytest-xdist worker (``COLUMNS=80``)
+    that is at import, so the width a test asks for must be set on the consoles themselves.
+    """
+    consoles = [
+        value
+        for name, module in list(sys.modules.items())
+        if name.startswith("router")
+        for value in vars(module).values()
+        if isinstance(value, Console)
+    ]
+    widths = [console._width for console in consoles]  # None: follow COLUMNS and the terminal
+    if columns is not None:
+        for console in consoles:
+            console.width = int(columns)
+    try:
+        yield
+    finally:
+        for console, width in zip(consoles, widths, strict=True):
+            console._width = width
