@@ -6,7 +6,9 @@ export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 KEFU := .venv/bin/kefu
 # pytest-xdist: one worker per core, each test module whole on one worker (tests/conftest.py groups them).
-PYTEST := .venv/bin/python -m pytest -p no:cacheprovider -n auto --dist loadgroup --no-loadscope-reorder
+# PYTHONDONTWRITEBYTECODE (set in some shells and images) would make every worker rewrite every test module's
+# asserts again at each run; the rewritten modules are cached in the ignored __pycache__ folders instead.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -m pytest -p no:cacheprovider -n auto --dist loadgroup --no-loadscope-reorder
 
 .PHONY: run test check install lint
 

@@ -9,7 +9,7 @@ from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.nlu.input_guard import bad_input_reason
+from router.triage.bad_input import bad_input_reason
 
 FALLBACK_INTENT = "nlu_fallback"
 OFFER_HANDOFF = "utter_offer_handoff"

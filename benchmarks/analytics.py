@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from router.analytics.demo_data import generate_history
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.analytics.report import REPORTS, build
 from router.analytics.similar import similar_tickets
 from router.analytics.topics import topic_tokens

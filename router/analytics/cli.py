@@ -67,7 +67,7 @@ def report(
 ) -> None:
     """Run every analysis over the last DAYS days and write its table (CSV) and chart (PNG) into OUT."""
     from router.analytics import charts, export
-    from router.analytics.frames import Period
+    from router.analytics.period import Period
     from router.analytics.report import REPORTS, build
 
     kefu = _kefu()

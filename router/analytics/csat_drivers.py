@@ -10,7 +10,7 @@ from scipy import stats
 from sqlalchemy.orm import Session
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 
 FACTORS = {
     "first_response_hours": "first response time (hours)",

@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 
 # Customer turns the NLU was unsure of: the same threshold the assistant falls back at.
 FALLBACK_INTENT = "nlu_fallback"

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from sqlalchemy.orm import Session
 
 from router.analytics import charts, csat_drivers, kpis, rules, segments, staffing, topics
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.errors import NotFound
 
 Row = Mapping[str, object]

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.crm.models import Interaction, Speaker
 
 # Rules describe outcomes, so the right-hand side is always an outcome or a CSAT band.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 
 FEATURES = ("recency_days", "conversations", "complaint_rate", "csat")
 K_CHOICES = range(2, 7)

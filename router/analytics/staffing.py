@@ -14,7 +14,7 @@ from scipy.optimize import linprog
 from sqlalchemy.orm import Session
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 
 HOURS = 24
 

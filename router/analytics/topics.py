@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from threadpoolctl import threadpool_limits
 
 from router.analytics import frames
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.triage.text import normalise, word_tokens
 
 # Function words that carry no topic. Single Chinese characters are dropped wholesale below: nearly all of them

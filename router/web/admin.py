@@ -13,7 +13,6 @@ from router.crm.models import Role
 from router.crm.unit_of_work import ReadOnlyUnitOfWork
 from router.errors import Conflict, InvalidInput
 from router.training import jobs, registry
-from router.training.inbox import review_inbox
 from router.training.labels import Response, correct_ticket_category, define_intent, known_intents, label_turns
 from router.web.security import CurrentUser, current_user, get_kefu, get_reader, require_role, verify_csrf
 from router.web.templating import render
@@ -54,6 +53,9 @@ def admin_home() -> RedirectResponse:
 @router.get("/inbox", response_class=HTMLResponse)
 def inbox_page(request: Request, notice: str = "", reader: ReadOnlyUnitOfWork = Depends(get_reader)) -> HTMLResponse:
     """Misunderstood customer turns, grouped, with a label form per group."""
+    # Its clustering (scikit-learn, gensim) loads on the first visit, not at every start of the web app.
+    from router.training.inbox import review_inbox
+
     kefu: Kefu = request.app.state.kefu
     groups = review_inbox(reader.session, kefu.settings.review_confidence_threshold)
     intents = known_intents(reader.session, kefu.settings.project_dir)

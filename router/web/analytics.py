@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import base64
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from router.analytics import charts, export
-from router.analytics.frames import MAX_PERIOD_DAYS, Period
-from router.analytics.report import REPORTS, AnalysisResult, build
-from router.analytics.similar import similar_tickets
+from router.analytics import export
+from router.analytics.period import MAX_PERIOD_DAYS, Period
 from router.crm.unit_of_work import ReadOnlyUnitOfWork
 from router.errors import NotFound
 from router.routing.visibility import team_scope
 from router.web.security import CurrentUser, current_user, get_reader, require_role
 from router.web.templating import render
 from router.web.views import acting_user, visible_ticket
+
+if TYPE_CHECKING:
+    from router.analytics.report import AnalysisResult
+
+# The analyses (pandas, scikit-learn, SciPy, gensim, matplotlib: seconds of imports) load on the first analytics
+# request, not at every start of the web app, whose other pages never need them.
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api", tags=["tickets"])
@@ -35,6 +39,8 @@ Days = Query(30, ge=1, le=MAX_PERIOD_DAYS, description="Analyse the last DAYS da
 
 
 def _result(reader: ReadOnlyUnitOfWork, name: str, days: int) -> AnalysisResult:
+    from router.analytics.report import build
+
     return build(reader.session, name, Period.last(days))
 
 
@@ -88,8 +94,8 @@ def analytics_page(
     reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """One analysis as a page: its chart, its tables, and links to export both."""
-    if name not in REPORTS:
-        raise NotFound(f"no analysis called {name!r}")
+    from router.analytics import charts
+
     result = _result(reader, name, days)
     # The chart is inlined so the page computes the analysis once; the PNG route serves the download.
     chart = base64.b64encode(result.chart()).decode("ascii")
@@ -111,6 +117,8 @@ def similar(
     reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> list[dict[str, Any]]:
     """Earlier resolved tickets that read like this one, with how they were resolved (the agent console shows them)."""
+    from router.analytics.similar import similar_tickets
+
     acting = acting_user(reader.session, user)
     visible_ticket(reader.session, acting, ticket_id)  # 404/403 before revealing anything
     return [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +11,12 @@ from sqlalchemy import func, select
 from router.analytics import demo_data, kpis, rules, segments, similar, staffing, topics
 from router.analytics.csat_drivers import csat_drivers
 from router.analytics.demo_texts import RESOLUTIONS
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.bootstrap import Kefu
 from router.crm.models import Conversation, Customer, Interaction, Speaker, Ticket, TicketStatus
 from router.errors import InvalidInput, NotFound
+from tests.support.cli import invoke_kefu, run_kefu
 from tests.support.crm import make_kefu
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -176,23 +172,12 @@ def test_demo_data_refuses_silly_sizes(kefu: Kefu) -> None:
 
 
 def test_kefu_demo_data_and_report_commands(tmp_path: Path) -> None:
-    env = {**os.environ, "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}", "KEFU_VAR_DIR": str(tmp_path)}
-
-    def kefu(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "router", *args],
-            env=env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    first = kefu("demo-data", "--customers", "40", "--days", "60")
+    env = {"KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}", "KEFU_VAR_DIR": str(tmp_path)}
+    first = run_kefu("demo-data", "--customers", "40", "--days", "60", env=env, timeout=300)
     assert first.returncode == 0 and "40 customers" in first.stdout, first.stdout + first.stderr
-    again = kefu("demo-data", "--customers", "40")
+    again = invoke_kefu("demo-data", "--customers", "40", env=env)
     assert again.returncode == 1 and "--append" in again.stdout
-    report = kefu("analytics", "report", "--out", str(tmp_path / "out"), "--days", "60")
+    report = run_kefu("analytics", "report", "--out", str(tmp_path / "out"), "--days", "60", env=env, timeout=300)
     assert report.returncode == 0, report.stdout + report.stderr
     for name in ("kpis", "topics", "csat_drivers", "segments", "rules", "staffing"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,4 +1,7 @@
-"""The kefu command sets up the database and explains failures in one line, as a newcomer would meet them."""
+"""The kefu command sets up the database and explains failures in one line, as a newcomer would meet them.
+
+Each command runs once as a child process; its further cases run in-process against the same app.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from router.crm import migrate
-from tests.support.cli import KEFU, run_kefu
+from tests.support.cli import KEFU, invoke_kefu, run_kefu
 from tests.support.listening import free_port
 from tests.support.web import wait_until_healthy
 
@@ -22,11 +25,11 @@ def test_db_upgrade_downgrade_and_current(database_url: str) -> None:
     upgraded = run_kefu("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
     assert migrate.head_revision() in upgraded.stdout
-    current = run_kefu("db", "current", env=env)
+    current = invoke_kefu("db", "current", env=env)
     assert f"database: {migrate.head_revision()}" in current.stdout
-    downgraded = run_kefu("db", "downgrade", "base", env=env)
+    downgraded = invoke_kefu("db", "downgrade", "base", env=env)
     assert downgraded.returncode == 0, downgraded.stderr
-    assert "database: None" in run_kefu("db", "current", env=env).stdout
+    assert "database: None" in invoke_kefu("db", "current", env=env).stdout
 
 
 def test_seed_demo_twice_seeds_once_and_shows_the_password_only_the_first_time(sqlite_url: str) -> None:
@@ -36,13 +39,13 @@ def test_seed_demo_twice_seeds_once_and_shows_the_password_only_the_first_time(s
     assert "demo organisation created" in first.stdout
     password = re.search(r"admin\s*│\s*(\S+)\s*│\s*admin", first.stdout).group(1)
     assert len(password) >= 16 and "kefu-demo" not in first.stdout
-    second = run_kefu("seed-demo", env=env)
+    second = invoke_kefu("seed-demo", env=env)
     assert "already has users" in second.stdout
     assert password not in second.stdout and "kefu user passwd" in second.stdout
 
 
 def test_unreachable_database_is_one_line_naming_the_setting() -> None:
-    result = run_kefu("db", "upgrade", env={"KEFU_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
+    result = invoke_kefu("db", "upgrade", env={"KEFU_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
     assert result.returncode == 1
     assert "KEFU_DATABASE_URL" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
@@ -72,8 +75,8 @@ def test_doctor_reports_what_to_fix(tmp_path: Path) -> None:
     before = run_kefu("doctor", env=env)
     assert before.returncode == 1
     assert "kefu db upgrade" in before.stdout
-    run_kefu("db", "upgrade", env=env)
-    after = run_kefu("doctor", env=env)
+    invoke_kefu("db", "upgrade", env=env)
+    after = invoke_kefu("doctor", env=env)
     assert "kefu db upgrade" not in after.stdout
     assert "kefu train" in after.stdout  # no models in the fresh models dir
 
@@ -86,7 +89,7 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
         "KEFU_ACTION_PORT": str(free_port()),
         "COLUMNS": "250",
     }
-    assert run_kefu("db", "upgrade", env=env).returncode == 0
+    assert invoke_kefu("db", "upgrade", env=env).returncode == 0
     log_path = tmp_path / "web.log"
     with log_path.open("w") as log:
         web = subprocess.Popen([*KEFU, "web"], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
@@ -96,7 +99,7 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
             occupant.bind(("127.0.0.1", 0))
             occupant.listen()
             taken = occupant.getsockname()[1]
-            before = run_kefu("doctor", env={**env, "KEFU_RASA_PORT": str(taken)})
+            before = invoke_kefu("doctor", env={**env, "KEFU_RASA_PORT": str(taken)})
             assert "kefu's web app is running there" in before.stdout, before.stdout
             assert f"port {taken} is already in use" in before.stdout
             assert "set KEFU_RASA_PORT to a free port" in before.stdout
@@ -104,7 +107,7 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
 
             # Follow the advice: only the port changes, and every URL to Rasa follows it.
             moved = {**env, "KEFU_RASA_PORT": str(free_port())}
-            after = run_kefu("doctor", env=moved)
+            after = invoke_kefu("doctor", env=moved)
             assert f"port {moved['KEFU_RASA_PORT']} free" in after.stdout
             assert "set KEFU_RASA_PORT" not in after.stdout and "kefu's web app is running there" in after.stdout
             urls = subprocess.run(
@@ -122,6 +125,6 @@ def test_doctor_recognises_its_own_running_kefu_and_its_port_advice_works(tmp_pa
 
 @pytest.mark.parametrize("command", [[], ["db"], ["run"], ["doctor"]])
 def test_every_command_has_help(command: list[str]) -> None:
-    result = run_kefu(*command, "--help", env={})
+    result = (run_kefu if not command else invoke_kefu)(*command, "--help", env={})
     assert result.returncode == 0
     assert "Usage" in result.stdout

@@ -19,7 +19,7 @@ from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.settings import Settings
-from tests.support.cli import run_kefu
+from tests.support.cli import invoke_kefu, run_kefu
 from tests.support.crm import give_chosen_password
 from tests.support.listening import free_port
 
@@ -71,8 +71,9 @@ def production_env(database_url: str, tmp_path: Path, secret_key: str | None) ->
 )
 def test_web_app_and_worker_refuse_a_missing_or_weak_key(tmp_path: Path, secret_key: str | None, reason: str) -> None:
     env = production_env(crm(tmp_path, demo=False), tmp_path, secret_key)
+    # The first case starts real child processes; the others run the same app in-process.
     for command in (["web"], ["worker", "--once"]) if secret_key is None else (["web"],):
-        result = run_kefu(*command, env=env, timeout=120)
+        result = run_kefu(*command, env=env) if secret_key is None else invoke_kefu(*command, env=env)
         assert result.returncode == 1, result.stdout + result.stderr
         assert "KEFU_SECRET_KEY" in result.stdout and reason in result.stdout
         assert "Traceback" not in result.stdout + result.stderr
@@ -95,7 +96,7 @@ def test_uvicorn_on_the_factory_refuses_too(tmp_path: Path) -> None:
 def test_production_refuses_to_start_the_web_app_without_the_rasa_token(tmp_path: Path) -> None:
     env = production_env(crm(tmp_path, demo=False), tmp_path, STRONG_KEY)
     del env["KEFU_RASA_TOKEN"]
-    result = run_kefu("web", env=env, timeout=120)
+    result = invoke_kefu("web", env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "KEFU_RASA_TOKEN" in result.stdout
     assert not (tmp_path / "var" / "internal_tokens.json").exists()  # production never makes a token up
@@ -105,7 +106,7 @@ def test_demo_passwords_stop_production_until_each_is_replaced(tmp_path: Path) -
     database_url = crm(tmp_path, demo=True)
     env = production_env(database_url, tmp_path, STRONG_KEY)
     for command in (["web"], ["worker", "--once"], ["run", "--no-train"]):
-        result = run_kefu(*command, env=env, timeout=180)
+        result = run_kefu(*command, env=env, timeout=180) if command[0] == "run" else invoke_kefu(*command, env=env)
         assert result.returncode == 1, result.stdout + result.stderr
         assert "demo passwords" in result.stdout and "kefu user passwd" in result.stdout and "admin" in result.stdout
     kefu = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
@@ -119,10 +120,10 @@ def test_demo_passwords_stop_production_until_each_is_replaced(tmp_path: Path) -
                 users.assign_password(uow.session, users.get_user(uow.session, username))
         uow.commit()
     kefu.dispose()
-    still = run_kefu("worker", "--once", env=env)
+    still = invoke_kefu("worker", "--once", env=env)
     assert still.returncode == 1 and "zhanglei" in still.stdout and "lina" not in still.stdout
-    assert run_kefu("user", "passwd", "zhanglei", env=env).returncode == 0
-    assert run_kefu("worker", "--once", env=env).returncode == 0
+    assert invoke_kefu("user", "passwd", "zhanglei", env=env).returncode == 0
+    assert invoke_kefu("worker", "--once", env=env).returncode == 0
 
 
 def test_production_starts_with_a_strong_key_and_no_demo_passwords(tmp_path: Path) -> None:

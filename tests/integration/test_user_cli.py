@@ -1,4 +1,5 @@
-"""`kefu user …` in a child process, as an operator runs it, on SQLite and PostgreSQL."""
+"""`kefu user …` as an operator runs it (`user add` in a child process, the rest in-process), on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from router.crm import migrate
 from router.crm.models import PasswordOrigin, Role
 from router.crm.passwords import verify_password
 from router.settings import Settings
-from tests.support.cli import run_kefu
+from tests.support.cli import invoke_kefu, run_kefu
 
 PRINTED_PASSWORD = re.compile(r"password for (\S+): (\S+)")
 
@@ -20,32 +21,32 @@ def test_add_passwd_role_disable_enable_and_list(database_url: str, tmp_path) ->
     kefu = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
     migrate.upgrade(kefu.engine)
     try:
-        added = run_kefu("user", "add", "mei", "--name", "梅 Mei", "--team", "logistics", env=env)
+        added = invoke_kefu("user", "add", "mei", "--name", "梅 Mei", "--team", "logistics", env=env)
         assert added.returncode == 1 and "unknown team(s): logistics" in added.stdout  # no teams in an empty CRM
         added = run_kefu("user", "add", "mei", "--name", "梅 Mei", "--role", "supervisor", env=env)
         assert added.returncode == 0, added.stdout + added.stderr
         first = PRINTED_PASSWORD.search(added.stdout).group(2)
-        assert run_kefu("user", "add", "MEI", env=env).returncode == 1  # usernames are unique whatever the case
+        assert invoke_kefu("user", "add", "MEI", env=env).returncode == 1  # usernames are unique whatever the case
 
-        reset = run_kefu("user", "passwd", "mei", env=env)
+        reset = invoke_kefu("user", "passwd", "mei", env=env)
         second = PRINTED_PASSWORD.search(reset.stdout).group(2)
         assert second != first
-        assert run_kefu("user", "role", "mei", "admin", env=env).returncode == 0
+        assert invoke_kefu("user", "role", "mei", "admin", env=env).returncode == 0
         with kefu.uow() as uow:
             mei = users.get_user(uow.session, "mei")
             assert mei.role is Role.admin and mei.password_origin is PasswordOrigin.assigned
             assert verify_password(mei.password_hash, second) and not verify_password(mei.password_hash, first)
 
-        last_admin = run_kefu("user", "disable", "mei", env=env)
+        last_admin = invoke_kefu("user", "disable", "mei", env=env)
         assert last_admin.returncode == 1 and "last active admin" in last_admin.stdout
-        assert run_kefu("user", "add", "root", "--role", "admin", env=env).returncode == 0
-        assert run_kefu("user", "disable", "mei", env=env).returncode == 0
-        listed = run_kefu("user", "list", env=env).stdout
+        assert invoke_kefu("user", "add", "root", "--role", "admin", env=env).returncode == 0
+        assert invoke_kefu("user", "disable", "mei", env=env).returncode == 0
+        listed = invoke_kefu("user", "list", env=env).stdout
         assert re.search(r"mei\s*│\s*梅 Mei\s*│\s*admin\s*│\s*disabled\s*│\s*set by admin", listed), listed
-        assert run_kefu("user", "enable", "mei", env=env).returncode == 0
-        assert "active" in run_kefu("user", "list", env=env).stdout.split("mei")[1].splitlines()[0]
+        assert invoke_kefu("user", "enable", "mei", env=env).returncode == 0
+        assert "active" in invoke_kefu("user", "list", env=env).stdout.split("mei")[1].splitlines()[0]
 
-        missing = run_kefu("user", "disable", "nobody", env=env)
+        missing = invoke_kefu("user", "disable", "nobody", env=env)
         assert missing.returncode == 1 and "no user 'nobody'" in missing.stdout
         assert "Traceback" not in missing.stdout + missing.stderr
     finally:

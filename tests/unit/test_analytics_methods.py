@@ -11,7 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from router.analytics import export
 from router.analytics.csat_drivers import fit_ols
-from router.analytics.frames import Period
+from router.analytics.period import Period
 from router.analytics.rules import mine_rules
 from router.analytics.segments import FEATURES, segment_customers
 from router.analytics.staffing import StaffingTargets, plan_team

@@ -20,8 +20,8 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.classifier import is_unknown_text
 from bot.nlu.featurizers import MATCHED_PATTERNS, WeightedRegexFeaturizer
-from bot.nlu.input_guard import MAX_MESSAGE_CHARACTERS, bad_input_reason
 from bot.nlu.language import detect_language
+from router.triage.bad_input import MAX_MESSAGE_CHARACTERS, bad_input_reason
 
 
 @pytest.mark.parametrize(
