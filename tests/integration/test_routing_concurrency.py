@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql import Select
 
 from benchmarks.routing import seed_backlog
-from router.crm.interactions import Turn, record_turns
+from router.crm.interactions import Turn
 from router.crm.models import (
     Agent,
     AuditEntry,
@@ -42,11 +42,11 @@ from router.routing import agent_actions
 from router.routing.assignment import assign_waiting, lock_candidates
 from router.routing.escalation import escalate_due
 from router.routing.presence import set_presence
-from router.routing.returning import reopen_on_customer_turns
+from router.turn_log import log_turns
 from router.worker import run_worker
 from tests.support.cli import KEFU
 from tests.support.crm import make_kefu
-from tests.support.routing import make_agent, make_team, make_user, new_ticket
+from tests.support.routing import make_agent, make_team, make_user, new_ticket, shipped_policy
 
 
 def _route_until_nothing_moves(kefu, start: threading.Barrier) -> int:
@@ -178,9 +178,10 @@ def test_concurrent_routers_and_presence_changes_on_sqlites_single_writer_path(s
 
 def _escalate_without_waiting(kefu, at: datetime) -> list[int]:
     """One escalation sweep that fails instead of waiting for a lock: the tickets it escalated."""
+    policy = shipped_policy()
     with kefu.uow() as sweep:
         sweep.session.execute(text("SET LOCAL lock_timeout = '3s'"))
-        escalated = [ticket.id for ticket in escalate_due(sweep.session, at)]
+        escalated = [ticket.id for ticket in escalate_due(sweep.session, at, policy=policy)]
         sweep.commit()
     return escalated
 
@@ -336,7 +337,7 @@ def test_an_agent_acting_while_marked_offline_takes_the_agent_before_the_ticket(
 def _customer_writes_again(session, sender_id: str) -> None:
     """What the event broker does with a customer's turn: log it (touching the conversation), then reopen."""
     turn = Turn("back-again", sender_id, Speaker.customer, "还是没到 still not here", intent="track_order")
-    reopen_on_customer_turns(session, record_turns(session, [turn]))
+    log_turns(session, [turn], shipped_policy())
 
 
 @pytest.mark.postgres
