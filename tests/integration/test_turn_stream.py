@@ -32,7 +32,7 @@ from router.turn_log import TurnLog
 from router.turn_stream import REASON_HEADER, TurnConsumer, dead_letter_queue
 from tests.support.cli import KEFU
 from tests.support.crm import make_kefu
-from tests.support.private_postgres import private_postgres
+from tests.support.databases import private_postgres, private_postgres_missing
 from tests.support.published_events import bot_event, user_event
 from tests.support.rabbitmq import StreamQueues, private_turn_stream, rabbitmq_server
 from tests.support.rasa_stack import PROJECT_ROOT, rasa_env, start_stack
@@ -194,6 +194,8 @@ def test_a_batch_committed_but_never_acknowledged_is_stored_once_when_delivered_
 def test_a_crm_that_is_down_leaves_the_turns_in_the_queue_until_it_is_back(
     stream: StreamQueues, tmp_path: Path
 ) -> None:
+    if reason := private_postgres_missing():
+        pytest.skip(reason)
     with private_postgres() as cluster:
         kefu = make_kefu(cluster.url, tmp_path)
         now = time.time()

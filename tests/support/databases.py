@@ -95,6 +95,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         yield server
     finally:
         try:
-            server.stop()
+            if (directory / "data" / "postmaster.pid").exists():  # a test may leave it stopped
+                server.stop()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
