@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from router.errors import InvalidInput
 from router.training.export import (
     REVIEWED_COMPLAINTS,
     REVIEWED_DIR,
@@ -101,6 +102,9 @@ def stage_project(project_dir: Path, data_dir: Path, root: Path) -> StagedProjec
         examples.extend(file_examples)
         if others:
             write_nlu_file(root / "data" / "nlu" / f"{index:02d}_extras_{source.stem}.yml", [], others)
+    if not examples:
+        # Rasa would find this out too, but only after loading itself for many seconds.
+        raise InvalidInput(f"no intent examples in {data_dir / 'nlu'}: there is nothing to train the assistant on")
     train, heldout = split_examples(_dedupe_reviewed_last(examples))
     write_nlu_file(root / "data" / "nlu" / "train.yml", train)
     write_nlu_file(root / "heldout.yml", heldout)

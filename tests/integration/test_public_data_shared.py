@@ -27,6 +27,7 @@ def test_training_and_held_out_sides_cover_the_shared_rows_without_overlap() -> 
     assert 0.25 < len(held_out) / (len(shipped) + len(held_out)) < 0.35
 
 
+@pytest.mark.slow  # compares every held-out sentence with every shipped one
 def test_no_held_out_sentence_is_a_near_copy_of_a_shipped_one() -> None:
     shipped = [canonical(row.text) for row in training_rows(PUBLIC)]
     sample = [canonical(row.text) for row in random.Random(7).sample(held_out_rows(SHARED, PUBLIC), 400)]

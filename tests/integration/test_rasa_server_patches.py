@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.rasa_stack import PROJECT_ROOT, rasa_env
 
 # The server's real start-up up to Rasa's argument parser, which prints ``rasa run``'s help and exits before serving.
@@ -22,6 +24,7 @@ print(rasa.core.processor.DaskGraphRunner.__name__, RemoteAction._validate_actio
 """
 
 
+@pytest.mark.rasa  # runs Rasa's own command line, which loads all of Rasa and TensorFlow
 def test_the_rasa_server_starts_with_the_patches_installed() -> None:
     started = subprocess.run(
         [sys.executable, "-c", START_AND_REPORT],

@@ -85,6 +85,7 @@ def _assert_routing_guarantees(kefu, expected_assigned: int) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow  # ten thousand tickets: the scale is the point; the race tests below stay quick
 def test_eight_routers_route_ten_thousand_tickets_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     kefu = make_kefu(postgres_url, tmp_path)
     try:

@@ -147,6 +147,7 @@ def consumer_thread(kefu: Kefu) -> Iterator[TurnConsumer]:
 
 
 @pytest.mark.postgres
+@pytest.mark.cluster  # a consumer process killed -9: a fault test of several processes
 def test_a_consumer_killed_mid_batch_leaves_its_batch_to_be_delivered_again_and_nothing_is_doubled(
     postgres_url: str, stream: StreamQueues, tmp_path: Path
 ) -> None:
@@ -191,6 +192,7 @@ def test_a_batch_committed_but_never_acknowledged_is_stored_once_when_delivered_
         assert logged(kefu, "redelivered") == said(events)
 
 
+@pytest.mark.cluster  # a consumer process and a private PostgreSQL server stopped under it
 def test_a_crm_that_is_down_leaves_the_turns_in_the_queue_until_it_is_back(
     stream: StreamQueues, tmp_path: Path
 ) -> None:
