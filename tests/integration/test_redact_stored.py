@@ -10,7 +10,7 @@ from router.crm.conversations import current_conversation
 from router.crm.models import CsatRating, Interaction, Speaker, Ticket, TicketEvent, TicketEventKind, TrainingExample
 from router.crm.redaction import find_pii
 from router.routing.tickets import open_ticket
-from tests.support.cli import run_kefu
+from tests.support.cli import invoke_kefu, run_kefu
 from tests.support.routing import assessment, make_team
 
 RAW = "护照E73920418，住在北京市朝阳区建国路88号 / passport number 548213907, 221B Baker Street"
@@ -49,7 +49,7 @@ def test_kefu_db_redact_redacts_old_rows_once(kefu_any_db: Kefu) -> None:
     env = {"KEFU_DATABASE_URL": kefu_any_db.settings.database_url}
 
     first = run_kefu("db", "redact", env=env)
-    second = run_kefu("db", "redact", env=env)
+    second = invoke_kefu("db", "redact", env=env)
 
     assert first.returncode == 0, first.stderr
     said = " ".join(first.stdout.split())  # rich wraps lines at the terminal's width

@@ -18,7 +18,7 @@ from bot.tracker_store import KefuTrackerStore
 from router.db import build_engine
 from router.retention import SECONDS_PER_DAY, delete_events_before, prune_tracker
 from router.worker import run_worker
-from tests.support.cli import run_kefu
+from tests.support.cli import invoke_kefu, run_kefu
 from tests.support.crm import make_kefu
 
 DOMAIN = Domain.from_dict({"intents": ["greet"]})
@@ -102,7 +102,7 @@ def test_kefu_tracker_prune_uses_the_retention_setting(tmp_path: Path) -> None:
     _conversations(tracker_url)
     env = {"KEFU_VAR_DIR": str(var_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}"}
 
-    kept = run_kefu("tracker", "prune", env={**env, "KEFU_TRACKER_RETENTION_DAYS": "0"})
+    kept = invoke_kefu("tracker", "prune", env={**env, "KEFU_TRACKER_RETENTION_DAYS": "0"})
     assert kept.returncode == 0, kept.stderr
     assert "nothing to prune" in kept.stdout and len(_stored(tracker_url)) == 12
     pruned = run_kefu("tracker", "prune", env={**env, "KEFU_TRACKER_RETENTION_DAYS": "30"})
