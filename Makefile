@@ -1,7 +1,8 @@
 # The two commands a newcomer needs: `make run` and `make test` (the full suite CI runs); `make check` is the quick
 # tier for everyday work (lint, types and the tests that start no Rasa and no browser; not the multi-process fault
 # tests marked cluster, nor the few marked slow, whose cost is their point: training on and scanning the real shared
-# data sets). Logic lives in scripts/install and the kefu CLI.
+# data sets, routing at scale). `python -m benchmarks.quick_tier` times it. Logic lives in scripts/install and the
+# kefu CLI.
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 KEFU := .venv/bin/kefu
