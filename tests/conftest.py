@@ -12,11 +12,11 @@ import sqlalchemy as sa
 
 from router.bootstrap import Kefu, bootstrap
 from router.db import build_engine
-from router.settings import PROJECT_ROOT, Settings
-from router.triage import train_default_model
+from router.settings import Settings
 from tests.support.crm import CrmTemplates
 from tests.support.databases import POSTGRES_SERVER_URL, REDIS_SERVER_URL, fresh_postgres_database
 from tests.support.markers import MARKERS_VARIABLE
+from tests.support.triage import default_triage_model
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
@@ -102,10 +102,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
 def default_triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default triage model trained from data/, with Chinese sentiment from our own set (no shared data sets),
     once per test process for every test that only reads it."""
-    out = tmp_path_factory.mktemp("models") / "triage"
-    no_shared_data = tmp_path_factory.mktemp("no-shared-data")
-    train_default_model(out, PROJECT_ROOT / "data", no_shared_data, project_dir=PROJECT_ROOT)
-    return out
+    return default_triage_model(tmp_path_factory.mktemp("models") / "triage")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ script-tag widget on another site, where third-party cookies may be blocked, the
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.server
 import json
 import os
@@ -32,13 +31,13 @@ from router.delivery.service import deliver
 from router.delivery.telegram import Button
 from router.settings import Settings
 from router.training.registry import register
-from router.triage.training import train_default_model
 from router.web.webchat import CHAT_COOKIE, chat_session, token_session
 from tests.support.browser import ARTIFACTS_DIR, CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.support.crm import seeded_kefu
 from tests.support.fake_telegram import start_channels_stack
 from tests.support.listening import free_port
-from tests.support.rasa_stack import PROJECT_ROOT, RasaStack
+from tests.support.rasa_stack import RasaStack
+from tests.support.triage import default_triage_model
 from tests.support.web import running_web_app, wait_until_healthy
 
 pytestmark = [pytest.mark.rasa, pytest.mark.browser]
@@ -72,7 +71,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
     with kefu.uow() as uow:
         seed_demo(uow.session, settings.data_dir)
         # Filing a complaint needs an active triage model: the shipped default one, trained once and cached.
-        register(uow.session, "triage", "test-default", default_triage_model(), "test", {}, ModelStatus.active, None)
+        triage = default_triage_model(work_dir / "triage", settings.shared_data_dir)
+        register(uow.session, "triage", "test-default", triage, "test", {}, ModelStatus.active, None)
         uow.commit()
     rasa = start_channels_stack(database_url, work_dir, "http://127.0.0.1:9/bot")
     port = free_port()
@@ -103,16 +103,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
         web.wait(timeout=10)
         rasa.stop()
         kefu.dispose()
-
-
-def default_triage_model() -> Path:
-    """The shipped default triage model, trained once per version of its data."""
-    triage_data = sorted((PROJECT_ROOT / "data" / "triage").rglob("*"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in triage_data if p.is_file())).hexdigest()[:12]
-    model_dir = PROJECT_ROOT / "models" / "test-cache" / f"triage-{digest}"
-    if not model_dir.exists():
-        train_default_model(model_dir, PROJECT_ROOT / "data", Settings().shared_data_dir, project_dir=PROJECT_ROOT)
-    return model_dir
 
 
 def turns(page: Page | Frame, speaker: str) -> Locator:

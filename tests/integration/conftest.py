@@ -12,8 +12,9 @@ from router.settings import Settings
 from router.training.registry import active_model
 from tests.support.crm import CrmTemplates, seeded_sqlite_kefu
 from tests.support.listening import free_port
+from tests.support.models import activate_triage
 from tests.support.rasa_stack import RasaStack, running_stack
-from tests.support.triage import activate_triage, train_small_triage
+from tests.support.triage import small_triage_model
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,6 @@ def stack_crm(rasa_stack: RasaStack, tmp_path_factory: pytest.TempPathFactory) -
     with kefu.uow() as uow:
         has_triage = active_model(uow.session, "triage") is not None
     if not has_triage:
-        activate_triage(kefu, train_small_triage(tmp_path_factory.mktemp("triage") / "model"))
+        activate_triage(kefu, small_triage_model(tmp_path_factory.mktemp("triage") / "model"))
     yield kefu
     kefu.dispose()

@@ -1,14 +1,16 @@
-"""Model versions registered in the CRM with stand-in files, for tests of the registry and its callers."""
+"""Model versions registered in the CRM: stand-in files for tests of the registry and its callers, or a real triage
+model made the active one."""
 
 from __future__ import annotations
 
 import io
 import tarfile
+from functools import lru_cache
 from pathlib import Path
 
 from router.bootstrap import Kefu
 from router.crm.models import ModelStatus
-from router.training import registry
+from router.training import artifacts, registry
 
 STAND_IN_MEMBER = "model.txt"
 
@@ -41,4 +43,19 @@ def register_version(kefu: Kefu, version: str, status: ModelStatus = ModelStatus
         gate = {"gate": {"reasons": ["accuracy fell"]}} if status is ModelStatus.refused else {}
         registry.register(uow.session, registry.NLU, version, nlu, "hash", gate, status, None)
         registry.register(uow.session, registry.TRIAGE, version, triage, "hash", {}, status, None)
+        uow.commit()
+
+
+@lru_cache(maxsize=4)
+def _packed(model_dir: Path) -> artifacts.Packed:
+    # Packed once per test module's model, not once per test that activates it.
+    return artifacts.pack(model_dir)
+
+
+def activate_triage(kefu: Kefu, model_dir: Path) -> None:
+    """Make ``model_dir`` the registry's active triage model, as a promotion does."""
+    with kefu.uow() as uow:
+        registry.register(
+            uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None, packed=_packed(model_dir)
+        )
         uow.commit()

@@ -6,8 +6,6 @@ own stack) and are marked ``rasa``; benchmarks may use :func:`running_stack` dir
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -30,9 +28,8 @@ from router.runner import channel_credentials, event_broker_endpoint, model_serv
 from router.settings import Settings
 from tests.support.listening import free_port
 from tests.support.markers import require_marker
+from tests.support.model_cache import PROJECT_ROOT, cached, fingerprint
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-MODEL_CACHE_DIR = PROJECT_ROOT / "models" / "test-cache"
 RASA = str(Path(sys.executable).with_name("rasa"))
 
 # Everything the trained model depends on; a change to any of these means a new model.
@@ -43,23 +40,6 @@ START_TIMEOUT_SECONDS = 240
 TRAIN_TIMEOUT_SECONDS = 900
 
 
-def model_fingerprint(root: Path = PROJECT_ROOT) -> str:
-    """Hash of every file the model is trained from, so an unchanged assistant is never retrained."""
-    digest = hashlib.sha256()
-    for name in MODEL_INPUTS:
-        path = root / name
-        files = (
-            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-            if path.is_dir()
-            else [path]
-        )
-        for file in files:
-            if file.exists():
-                digest.update(str(file.relative_to(root)).encode())
-                digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def rasa_env(**extra: str) -> dict[str, str]:
     """Environment for rasa subprocesses: no telemetry, the project importable, plus ``extra``."""
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", **extra}
@@ -67,30 +47,21 @@ def rasa_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def trained_model(cache_dir: Path = MODEL_CACHE_DIR) -> Path:
-    """Path of the model for the current assistant, training it once under a lock shared by parallel runs."""
+def trained_model() -> Path:
+    """Path of the model for the current assistant, trained once for every run that needs it."""
     require_marker("rasa", "trains or loads the assistant's Rasa model")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = model_fingerprint()
-    model = cache_dir / f"{fingerprint}.tar.gz"
-    with (cache_dir / ".train.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not model.exists():
-            command = [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", *TRAINING_DATA]
-            command += ["--out", str(cache_dir), "--fixed-model-name", fingerprint]
-            result = subprocess.run(
-                command,
-                cwd=PROJECT_ROOT,
-                env=rasa_env(),
-                capture_output=True,
-                text=True,
-                timeout=TRAIN_TIMEOUT_SECONDS,
-            )
-            if result.returncode != 0 or not model.exists():
-                raise RuntimeError(
-                    f"rasa train failed ({result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
-                )
-    return model
+    name = fingerprint(MODEL_INPUTS)
+    return cached(f"{name}.tar.gz", lambda model: _train(model.parent, name))
+
+
+def _train(out_dir: Path, name: str) -> None:
+    command = [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", *TRAINING_DATA]
+    command += ["--out", str(out_dir), "--fixed-model-name", name]
+    result = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True, timeout=TRAIN_TIMEOUT_SECONDS
+    )
+    if result.returncode != 0 or not (out_dir / f"{name}.tar.gz").exists():
+        raise RuntimeError(f"rasa train failed ({result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
 
 
 def write_endpoints(

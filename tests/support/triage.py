@@ -1,79 +1,70 @@
-"""A small but real triage model trained for tests, and made the active one as a promotion does."""
+"""Triage models for tests: a small but real one (tests.support.triage_training) and the shipped default one.
+
+Each is trained once, in a fresh process, and kept in models/test-cache/ under a hash of everything it is trained
+from (tests.support.model_cache); every caller gets its own copy, so no test can change the cached model.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import shutil
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
-from router.bootstrap import Kefu
-from router.crm.models import ModelStatus
-from router.training import artifacts, registry
-from router.triage.sentiment import Labelled, Sentiment
-from router.triage.training import train_model_dir, train_risk
+from tests.support.model_cache import PROJECT_ROOT, cached, fingerprint
 
-# The shipped risk examples: the danger floors need a risk model beside the small classifier below.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TRIAGE_DATA = PROJECT_ROOT / "data" / "triage"
-
-# A small but real labelled set: enough for the triage classifier to tell these categories apart.
-COMPLAINTS = {
-    "delivery": [
-        "快递三天了还没到",
-        "物流一直不更新，包裹到底在哪",
-        "配送太慢了，说好次日达",
-        "my parcel has not arrived after a week",
-        "the delivery is late and tracking never updates",
-        "courier lost my package",
-    ],
-    "refund_return": [
-        "退款申请一周了还没到账",
-        "退货寄回去了钱还没退",
-        "我要退款，商家不处理",
-        "my refund has not come back to my card",
-        "I returned the item but got no refund",
-        "the return request was rejected for no reason",
-    ],
-    "product_quality": [
-        "吹风机用一次就坏了",
-        "收到的杯子是裂的，质量太差",
-        "衣服洗一次就掉色",
-        "the blender arrived broken",
-        "the phone screen stopped working after two days",
-        "the shoes fell apart after one wear",
-    ],
-}
-SENTIMENT = [("太差了，气死了", 1), ("垃圾，再也不买", 1), ("很满意，谢谢", 0), ("质量不错，好评", 0)] * 3
-ENGLISH_SENTIMENT = [
-    ("this is a disgrace", 1),
-    ("still broken, awful", 1),
-    ("thanks a lot", 0),
-    ("what time is it", 0),
-] * 3
+SMALL, DEFAULT = "small", "default"
+# Everything in the project the models are trained from, code included. The training process fails if it reads a
+# project file that is not here: a change to that file would not give a new model.
+TRAINING_INPUTS = (
+    "domain.yml",
+    "data/nlu",
+    "data/public",
+    "data/triage",
+    "router/__init__.py",
+    "router/errors.py",
+    "router/public_data",
+    "router/training/__init__.py",
+    "router/training/nlu_yaml.py",
+    "router/triage",
+    "tests/support/__init__.py",
+    "tests/support/model_cache.py",
+    "tests/support/triage.py",
+    "tests/support/triage_training.py",
+)
+# The libraries that read the data, compute the models and store them: a new version may train a different model.
+TRAINING_LIBRARIES = ("jieba", "joblib", "numpy", "pandas", "PyYAML", "scikit-learn", "scipy", "vaderSentiment")
+# The shared data set the default model learns from when given one (router.triage.training.ZH_SHOPPING).
+SHARED_TRAINING_DATA = "zh_shopping"
 
 
-def train_small_triage(out_dir: Path) -> Path:
-    """Train the router's real triage model on the set above into ``out_dir``."""
-    texts = [text for examples in COMPLAINTS.values() for text in examples]
-    labels = [label for label, examples in COMPLAINTS.items() for _ in examples]
-    sentiment = Sentiment.train(
-        *(Labelled([text for text, _ in rows], [negative for _, negative in rows], [1.0] * len(rows))
-          for rows in (SENTIMENT, ENGLISH_SENTIMENT)),
-        "test set",
-    )  # fmt: skip
-    train_model_dir(texts, labels, out_dir, sentiment, train_risk(TRIAGE_DATA, project_dir=PROJECT_ROOT))
+def small_triage_model(out_dir: Path) -> Path:
+    """A copy at ``out_dir`` of the small triage model: a few labelled complaints, with the shipped risk examples."""
+    shutil.copytree(_cached_model(SMALL, None), out_dir)
     return out_dir
 
 
-@lru_cache(maxsize=4)
-def _packed(model_dir: Path) -> artifacts.Packed:
-    # Packed once per test module's model, not once per test that activates it.
-    return artifacts.pack(model_dir)
+def default_triage_model(out_dir: Path, shared_data_dir: Path | None = None) -> Path:
+    """A copy at ``out_dir`` of the default model trained from data/: its Chinese sentiment from the zh_shopping reviews
+    in ``shared_data_dir`` when given and present, else from our own set alone (quick to train)."""
+    shutil.copytree(_cached_model(DEFAULT, shared_data_dir), out_dir)
+    return out_dir
 
 
-def activate_triage(kefu: Kefu, model_dir: Path) -> None:
-    """Make ``model_dir`` the registry's active triage model, as a promotion does."""
-    with kefu.uow() as uow:
-        registry.register(
-            uow.session, "triage", "test-1", model_dir, "test", {}, ModelStatus.active, None, packed=_packed(model_dir)
-        )
-        uow.commit()
+def _cached_model(kind: str, shared_data_dir: Path | None) -> Path:
+    versions = [f"{name} {metadata.version(name)}" for name in TRAINING_LIBRARIES]
+    shared_data = fingerprint([SHARED_TRAINING_DATA], root=shared_data_dir) if shared_data_dir else "no shared data"
+    key = fingerprint(TRAINING_INPUTS, [kind, sys.version, *versions, shared_data])
+    return cached(f"triage-{kind}-{key}", lambda model: _train_in_fresh_process(kind, model, shared_data_dir))
+
+
+def _train_in_fresh_process(kind: str, out_dir: Path, shared_data_dir: Path | None) -> None:
+    # A test process that loaded the Rasa model has data/jieba's words in the jieba the triage model splits Chinese
+    # with: the cached model must be the one a fresh process trains. (Importing the training code here would also
+    # cost every test process seconds of scikit-learn.)
+    command = [sys.executable, "-m", "tests.support.triage_training", kind, str(out_dir)]
+    command += [str(shared_data_dir)] if shared_data_dir else []
+    result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"training the {kind} triage model failed ({result.returncode}):\n{result.stderr[-4000:]}")

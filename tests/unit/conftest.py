@@ -10,13 +10,14 @@ import pytest
 from router.bootstrap import Kefu
 from router.crm.seed import seed_demo
 from tests.support.crm import make_kefu
-from tests.support.triage import activate_triage, train_small_triage
+from tests.support.models import activate_triage
+from tests.support.triage import small_triage_model
 
 
 @pytest.fixture(scope="session")
 def triage_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The small triage model, trained once per test process: the registry only reads it where it lies."""
-    return train_small_triage(tmp_path_factory.mktemp("triage") / "model")
+    """The small triage model, copied once per test process: the registry only reads it where it lies."""
+    return small_triage_model(tmp_path_factory.mktemp("triage") / "model")
 
 
 @pytest.fixture

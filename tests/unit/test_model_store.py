@@ -17,7 +17,7 @@ from router.crm.models import ModelArtifact, ModelStatus
 from router.errors import Conflict, InvalidInput, NotFound
 from router.training import artifacts, complaints, registry
 from tests.support.models import write_stand_in_rasa_model
-from tests.support.triage import COMPLAINTS
+from tests.support.triage_training import COMPLAINTS
 
 
 def _same_tree(left: Path, right: Path) -> bool:

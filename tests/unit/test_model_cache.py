@@ -1,0 +1,64 @@
+"""The test model cache: a new key for any change to what a model is trained from, one build for parallel callers,
+and never half a model in the cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.model_cache import cached, fingerprint
+
+
+def test_the_key_changes_with_any_input_file_or_extra_and_only_then(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "complaints.csv").write_text("text,category\n快递丢了,delivery\n", encoding="utf-8")
+    (tmp_path / "train.py").write_text("EPOCHS = 3\n")
+    inputs = ["data", "train.py"]
+    key = fingerprint(inputs, ["numpy 1.23.5"], root=tmp_path)
+    assert fingerprint(inputs, ["numpy 1.23.5"], root=tmp_path) == key
+    assert fingerprint(inputs, ["numpy 1.24.0"], root=tmp_path) != key
+
+    (tmp_path / "data" / "complaints.csv").write_text("text,category\n快递丢了,refund_return\n", encoding="utf-8")
+    edited = fingerprint(inputs, ["numpy 1.23.5"], root=tmp_path)
+    (tmp_path / "data" / "risk.csv").write_text("text,risk\n", encoding="utf-8")
+    added = fingerprint(inputs, ["numpy 1.23.5"], root=tmp_path)
+    (tmp_path / "train.py").write_text("EPOCHS = 4\n")
+    assert len({key, edited, added, fingerprint(inputs, ["numpy 1.23.5"], root=tmp_path)}) == 4
+
+
+def test_parallel_callers_wait_for_one_build_and_all_get_the_whole_model(tmp_path: Path) -> None:
+    builds: list[Path] = []
+
+    def slow_build(model: Path) -> None:
+        builds.append(model)
+        model.mkdir()
+        (model / "classifier.joblib").write_text("weights")
+        time.sleep(0.2)  # long enough for the other caller to arrive mid-build
+        (model / "manifest.json").write_text("{}")
+
+    got: list[Path] = []
+    callers = [threading.Thread(target=lambda: got.append(cached("model", slow_build, tmp_path))) for _ in range(2)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert got == [tmp_path / "model"] * 2
+    assert len(builds) == 1 and builds[0] != tmp_path / "model"  # built aside, then renamed into place
+    assert sorted(path.name for path in (tmp_path / "model").iterdir()) == ["classifier.joblib", "manifest.json"]
+
+
+def test_a_failed_build_leaves_nothing_in_the_cache_and_the_next_caller_builds_again(tmp_path: Path) -> None:
+    def killed_mid_build(model: Path) -> None:
+        model.mkdir()
+        (model / "classifier.joblib").write_text("weights")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        cached("model", killed_mid_build, tmp_path)
+    assert [path.name for path in tmp_path.iterdir()] == [".model.lock"]
+
+    model = cached("model", lambda model: model.write_text("weights"), tmp_path)
+    assert model.read_text() == "weights"
