@@ -1,8 +1,8 @@
 """Agent console latency under a realistic backlog: queue page, ticket page, API list, and live-update delay.
 
-Starts uvicorn (``create_app``, through the browser tests' ``running_web_app``) on a free port over a fresh
-demo-seeded database holding ``--tickets`` open tickets, then times real HTTP requests as agent ``lina`` and how
-long a new ticket takes to reach an open ``/console/stream``. Usage:
+Starts uvicorn (``create_app``, in a process of its own, through the tests' ``running_web_app``) on a free port
+over a fresh demo-seeded database holding ``--tickets`` open tickets, then times real HTTP requests as agent ``lina``
+and how long a new ticket takes to reach an open ``/console/stream``. Usage:
 ``python -m benchmarks.web_console [--tickets 2000] [--requests 200]``; against PostgreSQL with ``--database-url``.
 The last line is one JSON object of figures.
 """

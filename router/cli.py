@@ -141,6 +141,8 @@ def web() -> None:
     """Serve the web app: agent console, admin, analytics, web chat and the JSON API."""
     import uvicorn
 
+    from router.web.app import UVICORN_OPTIONS
+
     settings = _settings()
     _refuse_unsafe_start(bootstrap(settings))
     uvicorn.run(
@@ -149,8 +151,7 @@ def web() -> None:
         host=settings.web_host,
         port=settings.web_port,
         log_level="info",
-        timeout_graceful_shutdown=2,  # open live-update streams would otherwise hold Ctrl-C for 30 s
-        proxy_headers=False,  # the app believes X-Forwarded-* from KEFU_TRUSTED_PROXIES only (router/web/headers.py)
+        **UVICORN_OPTIONS,
     )
 
 

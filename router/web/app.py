@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TypedDict
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +37,20 @@ from router.web.templating import STATIC_DIR
 from router.web.wakeups import TicketWakeups
 
 SESSION_MAX_AGE_S = 12 * 3600  # one working day: agents log in again each shift
+
+
+class UvicornOptions(TypedDict):
+    """How uvicorn serves the app, whatever address it listens on."""
+
+    timeout_graceful_shutdown: int
+    proxy_headers: bool
+
+
+# `kefu web` passes these to uvicorn.run; the tests that serve the app themselves pass them to uvicorn too.
+UVICORN_OPTIONS: UvicornOptions = {
+    "timeout_graceful_shutdown": 2,  # open live-update streams would otherwise hold Ctrl-C for 30 s
+    "proxy_headers": False,  # the app believes X-Forwarded-* from KEFU_TRUSTED_PROXIES only (router/web/headers.py)
+}
 
 
 @asynccontextmanager

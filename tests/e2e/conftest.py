@@ -14,7 +14,7 @@ from router.settings import Settings
 from tests.support.browser import ARTIFACTS_DIR, CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.support.crm import seed_demo_with_chosen_passwords
 from tests.support.markers import require_marker
-from tests.support.web import WebServer, running_web_app
+from tests.support.web import WebServer, web_app_in_thread
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def web_server(tmp_path: Path) -> Iterator[WebServer]:
         seed_demo_with_chosen_passwords(uow.session, settings.data_dir)
         uow.commit()
     kefu.dispose()
-    with running_web_app(settings, tmp_path / "uvicorn.log") as base_url:
+    with web_app_in_thread(settings) as base_url:
         yield WebServer(base_url=base_url, database_url=database_url, settings=settings)
 
 

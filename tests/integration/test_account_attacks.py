@@ -21,7 +21,7 @@ from router.crm import migrate
 from router.crm.models import PasswordOrigin, Role
 from router.settings import Settings
 from tests.support.crm import give_chosen_password
-from tests.support.web import Server, csrf_of, form_login, running_web_app
+from tests.support.web import Server, csrf_of, form_login, web_app_in_thread
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 OLD_PUBLISHED_KEY = "kefu-dev-secret-change-me"
@@ -29,13 +29,13 @@ OLD_PUBLISHED_KEY = "kefu-dev-secret-change-me"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """uvicorn over an empty migrated SQLite CRM, with the development key it generates itself."""
+    """The web app over an empty migrated SQLite CRM, with the development key it generates itself."""
     work_dir = tmp_path_factory.mktemp("account-attacks")
     settings = Settings(database_url=f"sqlite:///{work_dir / 'kefu.db'}", var_dir=work_dir / "var")
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
     try:
-        with running_web_app(settings, work_dir / "uvicorn.log") as base_url:
+        with web_app_in_thread(settings) as base_url:
             yield Server(base_url=base_url, kefu=kefu)
     finally:
         kefu.dispose()

@@ -24,7 +24,7 @@ from router.crm.models import utcnow
 from router.settings import Settings
 from tests.support.crm import give_chosen_password
 from tests.support.databases import fresh_postgres_database
-from tests.support.web import Server, form_login, running_web_app
+from tests.support.web import Server, form_login, web_app_in_thread
 
 GUESSES = 300
 # Lower than the defaults (10 and 50): every failure below a limit costs an argon2 hash (~0.2 CPU-seconds and
@@ -52,8 +52,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                 users.add_user(uow.session, username, username, "agent")
                 give_chosen_password(uow.session, username, f"{username}-right-password")
             uow.commit()
-        limits_env = {f"KEFU_{name.upper()}": str(value) for name, value in LIMITS.items()}
-        base_url = stack.enter_context(running_web_app(settings, tmp_path / "uvicorn.log", extra_env=limits_env))
+        base_url = stack.enter_context(web_app_in_thread(settings))
         yield Server(base_url=base_url, kefu=kefu)
 
 

@@ -1,5 +1,8 @@
 """Flood, size and framing attacks on the running web app (uvicorn on a free port, real HTTP), each refused.
 
+uvicorn serves the app from a thread of the test process, configured as ``kefu web`` configures it; the tests about
+processes (two sharing a limit, one reading its limits from its ``KEFU_*`` environment) start web app processes.
+
 Each test speaks from its own made-up client address through ``X-Forwarded-For``, which the app believes from its
 trusted proxy (127.0.0.1, where the tests connect from), so per-IP limits of one test never touch another's.
 """
@@ -30,7 +33,7 @@ from router.settings import Settings
 from router.web import webchat
 from router.web.limits import RedisBoundedSets
 from tests.support.crm import DEMO_PASSWORD, open_demo_ticket, seeded_kefu
-from tests.support.web import running_web_app
+from tests.support.web import running_web_app, web_app_in_thread
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 STREAM_PATHS = ("/webchat/events", "/console/stream")
@@ -45,12 +48,27 @@ class Site:
 
 
 @contextmanager
-def running_site(tmp_path: Path, **env: str) -> Iterator[Site]:
-    """A demo-seeded SQLite CRM served by uvicorn with the ``KEFU_*`` settings in ``env``."""
-    with seeded_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path) as kefu:
-        settings: Settings = kefu.settings.copy(update={"secret_key": "limits-" + tmp_path.name})
-        with running_web_app(settings, tmp_path / "uvicorn.log", extra_env=env) as base_url:
-            yield Site(base_url, kefu)
+def running_site(tmp_path: Path, **limits: object) -> Iterator[Site]:
+    """A demo-seeded SQLite CRM served with the settings in ``limits``."""
+    with (
+        seeded_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path, **limits) as kefu,
+        web_app_in_thread(site_settings(kefu, tmp_path)) as base_url,
+    ):
+        yield Site(base_url, kefu)
+
+
+@contextmanager
+def running_site_process(tmp_path: Path, **env: str) -> Iterator[Site]:
+    """A demo-seeded SQLite CRM served by a web app process that reads the ``KEFU_*`` settings in ``env``."""
+    with (
+        seeded_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path) as kefu,
+        running_web_app(site_settings(kefu, tmp_path), tmp_path / "uvicorn.log", extra_env=env) as base_url,
+    ):
+        yield Site(base_url, kefu)
+
+
+def site_settings(kefu: Kefu, tmp_path: Path) -> Settings:
+    return kefu.settings.copy(update={"secret_key": "limits-" + tmp_path.name})
 
 
 def as_client(address: str) -> dict[str, str]:
@@ -120,7 +138,7 @@ def address() -> str:
 )
 def test_a_flood_of_new_webchat_ids_from_one_address_is_refused(tmp_path: Path, address: str) -> None:
     known = uuid.uuid4()
-    with running_site(tmp_path, KEFU_WEBCHAT_NEW_SESSIONS_PER_HOUR="5") as site:
+    with running_site(tmp_path, webchat_new_sessions_per_hour=5) as site:
         open_demo_ticket(site.kefu, f"web:{known}", "快递没到")
         before = customers(site.kefu)
         with client_of(site, address) as attacker:
@@ -140,9 +158,10 @@ def test_a_flood_of_new_webchat_ids_from_one_address_is_refused(tmp_path: Path, 
 
 
 def test_spoofed_forwarded_for_from_an_untrusted_peer_does_not_dodge_the_limit(tmp_path: Path) -> None:
-    # The app trusts no proxy here, so each request's X-Forwarded-For is the attacker's own invention.
+    # The app trusts no proxy here, so each request's X-Forwarded-For is the attacker's own invention. A process of
+    # its own, as in production, which takes both settings from its KEFU_* environment.
     limits = {"KEFU_EVENT_STREAMS_PER_IP": "2", "KEFU_TRUSTED_PROXIES": "192.0.2.1"}
-    with running_site(tmp_path, **limits) as site, ExitStack() as stack:
+    with running_site_process(tmp_path, **limits) as site, ExitStack() as stack:
         browsers = [stack.enter_context(chat_browser(site, f"198.51.100.{n}")) for n in range(3)]
         streams = [stack.enter_context(browser.stream()) for browser in browsers]
         assert [stream.status_code for stream in streams] == [200, 200, 429]
@@ -161,8 +180,7 @@ def open_stream(client: httpx.Client, path: str, **params: str) -> Iterator[http
 
 
 def test_too_many_open_event_streams_are_refused_and_a_closed_one_frees_its_slot(tmp_path: Path, address: str) -> None:
-    limits = {"KEFU_EVENT_STREAMS_PER_CLIENT": "2", "KEFU_EVENT_STREAMS_PER_IP": "3"}
-    with running_site(tmp_path, **limits) as site, ExitStack() as browsers:
+    with running_site(tmp_path, event_streams_per_client=2, event_streams_per_ip=3) as site, ExitStack() as browsers:
         customer, other, third = (browsers.enter_context(chat_browser(site, address)) for _ in range(3))
         with ExitStack() as streams:
             for _ in range(2):
@@ -181,7 +199,7 @@ def test_too_many_open_event_streams_are_refused_and_a_closed_one_frees_its_slot
 
 
 def test_too_many_console_streams_of_one_user_are_refused(tmp_path: Path, address: str) -> None:
-    with running_site(tmp_path, KEFU_EVENT_STREAMS_PER_CLIENT="2") as site, client_of(site, address) as agent:
+    with running_site(tmp_path, event_streams_per_client=2) as site, client_of(site, address) as agent:
         log_in(agent, "lina")
         with open_stream(agent, "/console/stream") as first, open_stream(agent, "/console/stream") as second:
             assert (first.status_code, second.status_code) == (200, 200)
@@ -211,7 +229,7 @@ def _notes(kefu: Kefu, ticket_id: int) -> int:
 
 
 def test_a_huge_body_is_refused_before_it_is_read_and_nothing_is_stored(tmp_path: Path) -> None:
-    with running_site(tmp_path, KEFU_MAX_BODY_BYTES="65536") as site:
+    with running_site(tmp_path, max_body_bytes=65536) as site:
         ticket_id = open_demo_ticket(site.kefu, "web:huge-body", "快递没到")
         token = httpx.post(f"{site.base_url}/api/tokens", json={"username": "lina", "password": DEMO_PASSWORD}).json()[
             "token"
@@ -285,10 +303,10 @@ def test_https_through_a_trusted_proxy_gets_hsts_and_secure_cookies(default_site
     proxied = httpx.get(f"{default_site.base_url}/login", headers={"X-Forwarded-Proto": "https"})
     assert proxied.headers["strict-transport-security"] == "max-age=31536000"
     assert all("; secure" in cookie.lower() for cookie in proxied.headers.get_list("set-cookie"))
-    with running_site(tmp_path / "untrusted", KEFU_TRUSTED_PROXIES="192.0.2.1") as site:
+    with running_site(tmp_path / "untrusted", trusted_proxies="192.0.2.1") as site:
         spoofed = httpx.get(f"{site.base_url}/login", headers={"X-Forwarded-Proto": "https"})
         assert "strict-transport-security" not in spoofed.headers
-    with running_site(tmp_path / "public", KEFU_PUBLIC_URL="https://kefu.example") as site:
+    with running_site(tmp_path / "public", public_url="https://kefu.example") as site:
         behind_tls = httpx.get(f"{site.base_url}/login")
         assert behind_tls.headers["strict-transport-security"] == "max-age=31536000"
         assert "; secure" in behind_tls.headers["set-cookie"].lower()
@@ -308,8 +326,8 @@ def test_two_web_app_processes_share_one_limit_through_redis(tmp_path: Path, add
     env = {"KEFU_REDIS_URL": REDIS_URL, "KEFU_EVENT_STREAMS_PER_IP": "2"}
     try:
         with (
-            running_site(tmp_path / "one", **env) as one,
-            running_site(tmp_path / "two", **env) as two,
+            running_site_process(tmp_path / "one", **env) as one,
+            running_site_process(tmp_path / "two", **env) as two,
             chat_browser(one, address) as first,
             chat_browser(two, address) as second,
             chat_browser(two, address) as third,

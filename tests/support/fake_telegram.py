@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import deque
@@ -18,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from tests.support.rasa_stack import RasaStack, start_stack
+from tests.support.serving import serving_in_thread
 
 TOKEN = "123456:TEST-fake-token"
 SECRET = "kefu-test-secret"
@@ -138,20 +137,9 @@ def fake_telegram_server() -> Iterator[FakeTelegram]:
     """Run a fake Bot API on a free port for the duration of the block."""
     fake = FakeTelegram()
     app = Starlette(routes=[Route("/bot{token}/{method}", fake._answer, methods=["GET", "POST"])])
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    fake.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/bot"
-    try:
+    with serving_in_thread(app, lifespan="off") as base_url:
+        fake.base_url = f"{base_url}/bot"
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def text_update(update_id: int, chat_id: int, text: str, language_code: str = "zh-hans") -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The web app for tests: under uvicorn on a free port, or in-process, and clients logged in the way people log in."""
+"""The web app for tests: under uvicorn on a free port (in a process of its own, or in a thread of the test's), or
+in-process without HTTP, and clients logged in the way people log in."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.settings import Settings
-from router.web.app import create_app
+from router.web.app import UVICORN_OPTIONS, create_app
 from tests.support.crm import DEMO_PASSWORD
 from tests.support.listening import free_port
+from tests.support.serving import serving_in_thread
 
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -68,11 +70,12 @@ def running_web_app(
     extra_env: dict[str, str] | None = None,
     log_level: str = "warning",
 ) -> Iterator[str]:
-    """uvicorn serving ``create_app`` with ``settings`` (and ``extra_env``) on a free port until the block ends;
-    yields its base URL.
+    """uvicorn serving ``create_app`` with ``settings`` (and ``extra_env``) on a free port until the block ends, in a
+    process of its own that reads them from its ``KEFU_*`` environment; yields its base URL.
 
-    ``host`` is the address it listens on (``0.0.0.0`` to face the network, as the one public process does);
-    ``log_level`` "info" writes uvicorn's access log too, as ``kefu web`` does.
+    For tests whose point is the process (several sharing a limit, the address it binds, its log). ``host`` is the
+    address it listens on (``0.0.0.0`` to face the network, as the one public process does); ``log_level`` "info"
+    writes uvicorn's access log too, as ``kefu web`` does.
     """
     port = free_port()
     env = {
@@ -104,8 +107,8 @@ def running_web_app(
                 "--log-level",
                 log_level,
                 "--timeout-graceful-shutdown",
-                "2",
-                "--no-proxy-headers",  # as `kefu web`: the app itself trusts only KEFU_TRUSTED_PROXIES
+                str(UVICORN_OPTIONS["timeout_graceful_shutdown"]),
+                "--proxy-headers" if UVICORN_OPTIONS["proxy_headers"] else "--no-proxy-headers",
             ],
             env=env,
             stdout=log,
@@ -123,6 +126,21 @@ def running_web_app(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@contextmanager
+def web_app_in_thread(settings: Settings) -> Iterator[str]:
+    """uvicorn serving ``create_app`` with ``settings``, configured as ``kefu web`` configures it, on a free port in a
+    thread of this process until the block ends; yields its base URL.
+
+    The app has a kefu of its own, as the web app process has: what it caches (the signing key) it finds for itself.
+    """
+    kefu = bootstrap(settings)
+    try:
+        with serving_in_thread(create_app(kefu), **UVICORN_OPTIONS) as base_url:
+            yield base_url
+    finally:
+        kefu.dispose()
 
 
 def login(kefu: Kefu, username: str) -> tuple[TestClient, str]:
