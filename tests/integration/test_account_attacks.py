@@ -51,7 +51,7 @@ def choose_password(client: httpx.Client, current: str, new: str) -> httpx.Respo
 def add_user(server: Server, username: str, role: Role = Role.agent) -> str:
     """A new account as ``kefu user add`` makes it; returns the password it was given."""
     with server.kefu.uow() as uow:
-        _, password = users.add_user(uow.session, username, username.title(), role)
+        _, password = users.add_user(uow.session, server.kefu.passwords, username, username.title(), role)
         uow.commit()
     return password
 

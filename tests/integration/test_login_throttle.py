@@ -49,7 +49,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         migrate.upgrade(kefu.engine)
         with kefu.uow() as uow:
             for username in ACCOUNTS:
-                users.add_user(uow.session, username, username, "agent")
+                users.add_user(uow.session, kefu.passwords, username, username, "agent")
                 give_chosen_password(uow.session, username, f"{username}-right-password")
             uow.commit()
         limits_env = {f"KEFU_{name.upper()}": str(value) for name, value in LIMITS.items()}
