@@ -27,8 +27,8 @@ from tests.support.databases import fresh_postgres_database
 from tests.support.web import Server, form_login, running_web_app
 
 GUESSES = 300
-# Lower than the defaults (10 and 50): every failure below a limit costs an argon2 hash (~0.2 CPU-seconds and
-# 64 MiB), and what these tests look at is where the hashing stops, whatever the numbers.
+# Lower than the defaults (10 and 50), so a handful of guesses reaches them: what these tests look at is where the
+# hashing stops, whatever the numbers.
 LIMITS = {"login_failures_per_account": 3, "login_failures_per_ip": 10}
 ACCOUNTS = ("victim", "bystander", "typist")  # the tests share one server: each keeps to its own accounts
 

@@ -54,6 +54,8 @@ def production_env(database_url: str, tmp_path: Path, secret_key: str | None) ->
         "KEFU_ACTION_PORT": str(free_port()),
         "KEFU_RASA_TOKEN": secrets.token_urlsafe(32),
         "KEFU_ACTION_TOKEN": secrets.token_urlsafe(32),
+        # Production's own hashing: the cheap one tests/conftest.py sets for every other kefu is refused here.
+        "KEFU_PASSWORD_HASH_PROFILE": "rfc_9106_low_memory",
     }
     if secret_key is not None:
         env["KEFU_SECRET_KEY"] = secret_key

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import re
 
+from argon2 import extract_parameters
+from argon2.profiles import CHEAPEST
+
 from router.accounts import users
 from router.bootstrap import bootstrap
 from router.crm import migrate
@@ -36,6 +39,8 @@ def test_add_passwd_role_disable_enable_and_list(database_url: str, tmp_path) ->
             assert mei.role is Role.admin and mei.password_origin is PasswordOrigin.assigned
             assert kefu.passwords.verify(mei.password_hash, second)
             assert not kefu.passwords.verify(mei.password_hash, first)
+            # Hashed as the settings say: the tests' cheap profile (tests/conftest.py), not a built-in default.
+            assert extract_parameters(mei.password_hash) == CHEAPEST
 
         last_admin = invoke_kefu("user", "disable", "mei", env=env)
         assert last_admin.returncode == 1 and "last active admin" in last_admin.stdout
