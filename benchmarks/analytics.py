@@ -39,7 +39,9 @@ def main() -> None:
         migrate.upgrade(kefu.engine)
         started = time.perf_counter()
         with kefu.uow() as uow:
-            summary = generate_history(uow.session, settings.data_dir, customers=args.customers, days=90)
+            summary = generate_history(
+                uow.session, kefu.passwords, settings.data_dir, customers=args.customers, days=90
+            )
             uow.commit()
         figures: dict[str, object] = {
             "customers": summary.customers,

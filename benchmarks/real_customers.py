@@ -429,7 +429,7 @@ def scratch_crm(work_dir: Path) -> str:
         migrate.upgrade(kefu.engine)
         model_dir = complaint_model(kefu.settings)
         with kefu.uow() as uow:
-            seed_demo(uow.session, kefu.settings.data_dir)
+            seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
             registry.register(
                 uow.session, registry.TRIAGE, "bench", model_dir, model_dir.name, {}, ModelStatus.active, None
             )

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from router.accounts.secret_key import signing_key
+from router.crm.passwords import Passwords
 from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.db import build_engine, build_read_only_session_factory, build_session_factory
 from router.settings import Settings
@@ -38,6 +39,11 @@ class Kefu:
     def secret_key(self) -> str:
         """The key session cookies and API tokens are signed with (UnsafeSecretKey if it is not fit)."""
         return signing_key(self.settings)
+
+    @cached_property
+    def passwords(self) -> Passwords:
+        """How console passwords are hashed and checked, at the cost the settings name."""
+        return Passwords(self.settings.password_hash_profile)
 
     @cached_property
     def triage_model(self) -> HotModel[Triage]:

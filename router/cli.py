@@ -126,7 +126,7 @@ def seed_demo_command() -> None:
     kefu = _kefu()
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        logins = seed_demo(uow.session, kefu.settings.data_dir)
+        logins = seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
         uow.commit()
     if not logins:
         console.print("CRM already has users: nothing seeded")
@@ -208,7 +208,7 @@ def run(
     logins = []
     if settings.env == "development":  # production starts with the accounts `kefu user add` made, never demo ones
         with kefu.uow() as uow:
-            logins = seed_demo(uow.session, settings.data_dir)
+            logins = seed_demo(uow.session, kefu.passwords, settings.data_dir)
             uow.commit()
         if logins:
             console.print("[green]✓[/] demo organisation created")

@@ -12,6 +12,8 @@ from pydantic import BaseSettings, Field, root_validator, validator
 from router.internal_tokens import with_internal_tokens
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# argon2-cffi's profiles (router/crm/passwords.py): RFC 9106's low-memory recommendation, and its cheapest for tests.
+PasswordHashProfile = Literal["rfc_9106_low_memory", "cheapest"]
 
 
 class Settings(BaseSettings):
@@ -49,6 +51,12 @@ class Settings(BaseSettings):
         50, ge=1, description="Failed logins from one IP address within the lockout window before it is locked out."
     )
     login_lockout_minutes: int = Field(15, ge=1, description="How long the failed-login window and a lockout last.")
+    password_hash_profile: PasswordHashProfile = Field(
+        "rfc_9106_low_memory",
+        description="The argon2id cost of new console password hashes: rfc_9106_low_memory (64 MiB, 3 passes, "
+        "about 0.3 CPU-seconds a hash) or cheapest, for test suites only (refused when KEFU_ENV=production). Stored "
+        "hashes are checked by the parameters they carry, whatever this says.",
+    )
     project_dir: Path = PROJECT_ROOT
     models_dir: Path = PROJECT_ROOT / "models"
     # The three files the Procfile hands Rasa.
@@ -177,6 +185,12 @@ class Settings(BaseSettings):
             raise ValueError("must name the user and password, amqp://USER:PASSWORD@host/vhost")
         if values.get("env") == "production" and (unquote(url.username), unquote(url.password)) == ("guest", "guest"):
             raise ValueError("RabbitMQ's default guest/guest account is refused in production: create a user")
+        return value
+
+    @validator("password_hash_profile")
+    def _production_hashes_at_full_cost(cls, value: PasswordHashProfile, values: dict[str, Any]) -> PasswordHashProfile:
+        if values.get("env") == "production" and value != "rfc_9106_low_memory":
+            raise ValueError(f"{value} is for tests: KEFU_ENV=production hashes passwords with rfc_9106_low_memory")
         return value
 
     @root_validator(skip_on_failure=True)

@@ -19,6 +19,9 @@ from tests.support.markers import MARKERS_VARIABLE
 from tests.support.triage import default_triage_model
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# Every kefu the tests make, in this process or a child, hashes console passwords at argon2's cheapest cost instead of
+# production's ~0.3 CPU-seconds and 64 MiB a hash; tests/integration/test_seed.py checks what production stores.
+os.environ.setdefault("KEFU_PASSWORD_HASH_PROFILE", "cheapest")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups into the test ids

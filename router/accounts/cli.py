@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from router.accounts import users
-from router.bootstrap import bootstrap
+from router.bootstrap import Kefu, bootstrap
 from router.crm.models import PasswordOrigin, Role, User
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import KefuError
@@ -29,12 +29,11 @@ PASSWORD_STATES = {
 
 
 @contextmanager
-def _unit_of_work() -> Iterator[UnitOfWork]:
-    """A unit of work on the configured CRM; a KefuError becomes one red line and exit code 1."""
+def _kefu() -> Iterator[Kefu]:
+    """kefu on the configured CRM; a KefuError becomes one red line and exit code 1."""
     kefu = bootstrap(get_settings())
     try:
-        with kefu.uow() as uow:
-            yield uow
+        yield kefu
     except KefuError as error:
         console.print(f"[bold red]✗[/] {error}")
         raise typer.Exit(code=1) from None
@@ -48,7 +47,7 @@ def _show_password(username: str, password: str) -> None:
 
 
 def _change(username: str, change: Callable[[UnitOfWork, User], None], done: str) -> None:
-    with _unit_of_work() as uow:
+    with _kefu() as kefu, kefu.uow() as uow:
         change(uow, users.get_user(uow.session, username))
         uow.commit()
     console.print(f"[green]✓[/] {username}: {done}")
@@ -62,8 +61,8 @@ def add(
     team: list[str] = typer.Option([], "--team", help="A team the agent works in (repeat for several)."),
 ) -> None:
     """Add a user with a generated first password, printed once."""
-    with _unit_of_work() as uow:
-        user, password = users.add_user(uow.session, username, name, role, teams=team)
+    with _kefu() as kefu, kefu.uow() as uow:
+        user, password = users.add_user(uow.session, kefu.passwords, username, name, role, teams=team)
         uow.commit()
     console.print(f"[green]✓[/] {user.username} added as {role.value}")
     _show_password(user.username, password)
@@ -76,8 +75,9 @@ def passwd(
 ) -> None:
     """Reset a password (generated and printed once, or typed with --ask); ends the user's sessions and tokens."""
     typed = typer.prompt("New password", hide_input=True, confirmation_prompt=True) if ask else None
-    with _unit_of_work() as uow:
-        password = users.assign_password(uow.session, users.get_user(uow.session, username), password=typed)
+    with _kefu() as kefu, kefu.uow() as uow:
+        user = users.get_user(uow.session, username)
+        password = users.assign_password(uow.session, kefu.passwords, user, password=typed)
         uow.commit()
     console.print(f"[green]✓[/] {username}: password reset; their sessions and API tokens no longer work")
     if typed is None:
@@ -117,7 +117,7 @@ def list_command() -> None:
     table = Table(title="Users")
     for column in ("user", "name", "role", "state", "password", "teams"):
         table.add_column(column)
-    with _unit_of_work() as uow:
+    with _kefu() as kefu, kefu.uow() as uow:
         for user in users.list_users(uow.session):
             table.add_row(
                 user.username,

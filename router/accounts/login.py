@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -11,19 +9,15 @@ from router.accounts.login_throttle import LoginLocked, ThrottlePolicy, charge_a
 from router.accounts.users import MAX_PASSWORD_LENGTH
 from router.bootstrap import Kefu
 from router.crm.models import User, utcnow
-from router.crm.passwords import hash_password, verify_password
+from router.crm.passwords import Passwords
 
 
-@lru_cache(maxsize=1)
-def _stand_in_hash() -> str:
-    return hash_password("no such user")
-
-
-def authenticate(session: Session, username: str, password: str) -> User | None:
+def authenticate(session: Session, passwords: Passwords, username: str, password: str) -> User | None:
     """The active user with this username and password, or None (same answer and time for an unknown user)."""
     user = session.scalar(select(User).where(User.username == username.strip()))
     # An unknown name still costs one hash, so timing does not tell which usernames exist.
-    matches = verify_password(user.password_hash if user else _stand_in_hash(), password[:MAX_PASSWORD_LENGTH])
+    password_hash = user.password_hash if user else passwords.stand_in_hash
+    matches = passwords.verify(password_hash, password[:MAX_PASSWORD_LENGTH])
     if user is None or not user.active or not matches or len(password) > MAX_PASSWORD_LENGTH:
         return None
     return user
@@ -38,7 +32,7 @@ def check_login(kefu: Kefu, *, username: str, password: str, ip: str) -> User | 
     if retry_after_s is not None:
         raise LoginLocked(retry_after_s)
     with kefu.uow() as uow:
-        user = authenticate(uow.session, username, password)
+        user = authenticate(uow.session, kefu.passwords, username, password)
         if user is not None:
             refund_success(uow.session, ip=ip, username=username)
             uow.commit()

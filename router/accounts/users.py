@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from router.crm.models import Agent, AuditEntry, PasswordOrigin, Presence, Role, Team, User
-from router.crm.passwords import generate_password, hash_password, verify_password
+from router.crm.passwords import Passwords, generate_password
 from router.errors import Conflict, Forbidden, InvalidInput, NotFound
 from router.routing.presence import set_presence
 
@@ -55,6 +55,7 @@ def _revoke_everything(user: User) -> None:
 
 def add_user(
     session: Session,
+    passwords: Passwords,
     username: str,
     display_name: str,
     role: Role | str,
@@ -74,7 +75,7 @@ def add_user(
         username=username,
         display_name=display_name.strip()[:128] or username,
         role=role,
-        password_hash=hash_password(password),
+        password_hash=passwords.hash(password),
         password_origin=PasswordOrigin.assigned,
     )
     session.add(user)
@@ -102,27 +103,29 @@ def _teams(session: Session, names: Sequence[str]) -> list[Team]:
     return list(teams)
 
 
-def assign_password(session: Session, user: User, *, password: str | None = None, actor_id: int | None = None) -> str:
+def assign_password(
+    session: Session, passwords: Passwords, user: User, *, password: str | None = None, actor_id: int | None = None
+) -> str:
     """Reset someone's password (generated unless given) to one they must change; their sessions and tokens end."""
     if password is None:
         password = generate_password()
     else:
         check_new_password(password, user.username)
-    user.password_hash = hash_password(password)
+    user.password_hash = passwords.hash(password)
     user.password_origin = PasswordOrigin.assigned
     _revoke_everything(user)
     _audit(session, actor_id, "user.password_reset", user)
     return password
 
 
-def choose_password(session: Session, user: User, current: str, new: str) -> None:
+def choose_password(session: Session, passwords: Passwords, user: User, current: str, new: str) -> None:
     """The user replaces their password; every other session and token of theirs stops working."""
-    if not verify_password(user.password_hash, current[:MAX_PASSWORD_LENGTH]):
+    if not passwords.verify(user.password_hash, current[:MAX_PASSWORD_LENGTH]):
         raise Forbidden("the current password is wrong")
     check_new_password(new, user.username)
-    if verify_password(user.password_hash, new):
+    if passwords.verify(user.password_hash, new):
         raise InvalidInput("choose a password different from the current one")
-    user.password_hash = hash_password(new)
+    user.password_hash = passwords.hash(new)
     user.password_origin = PasswordOrigin.chosen
     _revoke_everything(user)
     _audit(session, user.id, "user.password_changed", user)

@@ -47,7 +47,9 @@ def demo_data(
             if existing and not append:
                 console.print(f"[bold red]✗[/] the CRM already has {existing} conversations: pass --append to add more")
                 raise typer.Exit(code=1)
-            summary = generate_history(uow.session, kefu.settings.data_dir, customers=customers, days=days, seed=seed)
+            summary = generate_history(
+                uow.session, kefu.passwords, kefu.settings.data_dir, customers=customers, days=days, seed=seed
+            )
             uow.commit()
     except InvalidInput as error:
         console.print(f"[bold red]✗[/] {error}")

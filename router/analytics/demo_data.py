@@ -32,6 +32,7 @@ from router.crm.models import (
     TicketStatus,
     utcnow,
 )
+from router.crm.passwords import Passwords
 from router.crm.seed import load_categories, seed_demo
 from router.errors import InvalidInput
 
@@ -296,14 +297,21 @@ class _HistoryWriter:
 
 
 def generate_history(
-    session: Session, data_dir: Path, *, customers: int = 600, days: int = 90, seed: int = 7
+    session: Session,
+    passwords: Passwords,
+    data_dir: Path,
+    *,
+    customers: int = 600,
+    days: int = 90,
+    seed: int = 7,
 ) -> DemoSummary:
-    """Write ``customers`` customers' last ``days`` days of conversations, tickets and ratings into the CRM."""
+    """Write ``customers`` customers' last ``days`` days of conversations, tickets and ratings into the CRM (an
+    empty one gets the demo organisation first, its password hashed with ``passwords``)."""
     if not 10 <= customers <= 20_000:
         raise InvalidInput("customers must be between 10 and 20000")
     if not 30 <= days <= 730:
         raise InvalidInput("days must be between 30 and 730")
-    seed_demo(session, data_dir)
+    seed_demo(session, passwords, data_dir)
     rng = np.random.default_rng(seed)
     writer = _HistoryWriter(session, data_dir, rng, utcnow() - timedelta(days=days), days)
     conversations = 0

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from router.crm.models import Agent, CannedResponse, FaqEntry, PasswordOrigin, Role, Team, User
-from router.crm.passwords import generate_password, hash_password
+from router.crm.passwords import Passwords, generate_password
 
 
 class DemoLogin(NamedTuple):
@@ -30,7 +30,7 @@ def load_categories(data_dir: Path) -> dict[str, Any]:
     return _load(data_dir / "triage" / "categories.yml")
 
 
-def seed_demo(session: Session, data_dir: Path) -> list[DemoLogin]:
+def seed_demo(session: Session, passwords: Passwords, data_dir: Path) -> list[DemoLogin]:
     """Fill an empty CRM with the demo organisation and return its logins; none (and no change) if users exist.
 
     The demo accounts share one password per install: one argon2 hash keeps seeding (which every test fixture
@@ -46,7 +46,7 @@ def seed_demo(session: Session, data_dir: Path) -> list[DemoLogin]:
     }
     session.add_all(teams.values())
     password = generate_password()
-    password_hash = hash_password(password)
+    password_hash = passwords.hash(password)
     logins = []
     for person in organisation["users"]:
         login = DemoLogin(person["username"], password, person["role"])

@@ -65,7 +65,9 @@ async def add_user(
     """Create the account and show its first password once; the new user must change it at first login."""
     teams = [str(team) for team in (await request.form()).getlist("teams")]
     with kefu.uow() as uow:
-        user, password = users.add_user(uow.session, username, display_name, role, teams=teams, actor_id=admin.id)
+        user, password = users.add_user(
+            uow.session, kefu.passwords, username, display_name, role, teams=teams, actor_id=admin.id
+        )
         uow.commit()
         return _page(request, uow, new_password={"username": user.username, "password": password})
 
@@ -77,7 +79,7 @@ def reset_password(
     """Give the user a new generated password, shown once; their sessions and tokens end."""
     with kefu.uow() as uow:
         user = _user(uow, user_id)
-        password = users.assign_password(uow.session, user, actor_id=admin.id)
+        password = users.assign_password(uow.session, kefu.passwords, user, actor_id=admin.id)
         uow.commit()
         return _page(request, uow, new_password={"username": user.username, "password": password})
 

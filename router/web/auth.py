@@ -114,7 +114,7 @@ def change_password(
             raise InvalidInput("the two new passwords differ")
         with kefu.uow() as uow:
             account = uow.session.get(User, user.id)
-            users.choose_password(uow.session, account, current_password, new_password)
+            users.choose_password(uow.session, kefu.passwords, account, current_password, new_password)
             uow.commit()
     except (InvalidInput, Forbidden) as error:
         status_code = 403 if isinstance(error, Forbidden) else 422

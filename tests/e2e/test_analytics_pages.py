@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 def _fill_history(server: WebServer) -> None:
     kefu = bootstrap(server.settings)
     with kefu.uow() as uow:
-        generate_history(uow.session, server.settings.data_dir, customers=150, days=60, seed=9)
+        generate_history(uow.session, kefu.passwords, server.settings.data_dir, customers=150, days=60, seed=9)
         uow.commit()
     kefu.dispose()
 

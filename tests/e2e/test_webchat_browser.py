@@ -69,7 +69,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChatSite]:
     kefu = bootstrap(settings)
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, settings.data_dir)
+        seed_demo(uow.session, kefu.passwords, settings.data_dir)
         # Filing a complaint needs an active triage model: the shipped default one, trained once and cached.
         triage = default_triage_model(work_dir / "triage", settings.shared_data_dir)
         register(uow.session, "triage", "test-default", triage, "test", {}, ModelStatus.active, None)

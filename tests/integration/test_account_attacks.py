@@ -51,7 +51,7 @@ def choose_password(client: httpx.Client, current: str, new: str) -> httpx.Respo
 def add_user(server: Server, username: str, role: Role = Role.agent) -> str:
     """A new account as ``kefu user add`` makes it; returns the password it was given."""
     with server.kefu.uow() as uow:
-        _, password = users.add_user(uow.session, username, username.title(), role)
+        _, password = users.add_user(uow.session, server.kefu.passwords, username, username.title(), role)
         uow.commit()
     return password
 
@@ -59,8 +59,8 @@ def add_user(server: Server, username: str, role: Role = Role.agent) -> str:
 def working_user(server: Server, username: str, role: Role = Role.agent) -> tuple[httpx.Client, str]:
     """A new user who has chosen their own password, logged in: their browser client and that password.
 
-    The password is set as the tests' cheap hash rather than through the form (four argon2 hashes at production
-    strength fewer a user); test_first_login_on_someone_elses_password_must_choose_its_own walks the form itself.
+    The password is set directly rather than through the form (a login and a password change fewer a user);
+    test_first_login_on_someone_elses_password_must_choose_its_own walks the form itself.
     """
     add_user(server, username, role)
     own = f"{username}-own-password-1"

@@ -25,7 +25,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
     tmp_path = tmp_path_factory.mktemp("analytics")
     kefu = make_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path)
     with kefu.uow() as uow:
-        demo_data.generate_history(uow.session, kefu.settings.data_dir, customers=300, days=90, seed=11)
+        demo_data.generate_history(uow.session, kefu.passwords, kefu.settings.data_dir, customers=300, days=90, seed=11)
         uow.commit()
     yield kefu
     kefu.dispose()
@@ -152,7 +152,9 @@ def test_staffing_plan_covers_every_hour_of_every_team(history: Kefu) -> None:
 
 def test_demo_history_and_analyses_work_the_same_on_postgresql(kefu_any_db: Kefu) -> None:
     with kefu_any_db.uow() as uow:
-        summary = demo_data.generate_history(uow.session, kefu_any_db.settings.data_dir, customers=60, seed=3)
+        summary = demo_data.generate_history(
+            uow.session, kefu_any_db.passwords, kefu_any_db.settings.data_dir, customers=60, seed=3
+        )
         uow.commit()
     with kefu_any_db.uow() as uow:
         report = kpis.compute_kpis(uow.session, PERIOD)
@@ -166,9 +168,9 @@ def test_demo_history_and_analyses_work_the_same_on_postgresql(kefu_any_db: Kefu
 def test_demo_data_refuses_silly_sizes(kefu: Kefu) -> None:
     with kefu.uow() as uow:
         with pytest.raises(InvalidInput, match="customers"):
-            demo_data.generate_history(uow.session, kefu.settings.data_dir, customers=5)
+            demo_data.generate_history(uow.session, kefu.passwords, kefu.settings.data_dir, customers=5)
         with pytest.raises(InvalidInput, match="days"):
-            demo_data.generate_history(uow.session, kefu.settings.data_dir, days=10_000)
+            demo_data.generate_history(uow.session, kefu.passwords, kefu.settings.data_dir, days=10_000)
 
 
 def test_kefu_demo_data_and_report_commands(tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kefu]:
     kefu = make_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path)
     with kefu.uow() as uow:
         seed_demo_with_chosen_passwords(uow.session, kefu.settings.data_dir)
-        generate_history(uow.session, kefu.settings.data_dir, customers=120, days=60, seed=5)
+        generate_history(uow.session, kefu.passwords, kefu.settings.data_dir, customers=120, days=60, seed=5)
         uow.commit()
     yield kefu
     kefu.dispose()

@@ -27,8 +27,8 @@ from tests.support.databases import fresh_postgres_database
 from tests.support.web import Server, form_login, web_app_in_thread
 
 GUESSES = 300
-# Lower than the defaults (10 and 50): every failure below a limit costs an argon2 hash (~0.2 CPU-seconds and
-# 64 MiB), and what these tests look at is where the hashing stops, whatever the numbers.
+# Lower than the defaults (10 and 50), so a handful of guesses reaches them: what these tests look at is where the
+# hashing stops, whatever the numbers.
 LIMITS = {"login_failures_per_account": 3, "login_failures_per_ip": 10}
 ACCOUNTS = ("victim", "bystander", "typist")  # the tests share one server: each keeps to its own accounts
 
@@ -49,7 +49,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         migrate.upgrade(kefu.engine)
         with kefu.uow() as uow:
             for username in ACCOUNTS:
-                users.add_user(uow.session, username, username, "agent")
+                users.add_user(uow.session, kefu.passwords, username, username, "agent")
                 give_chosen_password(uow.session, username, f"{username}-right-password")
             uow.commit()
         base_url = stack.enter_context(web_app_in_thread(settings))

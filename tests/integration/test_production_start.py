@@ -1,4 +1,5 @@
-"""KEFU_ENV=production refuses to start the web app, the worker or `kefu run` on a forgeable key or demo passwords."""
+"""KEFU_ENV=production refuses to start the web app, the worker or `kefu run` on a forgeable key or demo passwords,
+and any kefu command on the tests' cheap password hashing."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def crm(tmp_path: Path, *, demo: bool) -> str:
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
         if demo:
-            seed_demo(uow.session, kefu.settings.data_dir)
+            seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
         else:
-            users.add_user(uow.session, "boss", "Boss", "admin")
+            users.add_user(uow.session, kefu.passwords, "boss", "Boss", "admin")
             give_chosen_password(uow.session, "boss", "boss-own-password")
         uow.commit()
     kefu.dispose()
@@ -53,6 +54,8 @@ def production_env(database_url: str, tmp_path: Path, secret_key: str | None) ->
         "KEFU_ACTION_PORT": str(free_port()),
         "KEFU_RASA_TOKEN": secrets.token_urlsafe(32),
         "KEFU_ACTION_TOKEN": secrets.token_urlsafe(32),
+        # Production's own hashing: the cheap one tests/conftest.py sets for every other kefu is refused here.
+        "KEFU_PASSWORD_HASH_PROFILE": "rfc_9106_low_memory",
     }
     if secret_key is not None:
         env["KEFU_SECRET_KEY"] = secret_key
@@ -117,13 +120,30 @@ def test_demo_passwords_stop_production_until_each_is_replaced(tmp_path: Path) -
     with kefu.uow() as uow:
         for username in demo_users:
             if username != "zhanglei":
-                users.assign_password(uow.session, users.get_user(uow.session, username))
+                users.assign_password(uow.session, kefu.passwords, users.get_user(uow.session, username))
         uow.commit()
     kefu.dispose()
     still = invoke_kefu("worker", "--once", env=env)
     assert still.returncode == 1 and "zhanglei" in still.stdout and "lina" not in still.stdout
     assert invoke_kefu("user", "passwd", "zhanglei", env=env).returncode == 0
     assert invoke_kefu("worker", "--once", env=env).returncode == 0
+
+
+def test_production_refuses_the_tests_cheap_password_hashing(tmp_path: Path) -> None:
+    database_url = crm(tmp_path, demo=False)
+    env = production_env(database_url, tmp_path, STRONG_KEY) | {"KEFU_PASSWORD_HASH_PROFILE": "cheapest"}
+    worker = run_kefu("worker", "--once", env=env)
+    assert worker.returncode == 1, worker.stdout + worker.stderr
+    assert "KEFU_PASSWORD_HASH_PROFILE: cheapest is for tests" in worker.stdout and "Traceback" not in worker.stderr
+    kefu = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
+    with kefu.reader() as reader:
+        given = users.get_user(reader.session, "boss").password_hash
+    # `kefu user passwd` writes a hash without the start-up checks: it refuses too, and the stored hash stays.
+    passwd = invoke_kefu("user", "passwd", "boss", env=env)
+    assert passwd.returncode == 1 and "cheapest is for tests" in passwd.stderr
+    with kefu.reader() as reader:
+        assert users.get_user(reader.session, "boss").password_hash == given
+    kefu.dispose()
 
 
 def test_production_starts_with_a_strong_key_and_no_demo_passwords(tmp_path: Path) -> None:

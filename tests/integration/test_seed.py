@@ -8,18 +8,20 @@ from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
 from router.crm.models import Agent, FaqEntry, PasswordOrigin, Role, Team, User
-from router.crm.passwords import verify_password
+from router.crm.passwords import Passwords
 from router.crm.seed import seed_demo
 
 
 def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_any_db: Kefu) -> None:
     data_dir = kefu_any_db.settings.data_dir
+    # Production's hashing (the only one KEFU_ENV=production accepts), not the tests' cheap one.
+    production = Passwords("rfc_9106_low_memory")
     with kefu_any_db.uow() as uow:
-        logins = seed_demo(uow.session, data_dir)
+        logins = seed_demo(uow.session, production, data_dir)
         uow.commit()
     assert {login.username for login in logins} >= {"admin", "supervisor", "lina"}
     with kefu_any_db.uow() as uow:
-        assert seed_demo(uow.session, data_dir) == []
+        assert seed_demo(uow.session, production, data_dir) == []
         session = uow.session
         assert session.scalar(select(func.count(Team.id))) == 6
         safety = session.execute(select(Team).where(Team.name == "safety")).scalar_one()
@@ -38,10 +40,10 @@ def test_seed_fills_an_empty_crm_once_with_a_random_password_stored_hashed(kefu_
             stored.add((user.password_hash, password))
         # Each distinct stored hash checked once: a verification at production strength costs ~0.2 CPU-seconds.
         for password_hash, password in stored:
-            assert password not in password_hash and verify_password(password_hash, password)
-            # RFC 9106's second recommendation (64 MiB, 3 passes): the tests' own demo hash is far cheaper.
+            assert password not in password_hash and production.verify(password_hash, password)
+            # RFC 9106's second recommendation (64 MiB, 3 passes): the tests' own hashes are far cheaper.
             assert extract_parameters(password_hash) == RFC_9106_LOW_MEMORY
-            assert not verify_password(password_hash, "kefu-demo")
+            assert not production.verify(password_hash, "kefu-demo")
 
 
 def test_every_install_gets_its_own_demo_password(kefu: Kefu, tmp_path) -> None:
@@ -52,7 +54,7 @@ def test_every_install_gets_its_own_demo_password(kefu: Kefu, tmp_path) -> None:
         passwords = []
         for install in (kefu, other):
             with install.uow() as uow:
-                passwords.append(seed_demo(uow.session, install.settings.data_dir)[0].password)
+                passwords.append(seed_demo(uow.session, install.passwords, install.settings.data_dir)[0].password)
                 uow.commit()
         assert passwords[0] != passwords[1] and len(passwords[0]) >= 16
     finally:

@@ -138,7 +138,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
         rasa_url=f"http://127.0.0.1:{rasa_port_placeholder}",
     )
     with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
+        seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
         uow.commit()
         admin_id = uow.session.execute(select(User.id).where(User.role == "admin")).scalars().first()
     first = retrain(kefu, lambda *_: None, lambda _: None, user_id=admin_id)

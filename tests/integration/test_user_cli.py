@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+from argon2 import extract_parameters
+from argon2.profiles import CHEAPEST
+
 from router.accounts import users
 from router.bootstrap import bootstrap
 from router.crm import migrate
 from router.crm.models import PasswordOrigin, Role
-from router.crm.passwords import verify_password
 from router.settings import Settings
 from tests.support.cli import invoke_kefu, run_kefu
 
@@ -35,7 +37,10 @@ def test_add_passwd_role_disable_enable_and_list(database_url: str, tmp_path) ->
         with kefu.uow() as uow:
             mei = users.get_user(uow.session, "mei")
             assert mei.role is Role.admin and mei.password_origin is PasswordOrigin.assigned
-            assert verify_password(mei.password_hash, second) and not verify_password(mei.password_hash, first)
+            assert kefu.passwords.verify(mei.password_hash, second)
+            assert not kefu.passwords.verify(mei.password_hash, first)
+            # Hashed as the settings say: the tests' cheap profile (tests/conftest.py), not a built-in default.
+            assert extract_parameters(mei.password_hash) == CHEAPEST
 
         last_admin = invoke_kefu("user", "disable", "mei", env=env)
         assert last_admin.returncode == 1 and "last active admin" in last_admin.stdout

@@ -53,7 +53,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     kefu = bootstrap(Settings(database_url=database_url, var_dir=work_dir / "var"))
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
+        seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
         uow.commit()
     rasa = start_channels_stack(database_url, work_dir, "http://127.0.0.1:9/bot", env={"KEFU_REST_CHANNEL": "false"})
     settings = kefu.settings.copy(

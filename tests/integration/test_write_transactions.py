@@ -72,7 +72,7 @@ def crm(tmp_path: Path) -> Iterator[Kefu]:
     kefu = seeded_sqlite_kefu(tmp_path)
     kefu.settings.models_dir = tmp_path / "models"
     with kefu.uow() as uow:
-        generate_history(uow.session, kefu.settings.data_dir, customers=20, days=30, seed=3)
+        generate_history(uow.session, kefu.passwords, kefu.settings.data_dir, customers=20, days=30, seed=3)
         uow.commit()
     yield kefu
     kefu.dispose()

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.profiles import CHEAPEST
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -20,6 +18,7 @@ from router.bootstrap import Kefu, bootstrap
 from router.crm import migrate
 from router.crm.conversations import current_conversation
 from router.crm.models import Conversation, Interaction, PasswordOrigin, Speaker, Ticket, User
+from router.crm.passwords import Passwords
 from router.crm.seed import seed_demo
 from router.db import build_engine
 from router.routing.tickets import open_ticket
@@ -28,6 +27,8 @@ from tests.support.listening import free_port
 
 # The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
 DEMO_PASSWORD = "demo-users-own-password"
+# The hashing tests/conftest.py gives every kefu of the tests, for the helpers below that write hashes without one.
+CHEAP_PASSWORDS = Passwords("cheapest")
 
 
 def make_kefu(database_url: str, tmp_path: Path, **overrides: object) -> Kefu:
@@ -43,9 +44,9 @@ def cheap_password_hash(password: str) -> str:
 
     kefu verifies a password by the parameters stored in its hash, so every test login still goes through the
     product's own verification, in microseconds instead of ~0.2 CPU-seconds and 64 MiB (hundreds of logins a run).
-    What kefu itself stores has production strength: tests/integration/test_seed.py checks it.
+    What kefu stores in production has production strength: tests/integration/test_seed.py checks it.
     """
-    return PasswordHasher.from_parameters(CHEAPEST).hash(password)
+    return CHEAP_PASSWORDS.hash(password)
 
 
 def give_chosen_password(session: Session, username: str, password: str) -> None:
@@ -62,7 +63,7 @@ def seed_demo_with_chosen_passwords(session: Session, data_dir: Path) -> None:
 
     One hash per test run instead of a login and a password change per user per test.
     """
-    seed_demo(session, data_dir)
+    seed_demo(session, CHEAP_PASSWORDS, data_dir)
     session.execute(
         sa.update(User).values(password_hash=cheap_password_hash(DEMO_PASSWORD), password_origin=PasswordOrigin.chosen)
     )

@@ -25,7 +25,7 @@ def crm(tmp_path: Path, triage_model_dir: Path) -> Iterator[Kefu]:
     """A demo-seeded SQLite CRM with the small triage model active."""
     kefu = make_kefu(f"sqlite:///{tmp_path / 'crm.db'}", tmp_path, models_dir=tmp_path / "models")
     with kefu.uow() as uow:
-        seed_demo(uow.session, kefu.settings.data_dir)
+        seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
         uow.commit()
     activate_triage(kefu, triage_model_dir)
     yield kefu

@@ -20,7 +20,7 @@ INTERNAL = ("KEFU_RASA_HOST", "KEFU_RASA_URL", "KEFU_ACTION_HOST", "KEFU_ACTION_
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (*INTERNAL, "KEFU_ACTION_TOKEN", "KEFU_ENV", "KEFU_REST_CHANNEL"):
+    for name in (*INTERNAL, "KEFU_ACTION_TOKEN", "KEFU_ENV", "KEFU_REST_CHANNEL", "KEFU_PASSWORD_HASH_PROFILE"):
         monkeypatch.delenv(name, raising=False)
 
 

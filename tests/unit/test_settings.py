@@ -18,6 +18,16 @@ def test_defaults_run_locally_on_sqlite(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.web_url == "http://127.0.0.1:8000"
 
 
+def test_passwords_are_hashed_at_production_cost_unless_a_test_suite_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KEFU_PASSWORD_HASH_PROFILE", raising=False)
+    assert Settings(_env_file=None).password_hash_profile == "rfc_9106_low_memory"
+    assert Settings(_env_file=None, password_hash_profile="cheapest").password_hash_profile == "cheapest"
+    with pytest.raises(pydantic.ValidationError, match="cheapest is for tests"):
+        Settings(_env_file=None, env="production", password_hash_profile="cheapest")
+
+
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEFU_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/kefu")
     monkeypatch.setenv("KEFU_WEB_PORT", "8123")

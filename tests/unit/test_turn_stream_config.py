@@ -28,6 +28,7 @@ def test_with_rabbitmq_rasa_publishes_to_the_durable_queue_and_kefu_run_starts_t
         _env_file=None,
         var_dir=tmp_path,
         env="production",
+        password_hash_profile="rfc_9106_low_memory",
         rabbitmq_url="amqps://ke%40fu:p%3Aw%2Fd@mq.internal/kefu?heartbeat=30",
         rabbitmq_queue="shop.turns",
     )
