@@ -23,6 +23,7 @@ from router.training.jobs import (
     run_next_job,
     take_over_stale_jobs,
 )
+from router.training.nlu_yaml import Example, write_nlu_file
 from tests.support.crm import make_kefu
 
 
@@ -49,6 +50,7 @@ def test_failed_run_is_recorded_with_its_log_and_frees_the_slot(sqlite_url: str,
     # A project without config.yml or domain.yml: staging fails, as a broken checkout would.
     empty_project = tmp_path / "project"
     empty_project.mkdir()
+    write_nlu_file(tmp_path / "data" / "nlu" / "greet.yml", [Example("hello", "greet")])
     kefu = make_kefu(sqlite_url, tmp_path, project_dir=empty_project, data_dir=tmp_path / "data")
     try:
         with kefu.uow() as uow:
