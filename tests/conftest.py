@@ -96,9 +96,17 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str:
-    """Each test that asks for it runs once on SQLite and once on PostgreSQL."""
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """Each test that asks for it, or for a fixture that does, runs once on SQLite and once on PostgreSQL."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_server")  # skips with the reason where there is none
+    return request.param
+
+
+@pytest.fixture
+def database_url(database_kind: str, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty database of each kind."""
+    return request.getfixturevalue("sqlite_url" if database_kind == "sqlite" else "postgres_url")
 
 
 @pytest.fixture(scope="session")
@@ -119,18 +127,18 @@ def crm_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrmTempl
 
 
 @pytest.fixture
-def kefu(sqlite_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
+def kefu(tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated SQLite CRM: the fast default for service-layer tests."""
-    crm_templates.fill(sqlite_url, seeded=False)
-    app = bootstrap(Settings(database_url=sqlite_url, var_dir=tmp_path / "var"))
-    yield app
-    app.dispose()
+    with crm_templates.copy("sqlite", seeded=False, work_dir=tmp_path) as url:
+        app = bootstrap(Settings(database_url=url, var_dir=tmp_path / "var"))
+        yield app
+        app.dispose()
 
 
 @pytest.fixture
-def kefu_any_db(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
+def kefu_any_db(database_kind: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on a migrated CRM, once per database kind."""
-    crm_templates.fill(database_url, seeded=False)
-    app = bootstrap(Settings(database_url=database_url, var_dir=tmp_path / "var"))
-    yield app
-    app.dispose()
+    with crm_templates.copy(database_kind, seeded=False, work_dir=tmp_path) as url:
+        app = bootstrap(Settings(database_url=url, var_dir=tmp_path / "var"))
+        yield app
+        app.dispose()

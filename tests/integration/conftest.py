@@ -28,15 +28,15 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RasaStack]:
 
 
 @pytest.fixture
-def seeded(database_url: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
+def seeded(database_kind: str, tmp_path: Path, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A demo-seeded CRM (lina: logistics + after_sales; supervisor: every team), on SQLite and PostgreSQL, whose
     Rasa URL points at a closed port: resolving never talks to anyone else's Rasa."""
-    crm_templates.fill(database_url, seeded=True)
-    kefu = bootstrap(
-        Settings(database_url=database_url, var_dir=tmp_path / "var", rasa_url=f"http://127.0.0.1:{free_port()}")
-    )
-    yield kefu
-    kefu.dispose()
+    with crm_templates.copy(database_kind, seeded=True, work_dir=tmp_path) as url:
+        kefu = bootstrap(
+            Settings(database_url=url, var_dir=tmp_path / "var", rasa_url=f"http://127.0.0.1:{free_port()}")
+        )
+        yield kefu
+        kefu.dispose()
 
 
 @pytest.fixture(scope="module")

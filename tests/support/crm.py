@@ -125,19 +125,25 @@ class CrmTemplates:
             self._made[(kind, seeded)] = made
         return self._made[(kind, seeded)]
 
-    def fill(self, database_url: str, seeded: bool) -> None:
-        """Make the fresh, empty database at ``database_url`` a copy of the migrated (or seeded) template."""
-        url = make_url(database_url)
-        if url.get_backend_name() == "sqlite":
-            with sqlite3.connect(self._template("sqlite", seeded)) as source, sqlite3.connect(url.database) as target:
+    @contextmanager
+    def copy(self, kind: str, seeded: bool, work_dir: Path) -> Iterator[str]:
+        """The URL of a fresh copy of the migrated (or seeded) template of ``kind`` ("sqlite" or "postgresql"): a
+        file in ``work_dir``, or a database created as the template's copy and dropped on leaving."""
+        template = self._template(kind, seeded)
+        if kind == "sqlite":
+            copy = work_dir / "kefu.db"
+            with sqlite3.connect(template) as source, sqlite3.connect(copy) as target:
                 source.backup(target)
             source.close()
             target.close()
-        else:
-            template = self._template("postgresql", seeded)
-            self._admin_sql(
-                f'DROP DATABASE "{url.database}"', f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"'
-            )
+            yield f"sqlite:///{copy}"
+            return
+        name = f"kefu_test_{uuid.uuid4().hex[:12]}"
+        self._admin_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        try:
+            yield self._postgres_url(name)
+        finally:
+            self._admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def drop(self) -> None:
         """Drop the PostgreSQL templates (the SQLite ones go with ``work_dir``)."""
