@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from router.bootstrap import Kefu
+from router.bootstrap import Kefu, bootstrap
 from router.crm.conversations import current_conversation
 from router.crm.models import Channel, Conversation, Interaction, Speaker
 from router.delivery.service import DeliveryResult, deliver, deliver_async, send_stored_async
 from router.delivery.telegram import Button, RetryPolicy, TelegramSender
 from router.errors import InvalidInput, NotFound
+from router.settings import Settings
 from router.web.webchat import chat_history, turns_after
-from tests.support.crm import make_kefu
+from tests.support.crm import CrmTemplates
 from tests.support.fake_telegram import TOKEN, FakeTelegram, fake_telegram_server
 
 FAST_RETRY = RetryPolicy(attempts=3, first_backoff_seconds=0.05, max_backoff_seconds=0.1)
@@ -30,11 +31,15 @@ def fake() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture
-def kefu_tg(database_url: str, tmp_path: Path, fake: FakeTelegram) -> Iterator[Kefu]:
+def kefu_tg(database_kind: str, tmp_path: Path, fake: FakeTelegram, crm_templates: CrmTemplates) -> Iterator[Kefu]:
     """A kefu on SQLite and on PostgreSQL whose Telegram bot talks to the fake Bot API."""
-    app = make_kefu(database_url, tmp_path, telegram_token=TOKEN, telegram_api_url=fake.base_url)
-    yield app
-    app.dispose()
+    with crm_templates.copy(database_kind, seeded=False, work_dir=tmp_path) as url:
+        settings = Settings(
+            database_url=url, var_dir=tmp_path / "var", telegram_token=TOKEN, telegram_api_url=fake.base_url
+        )
+        app = bootstrap(settings)
+        yield app
+        app.dispose()
 
 
 def open_conversation(kefu: Kefu, sender_id: str) -> int:
