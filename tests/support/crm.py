@@ -23,6 +23,7 @@ from router.crm.seed import seed_demo
 from router.db import build_engine
 from router.routing.tickets import open_ticket
 from router.settings import Settings
+from tests.support.databases import fresh_postgres_database
 from tests.support.listening import free_port
 
 # The password the tests' demo users chose themselves at "first login" (test data: the product has no such constant).
@@ -138,12 +139,8 @@ class CrmTemplates:
             target.close()
             yield f"sqlite:///{copy}"
             return
-        name = f"kefu_test_{uuid.uuid4().hex[:12]}"
-        self._admin_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        try:
-            yield self._postgres_url(name)
-        finally:
-            self._admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with fresh_postgres_database(self.postgres_server, template=template) as url:
+            yield url
 
     def drop(self) -> None:
         """Drop the PostgreSQL templates (the SQLite ones go with ``work_dir``)."""
@@ -154,12 +151,11 @@ class CrmTemplates:
     def _postgres_url(self, name: str) -> str:
         return make_url(self.postgres_server).set(database=name).render_as_string(hide_password=False)
 
-    def _admin_sql(self, *statements: str) -> None:
+    def _admin_sql(self, statement: str) -> None:
         admin = build_engine(self.postgres_server, isolation_level="AUTOCOMMIT")
         try:
             with admin.connect() as connection:
-                for statement in statements:
-                    connection.exec_driver_sql(statement)
+                connection.exec_driver_sql(statement)
         finally:
             admin.dispose()
 

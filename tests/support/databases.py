@@ -23,12 +23,12 @@ REDIS_SERVER_URL = os.environ.get("KEFU_TEST_REDIS_URL", "redis://127.0.0.1:6379
 
 
 @contextmanager
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """The URL of a new, empty database on the PostgreSQL server, dropped on leaving."""
+def fresh_postgres_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """The URL of a new database on the PostgreSQL server, empty or a copy of ``template``, dropped on leaving."""
     name = f"kefu_test_{uuid.uuid4().hex[:12]}"
     admin = build_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:

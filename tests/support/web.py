@@ -82,6 +82,7 @@ def running_web_app(
         **os.environ,
         "KEFU_DATABASE_URL": settings.database_url,
         "KEFU_VAR_DIR": str(settings.var_dir),
+        "KEFU_MODELS_DIR": str(settings.models_dir),  # a promotion there must not move the checkout's model
         "KEFU_SECRET_KEY": settings.secret_key,
         "KEFU_RASA_URL": settings.rasa_url,
         "KEFU_RASA_TOKEN": settings.rasa_token,
