@@ -50,17 +50,17 @@ def rasa_env(**extra: str) -> dict[str, str]:
 def trained_model() -> Path:
     """Path of the model for the current assistant, trained once for every run that needs it."""
     require_marker("rasa", "trains or loads the assistant's Rasa model")
-    name = fingerprint(MODEL_INPUTS)
-    return cached(f"{name}.tar.gz", lambda model: _train(model.parent, name))
+    return cached("rasa", fingerprint(MODEL_INPUTS), _train, suffix=".tar.gz")
 
 
-def _train(out_dir: Path, name: str) -> None:
+def _train(model: Path) -> None:
+    out_dir, name = model.parent, model.name.removesuffix(".tar.gz")
     command = [RASA, "train", "--config", "config.yml", "--domain", "domain.yml", "--data", *TRAINING_DATA]
     command += ["--out", str(out_dir), "--fixed-model-name", name]
     result = subprocess.run(
         command, cwd=PROJECT_ROOT, env=rasa_env(), capture_output=True, text=True, timeout=TRAIN_TIMEOUT_SECONDS
     )
-    if result.returncode != 0 or not (out_dir / f"{name}.tar.gz").exists():
+    if result.returncode != 0 or not model.exists():
         raise RuntimeError(f"rasa train failed ({result.returncode}):\n{result.stdout[-4000:]}{result.stderr[-4000:]}")
 
 

@@ -56,7 +56,8 @@ def _cached_model(kind: str, shared_data_dir: Path | None) -> Path:
     versions = [f"{name} {metadata.version(name)}" for name in TRAINING_LIBRARIES]
     shared_data = fingerprint([SHARED_TRAINING_DATA], root=shared_data_dir) if shared_data_dir else "no shared data"
     key = fingerprint(TRAINING_INPUTS, [kind, sys.version, *versions, shared_data])
-    return cached(f"triage-{kind}-{key}", lambda model: _train_in_fresh_process(kind, model, shared_data_dir))
+    family = f"triage-{kind}-with-shared-reviews" if shared_data_dir else f"triage-{kind}"
+    return cached(family, key, lambda model: _train_in_fresh_process(kind, model, shared_data_dir))
 
 
 def _train_in_fresh_process(kind: str, out_dir: Path, shared_data_dir: Path | None) -> None:
