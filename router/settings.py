@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "127.0.0.1", description="Comma-separated proxy addresses or networks whose X-Forwarded-For/-Proto count."
     )
+    webchat_embed_origins: str | None = Field(
+        None,
+        description="Comma-separated origins (https://shop.example) of the sites whose pages may show the web chat in "
+        "a frame, as the script-tag widget does; * allows any site, an empty value none but this web app. "
+        "Default: any site in development, none in production.",
+    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body the web app reads (413).")
     webchat_messages_per_minute: int = Field(20, ge=1, description="Web chat messages one customer may send.")
     webchat_ip_messages_per_minute: int = Field(60, ge=1, description="Web chat messages from one IP address.")
@@ -187,6 +193,17 @@ class Settings(BaseSettings):
             raise ValueError("RabbitMQ's default guest/guest account is refused in production: create a user")
         return value
 
+    @validator("webchat_embed_origins")
+    def _origins_are_bare(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        origins = [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        for origin in origins:
+            url = urlsplit(origin)
+            if origin != "*" and (url.scheme not in ("http", "https") or not url.hostname or url.path or url.query):
+                raise ValueError(f"{origin!r} is not an origin such as https://shop.example (or * for any site)")
+        return ",".join(origins)
+
     @validator("password_hash_profile")
     def _production_hashes_at_full_cost(cls, value: PasswordHashProfile, values: dict[str, Any]) -> PasswordHashProfile:
         if values.get("env") == "production" and value != "rfc_9106_low_memory":
@@ -204,6 +221,13 @@ class Settings(BaseSettings):
     def rest_channel_enabled(self) -> bool:
         """Whether Rasa serves its REST channel, which takes any sender id: a development and test tool."""
         return self.env == "development" if self.rest_channel is None else self.rest_channel
+
+    @property
+    def webchat_embedders(self) -> tuple[str, ...]:
+        """Origins whose pages may frame the web chat besides this web app's own, ``("*",)`` for any site."""
+        if self.webchat_embed_origins is None:
+            return ("*",) if self.env == "development" else ()
+        return tuple(filter(None, self.webchat_embed_origins.split(",")))
 
     @property
     def tracker_database_url(self) -> str:

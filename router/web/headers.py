@@ -20,8 +20,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from router.settings import Settings
 
-# The web chat is embedded in customers' sites through a frame; everything else (console, admin) must not be,
-# so a hostile page cannot trick an agent into clicking "resolve" or "transfer" (clickjacking).
+# The web chat is embedded in the shop's own sites through a frame (KEFU_WEBCHAT_EMBED_ORIGINS); everything else
+# (console, admin) must not be, so a hostile page cannot trick an agent into clicking "resolve" or "transfer"
+# (clickjacking), nor a customer into chatting with kefu under another site's name.
 FRAMEABLE_PREFIXES = ("/chat", "/webchat", "/static")
 HSTS = "max-age=31536000"
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=(), display-capture=()"
@@ -58,7 +59,7 @@ def _swagger_ui_html(app: FastAPI) -> str:
 class ContentSecurityPolicies:
     """The policy of each kind of page: console pages, the embeddable web chat and the API docs."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, settings: Settings) -> None:
         base = {
             "default-src": "'self'",
             "script-src": "'self'",
@@ -73,7 +74,10 @@ class ContentSecurityPolicies:
         self.console = _policy(base)
         # The chat page talks only to this app, which relays to Rasa: the same policy, but embeddable in shops' sites.
         webchat = dict(base)
-        del webchat["frame-ancestors"]
+        if "*" in settings.webchat_embedders:
+            del webchat["frame-ancestors"]
+        else:
+            webchat["frame-ancestors"] = " ".join(["'self'", *settings.webchat_embedders])
         self.webchat = _policy(webchat)
         self.docs_path = app.docs_url
         self.docs = _policy(
@@ -108,7 +112,7 @@ def _secure_cookies(response: Response) -> None:
 
 def install_security_headers(app: FastAPI, settings: Settings) -> None:
     """Add the headers to every response of ``app``; believe X-Forwarded-For/-Proto only from trusted proxies."""
-    policies = ContentSecurityPolicies(app)
+    policies = ContentSecurityPolicies(app, settings)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

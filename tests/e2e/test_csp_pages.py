@@ -7,16 +7,19 @@ on the console ("Refused to execute inline script…"); a ``securitypolicyviolat
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from router.bootstrap import bootstrap
+from router.crm import migrate
 from router.crm.models import Agent, Presence, User
+from router.settings import Settings
 from router.training.jobs import enqueue_retrain
-from tests.support.browser import log_in
+from tests.support.browser import log_in, other_site
 from tests.support.crm import open_demo_ticket
-from tests.support.web import WebServer
+from tests.support.web import WebServer, web_app_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -88,3 +91,48 @@ def test_every_page_works_under_the_policy_with_no_violation(web_server: WebServ
         kefu.dispose()
     assert report.violations == []
     assert script_errors == []
+
+
+def framing_page(kefu_url: str) -> str:
+    """A page of another site that puts kefu's chat and console login in frames, as a clickjacker would."""
+    return (
+        f'<!doctype html><html><body><iframe id="chat" src="{kefu_url}/chat?embed=1"></iframe>'
+        f'<iframe id="console" src="{kefu_url}/login"></iframe></body></html>'
+    )
+
+
+def shows_kefu(page, frame_id: str, selector: str) -> bool:
+    """Whether the browser rendered kefu's page in the frame, rather than its refusal."""
+    frame = page.locator(f"#{frame_id}").element_handle().content_frame()
+    return frame is not None and frame.query_selector(selector) is not None
+
+
+def test_only_a_listed_shop_may_frame_the_chat_and_no_site_the_console(browser_page, tmp_path: Path) -> None:
+    page = browser_page
+    refusals: list[str] = []
+    page.on("console", lambda message: refusals.append(message.text) if "frame-ancestors" in message.text else None)
+    (tmp_path / "shop").mkdir()
+    (tmp_path / "hostile").mkdir()
+    with other_site(tmp_path / "shop") as shop, other_site(tmp_path / "hostile") as hostile:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'kefu.db'}", var_dir=tmp_path / "var", webchat_embed_origins=shop
+        )
+        kefu = bootstrap(settings)
+        migrate.upgrade(kefu.engine)
+        kefu.dispose()
+        with web_app_in_thread(settings) as kefu_url:
+            for site in ("shop", "hostile"):
+                (tmp_path / site / "index.html").write_text(framing_page(kefu_url), encoding="utf-8")
+
+            page.goto(f"{shop}/index.html")
+            assert shows_kefu(page, "chat", "#webchat")
+            assert not shows_kefu(page, "console", "input[name=password]")
+            assert len(refusals) == 1
+
+            page.goto(f"{hostile}/index.html")
+            assert not shows_kefu(page, "chat", "#webchat")
+            assert not shows_kefu(page, "console", "input[name=password]")
+            assert len(refusals) == 3, refusals
+
+            page.goto(f"{kefu_url}/chat")  # its own page stays a page of its own
+            page.wait_for_selector("#webchat")

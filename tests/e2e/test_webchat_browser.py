@@ -4,14 +4,11 @@ script-tag widget on another site, where third-party cookies may be blocked, the
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +29,7 @@ from router.delivery.telegram import Button
 from router.settings import Settings
 from router.training.registry import register
 from router.web.webchat import CHAT_COOKIE, chat_session, token_session
-from tests.support.browser import ARTIFACTS_DIR, CHROMIUM_ARGS, CHROMIUM_PATH
+from tests.support.browser import ARTIFACTS_DIR, CHROMIUM_ARGS, CHROMIUM_PATH, other_site
 from tests.support.crm import seeded_kefu
 from tests.support.fake_telegram import start_channels_stack
 from tests.support.listening import free_port
@@ -303,14 +300,8 @@ def shop_site(directory: Path, kefu_url: str) -> Iterator[str]:
         "</script></body></html>",
         encoding="utf-8",
     )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    shop = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=shop.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{shop.server_address[1]}/shop.html"
-    finally:
-        shop.shutdown()
-        shop.server_close()
+    with other_site(directory) as shop_origin:
+        yield f"{shop_origin}/shop.html"
 
 
 def open_widget(page: Page) -> Frame:

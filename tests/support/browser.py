@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.crm import DEMO_PASSWORD
@@ -26,3 +31,17 @@ def log_in(page, base_url: str, username: str, password: str = DEMO_PASSWORD) ->
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r".*/console.*"))
+
+
+@contextmanager
+def other_site(directory: Path) -> Iterator[str]:
+    """Another site than kefu — a shop's, an attacker's — serving the files in ``directory`` on its own port until
+    the block ends; yields its origin (files written later are served too)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()

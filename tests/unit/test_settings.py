@@ -50,3 +50,24 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, valu
     monkeypatch.setenv(name, value)
     with pytest.raises(pydantic.ValidationError):
         Settings(_env_file=None)
+
+
+def test_the_sites_that_may_frame_the_web_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KEFU_WEBCHAT_EMBED_ORIGINS", raising=False)
+    assert Settings(_env_file=None).webchat_embedders == ("*",)  # development: try the widget on any page
+    production = {"env": "production", "password_hash_profile": "rfc_9106_low_memory"}
+    assert Settings(_env_file=None, **production).webchat_embedders == ()  # production: only where listed
+    monkeypatch.setenv("KEFU_WEBCHAT_EMBED_ORIGINS", " https://shop.example/ , http://127.0.0.1:8080,")
+    listed = Settings(_env_file=None, **production)
+    assert listed.webchat_embedders == ("https://shop.example", "http://127.0.0.1:8080")
+    monkeypatch.setenv("KEFU_WEBCHAT_EMBED_ORIGINS", "")
+    assert Settings(_env_file=None).webchat_embedders == ()
+
+
+@pytest.mark.parametrize(
+    "value", ["shop.example", "https://shop.example/chat", "javascript:alert(1)", "https://shop.example?x=1", "'none'"]
+)
+def test_an_embedding_site_that_is_not_an_origin_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("KEFU_WEBCHAT_EMBED_ORIGINS", f"https://ok.example,{value}")
+    with pytest.raises(pydantic.ValidationError, match=r"is not an origin such as https://shop\.example"):
+        Settings(_env_file=None)
