@@ -12,6 +12,7 @@ from router.crm.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from router.errors import Forbidden
 from router.routing.presence import heartbeat, set_presence
 from router.routing.visibility import visible_tickets
+from router.web.live import page_cursor
 from router.web.security import CurrentUser, current_user, get_kefu, get_reader, get_uow, verify_csrf
 from router.web.templating import render
 from router.web.views import (
@@ -50,6 +51,7 @@ def queues(
     reader: ReadOnlyUnitOfWork = Depends(get_reader),
 ) -> Response:
     """My queue / team queue / recently resolved, live-updated over ``/console/stream``."""
+    since = page_cursor()  # taken before anything is read: the page's live stream goes on from there
     tab = tab if tab in QUEUE_TABS else ("mine" if user.agent_id else "team")
     me = acting_user(reader.session, user)
     agent = reader.session.get(Agent, user.agent_id) if user.agent_id else None
@@ -58,6 +60,7 @@ def queues(
         "console.html",
         {
             "tab": tab,
+            "since": since,
             "rows": queue_rows(reader.session, me, user.agent_id, tab),
             "agent_load": (agent.open_tickets, agent.capacity) if agent else None,
         },

@@ -1,4 +1,10 @@
-"""Server-sent events: the console's queues learn about new and changed tickets without reloading."""
+"""Server-sent events: the console's queues learn about new and changed tickets without reloading.
+
+After every poll a stream sends its cursor (the event ``id``): the point a later stream must start from to miss no
+change. The console page renders a first cursor with its rows and opens each stream from the last one it saw
+(``?since=``, or ``Last-Event-ID`` from an ``EventSource``), so tickets that change while a page is cut off (the
+agent's other tabs hold the stream slots, the session ended, the app restarts) arrive once it is back.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
 
 from router.bootstrap import Kefu
@@ -27,14 +34,49 @@ router = APIRouter()
 POLL_INTERVAL_S = 1.0
 # However many tickets change, one stream reads them at most this often (each read is a query).
 MIN_POLL_GAP_S = 0.25
-# Streams end after a while and the browser's EventSource reconnects, so an open console delays a server stop by at
-# most this long (uvicorn waits for open responses; `--timeout-graceful-shutdown` cuts that shorter).
+# Streams end after a while and the page opens the next one, so an open console delays a server stop by at most this
+# long (uvicorn waits for open responses; `--timeout-graceful-shutdown` cuts that shorter).
 STREAM_LIFETIME_S = 30.0
 BATCH_LIMIT = 200
-# Reconnects look back a little, so a change committed while the browser was reconnecting is not missed.
-RECONNECT_OVERLAP = timedelta(seconds=5)
 # How long a write transaction may take between stamping ``updated_at`` and committing, and still be streamed.
 COMMIT_OVERLAP = timedelta(seconds=5)
+# How far back a stream resumes; a page cut off for longer reloads, which costs less than replaying every change.
+RESUME_WINDOW = timedelta(hours=1)
+
+
+def page_cursor() -> str:
+    """The cursor of a page about to read its rows: its stream starts there, so a change committing later is sent."""
+    return (utcnow() - COMMIT_OVERLAP).isoformat()
+
+
+def resume_point(cursor: str | None, now: datetime) -> datetime:
+    """Where a stream starts: at ``cursor`` (from a page or an earlier stream), or, without one, about now.
+
+    400 for a cursor that is none or lies in the future; 410 Gone for one older than ``RESUME_WINDOW`` (as for a
+    Kubernetes watch's expired resource version), on which the page reloads. A 400 the page only retries: reloading
+    would not mend its cursor, and a cursor ahead of this server's clock becomes good as the clock catches up.
+    """
+    if cursor is None:
+        return now - COMMIT_OVERLAP
+    try:
+        point = datetime.fromisoformat(cursor)
+    except ValueError:
+        point = None
+    if point is None or point.tzinfo is None:
+        raise HTTPException(400, "since must be a cursor the console stream sent: an ISO 8601 time with its UTC offset")
+    if point > now:
+        raise HTTPException(400, "since is in the future")
+    if point < now - RESUME_WINDOW:
+        raise HTTPException(410, "since is too old to resume from; reload the page · 页面已过期，请刷新")
+    return point
+
+
+def stream_start(request: Request, since: str | None = None) -> datetime:
+    """Dependency: the stream's start, from ``Last-Event-ID`` (an ``EventSource`` reconnecting) or ``?since=``.
+
+    Checked before the stream takes its slot, so a refused request holds none.
+    """
+    return resume_point(request.headers.get("last-event-id", since), utcnow())
 
 
 def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
@@ -68,13 +110,15 @@ class TicketFeed:
     def poll(self) -> list[dict]:
         """The visible tickets changed since the last poll that this stream has not sent in their current version."""
         started = utcnow()
-        fresh = []
-        for ticket in changed_tickets(self._kefu, self._user_id, self.since):
-            if self._sent_versions.get(ticket["id"]) != ticket["version"]:
-                self._sent_versions[ticket["id"]] = ticket["version"]
-                fresh.append(ticket)
-            newest = datetime.fromisoformat(ticket["updated_at"])
-            self.since = max(self.since, min(newest, started - COMMIT_OVERLAP))
+        changed = changed_tickets(self._kefu, self._user_id, self.since)
+        fresh = [ticket for ticket in changed if self._sent_versions.get(ticket["id"]) != ticket["version"]]
+        self._sent_versions.update((ticket["id"], ticket["version"]) for ticket in fresh)
+        # Everything stamped before ``started - COMMIT_OVERLAP`` had committed and was read, even when nothing changed
+        # (so an idle stream's cursor moves on too), unless the batch was cut short: then up to its newest ticket.
+        read_up_to = started - COMMIT_OVERLAP
+        if len(changed) == BATCH_LIMIT:
+            read_up_to = min(read_up_to, datetime.fromisoformat(changed[-1]["updated_at"]))
+        self.since = max(self.since, read_up_to)
         return fresh
 
 
@@ -90,7 +134,7 @@ async def _events(
             woken.clear()  # before reading: a change committed during the read wakes the next one
             for ticket in await run_in_threadpool(feed.poll):
                 yield f"event: ticket\ndata: {json.dumps(ticket, ensure_ascii=False)}\n\n"
-            yield ": keep-alive\n\n"
+            yield f"id: {feed.since.isoformat()}\n\n"  # no event, only the cursor; it keeps the connection alive too
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(woken.wait(), timeout=max(0.0, min(poll_interval_s, deadline - clock.time())))
             await asyncio.sleep(max(0.0, polled_at + MIN_POLL_GAP_S - clock.time()))
@@ -101,10 +145,11 @@ async def ticket_stream(
     request: Request,
     user: CurrentUser = Depends(current_user),
     kefu: Kefu = Depends(get_kefu),
+    since: datetime = Depends(stream_start),
     slot: StreamSlot = Depends(console_stream_slot),
 ) -> StreamingResponse:
-    """``text/event-stream`` of ``ticket`` events (the queue row as JSON) for every visible ticket that changes."""
-    since = utcnow() - RECONNECT_OVERLAP
+    """``text/event-stream`` of ``ticket`` events (the queue row as JSON) for every visible ticket that changes
+    from ``since`` on, and after each poll the cursor to resume from."""
     wakeups: TicketWakeups = request.app.state.ticket_wakeups
     poll_interval_s = kefu.settings.console_safety_poll_s if wakeups.listens else POLL_INTERVAL_S
     return StreamingResponse(

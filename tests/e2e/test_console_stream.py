@@ -1,4 +1,5 @@
-"""The console's live stream over real HTTP: new tickets arrive within seconds, other teams' tickets never do."""
+"""The console's live stream over real HTTP: new tickets arrive within seconds, other teams' tickets never do, and a
+stream resumes from a cursor, so a console cut off from its stream (in chromium too) catches up once it is back."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import json
 import re
 import threading
 import time
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 
 import httpx
+import pytest
+from sqlalchemy import update
 
 from router.bootstrap import bootstrap
+from router.crm.models import Ticket, utcnow
+from router.web.live import COMMIT_OVERLAP
+from tests.support.browser import ARTIFACTS_DIR, log_in
 from tests.support.crm import DEMO_PASSWORD, open_demo_ticket
 from tests.support.web import WebServer
 
@@ -55,3 +63,103 @@ def test_stream_pushes_own_team_tickets_only(web_server: WebServer) -> None:
     assert logistics in ids and after_sales in ids
     assert billing not in ids
     assert next(t for t in received if t["id"] == logistics)["subject"] == "<i>快递</i>没到"  # data, not markup
+
+
+def _first_poll(client: httpx.Client, **params: str) -> tuple[list[int], str]:
+    """The ids of the tickets a new stream sends in its first poll, and the cursor it sends after them."""
+    with client.stream("GET", "/console/stream", params=params) as stream:
+        assert stream.status_code == 200
+        ticket_ids = []
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                ticket_ids.append(json.loads(line[6:])["id"])
+            if line.startswith("id: "):
+                return ticket_ids, line[4:]
+    raise AssertionError("the stream ended without a cursor")
+
+
+def test_a_stream_resumes_from_the_cursor_it_is_given_and_sends_its_own(web_server: WebServer) -> None:
+    client = _logged_in(web_server.base_url, "lina")
+    kefu = bootstrap(web_server.settings)
+    try:
+        missed = open_demo_ticket(kefu, "web:while-away", "快递丢了")
+        with kefu.uow() as uow:  # changed while the page was away, longer ago than a fresh stream looks back
+            uow.session.execute(
+                update(Ticket).where(Ticket.id == missed).values(updated_at=utcnow() - timedelta(minutes=2))
+            )
+            uow.commit()
+        resumed, cursor = _first_poll(client, since=(utcnow() - timedelta(minutes=10)).isoformat())
+        fresh, _ = _first_poll(client)
+    finally:
+        kefu.dispose()
+        client.close()
+    assert missed in resumed
+    assert missed not in fresh
+    assert utcnow() - timedelta(minutes=1) < datetime.fromisoformat(cursor) < utcnow()  # it moved on to about now
+
+
+HOSTILE_SINCE = [
+    "yesterday",
+    "' OR 1=1 --",
+    "",
+    "9" * 5000,
+    "2024-06-03T09:00:00",  # no UTC offset
+    "2999-01-01T00:00:00+00:00",  # the future
+]
+# Cursors older than the resume window: the page is to reload.
+EXPIRED_SINCE = ["2001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+01:00"]
+
+
+def test_a_bad_resume_point_is_refused_with_400_or_410_and_holds_no_stream_slot(web_server: WebServer) -> None:
+    client = _logged_in(web_server.base_url, "lina")
+    try:
+        for since, status in [(since, 400) for since in HOSTILE_SINCE] + [(since, 410) for since in EXPIRED_SINCE]:
+            answer = client.get("/console/stream", params={"since": since}, headers={"Accept": "application/json"})
+            assert answer.status_code == status, (since, answer.text)
+            assert answer.json()["error"].startswith("since ")
+        from_event_source = client.get("/console/stream", headers={"Last-Event-ID": "<script>"})
+        assert from_event_source.status_code == 400  # an error page, not a traceback
+        assert "since must be a cursor" in from_event_source.text
+        # More refusals than the user has stream slots, and a stream still opens: none of them took one.
+        assert len(HOSTILE_SINCE) > web_server.settings.event_streams_per_client
+        assert _first_poll(client, since=(utcnow() - timedelta(minutes=1)).isoformat())
+    finally:
+        client.close()
+
+
+def test_a_stream_without_a_session_answers_401_to_the_console_page_not_the_login_form(web_server: WebServer) -> None:
+    # The page asks as it does in console.js: a refusal must be a status it can tell apart, not a redirect.
+    answer = httpx.get(
+        f"{web_server.base_url}/console/stream", headers={"Accept": "text/event-stream, application/json"}
+    )
+    assert (answer.status_code, answer.json()["status"]) == (401, 401)
+
+
+@pytest.mark.browser
+def test_a_console_refused_its_stream_says_so_then_reconnects_and_catches_up(
+    web_server: WebServer, browser_page
+) -> None:
+    page = browser_page
+    other_tabs = _logged_in(web_server.base_url, "lina")
+    kefu = bootstrap(web_server.settings)
+    try:
+        with ExitStack() as open_streams:
+            for _ in range(web_server.settings.event_streams_per_client):
+                assert open_streams.enter_context(other_tabs.stream("GET", "/console/stream")).status_code == 200
+            log_in(page, web_server.base_url, "lina")
+            page.goto(f"{web_server.base_url}/console?tab=team")
+            paused = page.locator("#live-status[data-state='paused']")
+            paused.wait_for()  # refused with 429: every slot is taken
+            notice = paused.inner_text()
+            assert re.search(
+                r"^实时更新已暂停 Live updates paused .*too many live connections.* retrying in \d+ s$", notice
+            )
+            page.screenshot(path=str(ARTIFACTS_DIR / "console-live-paused.png"), full_page=True)
+            ticket_id = open_demo_ticket(kefu, "web:while-paused", "快递三天没动了")
+            time.sleep(COMMIT_OVERLAP.total_seconds() + 1)  # longer ago than a stream opened afresh would look back
+        # The other tabs closed: the page gets a slot at its next try and resumes from where it was cut off.
+        page.locator(f"#queue tr[data-ticket-id='{ticket_id}']").wait_for(timeout=40_000)
+        assert page.locator("#live-status").inner_text() == "实时 Live ●"
+    finally:
+        kefu.dispose()
+        other_tabs.close()

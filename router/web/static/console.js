@@ -46,15 +46,18 @@
     return tab !== "mine" || String(t.assignee_id) === table.dataset.agent;
   }
 
+  // The live queue reads its server-sent events through fetch, not EventSource: EventSource gives up for good on an
+  // HTTP error (429 while this agent's other tabs hold the stream slots, 401 once the session has ended, 502 while the
+  // app restarts) and cannot say which it was. Every stream starts from the last cursor the page saw (rendered with
+  // the rows, then an `id:` after each poll), so tickets that changed while the page was cut off arrive all the same.
   const table = document.getElementById("queue");
-  if (table && window.EventSource) {
+  if (table) {
     const body = table.tBodies[0];
     const status = document.getElementById("live-status");
-    const source = new EventSource("/console/stream");
-    source.onopen = () => { status.textContent = "实时 Live ●"; };
-    source.onerror = () => { status.textContent = "重连中 Reconnecting…"; };
-    source.addEventListener("ticket", (message) => {
-      const t = JSON.parse(message.data);
+    const MAX_WAIT_S = 30;
+    let since = table.dataset.since;
+
+    function showTicket(t) {
       const old = body.querySelector(`tr[data-ticket-id="${t.id}"]`);
       if (!belongs(t, table)) { if (old) old.remove(); }
       else {
@@ -63,7 +66,83 @@
         if (old) old.replaceWith(row); else body.prepend(row);
       }
       document.getElementById("empty").hidden = body.rows.length > 0;
-    });
+    }
+
+    function handleEvent(block) {
+      const fields = {};
+      block.split("\n").forEach((line) => {
+        const colon = line.indexOf(":");
+        if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
+      });
+      if (fields.event === "ticket") showTicket(JSON.parse(fields.data));
+      if (fields.id) since = fields.id;  // sent after the poll's tickets
+    }
+
+    async function readEvents(stream) {
+      const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) !== -1) {
+          handleEvent(buffer.slice(0, end));
+          buffer = buffer.slice(end + 2);
+        }
+      }
+    }
+
+    function setStatus(state, ...parts) {
+      status.dataset.state = state;
+      status.replaceChildren(...parts);
+    }
+
+    // Says why the queue is not live until the next try; a session that ended gets a way back in (logging in on
+    // another tab also brings this one back at its next try).
+    async function waitToRetry(response, failures) {
+      const until = Date.now() + Math.min(MAX_WAIT_S, 2 ** failures) * 1000 * (0.5 + Math.random() / 2);
+      const refused = response ? response.status : 0;
+      const show = () => {
+        const seconds = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+        if (refused === 401 || refused === 403) {
+          const login = document.createElement("a");
+          login.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+          login.textContent = "重新登录 Log in again";
+          setStatus("ended", "登录已失效，实时更新已暂停 Session ended, live updates paused — ", login);
+        } else {
+          const why = refused === 429 ? " (实时连接过多，请关闭其他标签页 too many live connections: close other tabs)" : "";
+          setStatus("paused", `实时更新已暂停 Live updates paused${why} — ${seconds} 秒后重试 retrying in ${seconds} s`);
+        }
+      };
+      show();
+      const countdown = setInterval(show, 1000);
+      await new Promise((resolve) => setTimeout(resolve, until - Date.now()));
+      clearInterval(countdown);
+    }
+
+    async function follow() {
+      let failures = 0;
+      for (;;) {
+        let response = null;
+        try {
+          response = await fetch(`/console/stream?since=${encodeURIComponent(since)}`, {
+            headers: { Accept: "text/event-stream, application/json" },  // a refusal comes as JSON, not a redirect
+          });
+          if (response.status === 410) { location.reload(); return; }  // away too long to catch up: start afresh
+          if (response.ok && response.headers.get("Content-Type").startsWith("text/event-stream")) {
+            setStatus("live", "实时 Live ●");
+            failures = 0;
+            await readEvents(response.body);
+            continue;  // the stream ends every 30 s: the next one goes on from its cursor
+          }
+        } catch (error) {
+          // the network is down or the stream was cut: wait as for a refusal
+        }
+        await waitToRetry(response, failures++);
+      }
+    }
+    follow();
   }
 
   // Heartbeat while the console is open, so the worker keeps this agent's tickets with them.
