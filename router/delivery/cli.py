@@ -7,7 +7,8 @@ import asyncio
 import typer
 from rich.console import Console
 
-from router.settings import Settings, get_settings
+from router.cli_common import fail, settings_or_exit
+from router.settings import Settings
 
 # python-telegram-bot is imported inside the commands that talk to Telegram, so that registering them does not slow
 # down every other `kefu` command.
@@ -17,12 +18,11 @@ app = typer.Typer(help="Connect the Telegram bot (KEFU_TELEGRAM_TOKEN) to the Ra
 
 
 def _configured_settings() -> Settings:
-    settings = get_settings()
+    settings = settings_or_exit()
     missing = [name for name in ("telegram_token", "telegram_secret_token") if not getattr(settings, name)]
     if missing:
         names = ", ".join(f"KEFU_{name.upper()}" for name in missing)
-        console.print(f"[bold red]✗[/] set {names} (the secret token is any random string the webhook checks)")
-        raise typer.Exit(code=1)
+        fail(f"set {names} (the secret token is any random string the webhook checks)")
     return settings
 
 
