@@ -6,7 +6,6 @@ import signal
 import sys
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from router import preflight, runner
@@ -15,10 +14,10 @@ from router.accounts.startup import start_problems
 from router.analytics.cli import app as analytics_app
 from router.analytics.cli import demo_data
 from router.bootstrap import Kefu, bootstrap
+from router.cli_common import fail, kefu_or_exit, settings_or_exit
 from router.crm import migrate
 from router.crm.seed import seed_demo
 from router.delivery.cli import app as telegram_app
-from router.settings import Settings, get_settings
 from router.training.cli import data_app, model_app
 from router.training.cli import train as train_command
 from router.triage import cli as triage_cli
@@ -41,37 +40,16 @@ app.add_typer(model_app, name="model")
 app.add_typer(user_app, name="user")
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]✗[/] {message}")
-    raise typer.Exit(code=1)
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except ValidationError as error:
-        _fail("; ".join(f"KEFU_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()))
-        raise
-
-
-def _kefu() -> Kefu:
-    kefu = bootstrap(_settings())
-    problem = preflight.database_problem(kefu.engine)
-    if problem:
-        _fail(str(problem))
-    return kefu
-
-
 def _refuse_unsafe_start(kefu: Kefu) -> None:
     problems = start_problems(kefu)
     if problems:
-        _fail("refusing to start: " + "; ".join(problems))
+        fail("refusing to start: " + "; ".join(problems))
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to migrate to.")) -> None:
     """Bring the CRM schema up to date (safe to run again)."""
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     migrate.upgrade(kefu.engine, revision)
     console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
 
@@ -79,7 +57,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Alembic revision, or 'base' to drop everything.")) -> None:
     """Take the CRM schema back to an earlier revision."""
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     migrate.downgrade(kefu.engine, revision)
     console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
 
@@ -87,7 +65,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Alembic revision, or 
 @db_app.command("current")
 def db_current() -> None:
     """Show the revision the database is at and the newest one the code knows."""
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     console.print(f"database: {migrate.current_revision(kefu.engine)}  code: {migrate.head_revision()}")
 
 
@@ -96,7 +74,7 @@ def db_redact() -> None:
     """Redact personal data in rows stored before it was recognised (safe to run again: changes nothing then)."""
     from router.crm.scrub import redact_stored
 
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     with kefu.uow() as uow:
         changed = redact_stored(uow.session, uow.commit)
     summary = ", ".join(f"{count} {table}" for table, count in sorted(changed.items())) or "nothing"
@@ -111,7 +89,7 @@ def tracker_prune(
     """Delete tracker events older than the retention period (the worker does this every hour)."""
     from router.retention import prune_tracker
 
-    settings = _settings()
+    settings = settings_or_exit()
     days = settings.tracker_retention_days if days is None else days
     result = prune_tracker(database_url or settings.tracker_database_url, days)
     if result.cutoff is None:
@@ -123,7 +101,7 @@ def tracker_prune(
 @app.command("seed-demo")
 def seed_demo_command() -> None:
     """Create the demo organisation (teams, agents, admin, FAQ) if the CRM has no users yet."""
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
         logins = seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
@@ -143,7 +121,7 @@ def web() -> None:
 
     from router.web.app import UVICORN_OPTIONS
 
-    settings = _settings()
+    settings = settings_or_exit()
     _refuse_unsafe_start(bootstrap(settings))
     uvicorn.run(
         "router.web.app:create_app",
@@ -163,7 +141,7 @@ def worker(
     """Assign waiting tickets, requeue absent agents' tickets, escalate SLA breaches, run training jobs."""
     from router.worker import run_worker
 
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     _refuse_unsafe_start(kefu)
     run_worker(kefu, interval_s=interval, once=once)
 
@@ -173,9 +151,9 @@ def turns_consume() -> None:
     """Write the turns Rasa publishes to RabbitMQ into the CRM, acknowledging each batch once it is committed."""
     from router.turn_stream import consume_turns
 
-    kefu = _kefu()
+    kefu = kefu_or_exit()
     if not kefu.settings.rabbitmq_url:
-        _fail("KEFU_RABBITMQ_URL is not set: each Rasa writes its own turns to the CRM, there is nothing to consume")
+        fail("KEFU_RABBITMQ_URL is not set: each Rasa writes its own turns to the CRM, there is nothing to consume")
     _refuse_unsafe_start(kefu)
     consume_turns(kefu)
 
@@ -191,19 +169,19 @@ def run(
     ),
 ) -> None:
     """Set up what is missing (database, demo data, models), start every process, print the URLs."""
-    settings = _settings()
+    settings = settings_or_exit()
     plan = None
     if cluster:
         from router.cluster import cluster_problem, plan_cluster
 
         problem = cluster_problem(settings)
         if problem:
-            _fail(str(problem))
+            fail(str(problem))
         plan = plan_cluster(settings)
     busy = preflight.busy_ports(settings, plan.ports if plan else None)
     if busy:
-        _fail("; ".join(map(str, busy)))
-    kefu = _kefu()
+        fail("; ".join(map(str, busy)))
+    kefu = kefu_or_exit()
     migrate.upgrade(kefu.engine)
     logins = []
     if settings.env == "development":  # production starts with the accounts `kefu user add` made, never demo ones
@@ -213,16 +191,16 @@ def run(
         if logins:
             console.print("[green]✓[/] demo organisation created")
     _refuse_unsafe_start(kefu)
-    kefu.dispose()
     if train:
         from router.training.cli import train_missing
 
-        train_missing(settings, console)
+        train_missing(kefu, console)
+    kefu.dispose()
     manager = runner.start(settings, plan)
     signal.signal(signal.SIGINT, lambda *_: None)  # honcho, in our process group, stops the children
     not_ready = runner.wait_until_healthy(lambda: manager.poll() is None, settings, console, cluster=plan)
     if manager.poll() is not None:
-        _fail("a kefu process exited during start-up: see its log lines above")
+        fail("a kefu process exited during start-up: see its log lines above")
     if not_ready:
         console.print(f"[yellow]![/] still not answering: {', '.join(not_ready)}")
     runner.show_urls(settings, logins, console)
@@ -233,7 +211,7 @@ def run(
 def rasa_files() -> None:
     """Write Rasa's endpoints and credentials files into var/ from the settings, as `kefu run` does at start (for
     a Rasa started by other means, e.g. compose.yaml)."""
-    settings = _settings()
+    settings = settings_or_exit()
     for path in (runner.write_endpoints(settings), runner.write_credentials(settings)):
         console.print(f"[green]✓[/] {path}")
 
@@ -243,5 +221,5 @@ def doctor() -> None:
     """Check the interpreter, install, database, ports and models, and say what to fix."""
     from router.doctor import run_checks
 
-    if not run_checks(_settings(), console):
+    if not run_checks(settings_or_exit(), console):
         raise typer.Exit(code=1)

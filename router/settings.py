@@ -8,6 +8,8 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseSettings, Field, root_validator, validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from router.internal_tokens import with_internal_tokens
 
@@ -169,9 +171,20 @@ class Settings(BaseSettings):
         env_file_encoding = "utf-8"
 
     @validator("database_url", "tracker_store_url")
-    def _url_has_scheme(cls, value: str, field: Any) -> str:
-        if "://" not in value and (value or field.name == "database_url"):
-            raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db")
+    def _sqlalchemy_can_use(cls, value: str, field: Any) -> str:
+        # Checked here, so that a typo is one line naming its setting rather than create_engine's traceback.
+        if not value and field.name == "tracker_store_url":
+            return value
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):  # their messages repeat the URL, password and all
+            raise ValueError("must be a SQLAlchemy URL such as sqlite:///var/kefu.db") from None
+        try:
+            url.get_dialect().dbapi()
+        except NoSuchModuleError:
+            raise ValueError(f"SQLAlchemy has no database {url.drivername!r} (sqlite, postgresql, ...)") from None
+        except ImportError as error:
+            raise ValueError(f"the driver of {url.drivername} is not installed ({error})") from None
         return value
 
     @validator("redis_url")

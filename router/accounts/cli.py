@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.table import Table
 
 from router.accounts import users
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
+from router.cli_common import fail, kefu_or_exit
 from router.crm.models import PasswordOrigin, Role, User
 from router.crm.unit_of_work import UnitOfWork
 from router.errors import KefuError
-from router.settings import get_settings
 
 console = Console()
 app = typer.Typer(
@@ -31,12 +31,11 @@ PASSWORD_STATES = {
 @contextmanager
 def _kefu() -> Iterator[Kefu]:
     """kefu on the configured CRM; a KefuError becomes one red line and exit code 1."""
-    kefu = bootstrap(get_settings())
+    kefu = kefu_or_exit()
     try:
         yield kefu
     except KefuError as error:
-        console.print(f"[bold red]✗[/] {error}")
-        raise typer.Exit(code=1) from None
+        fail(str(error))
     finally:
         kefu.dispose()
 

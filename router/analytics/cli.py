@@ -9,23 +9,18 @@ import typer
 from rich.console import Console
 from sqlalchemy import func, select
 
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
+from router.cli_common import kefu_or_exit
 from router.crm import migrate
 from router.crm.models import Conversation
 from router.errors import InvalidInput
-from router.preflight import database_problem
-from router.settings import get_settings
 
 console = Console()
 app = typer.Typer(help="Analytics over the CRM: KPIs, topics, CSAT drivers, segments, rules, staffing.")
 
 
 def _kefu() -> Kefu:
-    kefu = bootstrap(get_settings())
-    problem = database_problem(kefu.engine)
-    if problem:
-        console.print(f"[bold red]✗[/] {problem}")
-        raise typer.Exit(code=1)
+    kefu = kefu_or_exit()
     migrate.upgrade(kefu.engine)
     return kefu
 

@@ -7,7 +7,8 @@ import asyncio
 import typer
 from rich.console import Console
 
-from router.settings import Settings, get_settings
+from router.cli_common import fail, settings_or_exit
+from router.settings import Settings
 
 # python-telegram-bot is imported inside the commands that talk to Telegram, so that registering them does not slow
 # down every other `kefu` command.
@@ -17,22 +18,22 @@ app = typer.Typer(help="Connect the Telegram bot (KEFU_TELEGRAM_TOKEN) to the Ra
 
 
 def _configured_settings() -> Settings:
-    settings = get_settings()
+    settings = settings_or_exit()
     missing = [name for name in ("telegram_token", "telegram_secret_token") if not getattr(settings, name)]
     if missing:
         names = ", ".join(f"KEFU_{name.upper()}" for name in missing)
-        console.print(f"[bold red]✗[/] set {names} (the secret token is any random string the webhook checks)")
-        raise typer.Exit(code=1)
+        fail(f"set {names} (the secret token is any random string the webhook checks)")
     return settings
 
 
 @app.command()
 def poll(
-    rounds: int = typer.Option(0, help="Stop after this many getUpdates calls (0: run until Ctrl-C)."),
+    rounds: int = typer.Option(0, help="Stop after this many answered getUpdates calls (0: run until Ctrl-C)."),
     long_poll_seconds: int = typer.Option(25, help="How long each getUpdates call may wait for news."),
 ) -> None:
-    """Long-poll Telegram and forward each update to the Rasa server's Telegram webhook (no public URL needed)."""
-    from router.delivery.telegram_poll import TelegramPoller
+    """Long-poll Telegram and forward each update to the Rasa server's Telegram webhook (no public URL needed); an
+    outage of Telegram is waited out."""
+    from router.delivery.telegram_poll import TelegramPoller, TelegramRefused
 
     settings = _configured_settings()
     poller = TelegramPoller(settings, long_poll_seconds)
@@ -41,6 +42,8 @@ def poll(
         stats = asyncio.run(poller.run(rounds or None))
     except KeyboardInterrupt:
         stats = poller.stats
+    except TelegramRefused as error:
+        fail(str(error))
     console.print(f"[green]✓[/] forwarded {stats.forwarded}, duplicates {stats.duplicates}, refused {stats.refused}")
 
 
@@ -49,6 +52,8 @@ def set_webhook(
     public_url: str = typer.Argument(..., help="Public HTTPS base URL of the kefu web app, e.g. https://kefu.example"),
 ) -> None:
     """Tell Telegram to post updates to the kefu web app, signed with KEFU_TELEGRAM_SECRET_TOKEN."""
+    from telegram.error import TelegramError
+
     from router.delivery.telegram import TelegramSender
 
     settings = _configured_settings()
@@ -66,5 +71,11 @@ def set_webhook(
         finally:
             await sender.close()
 
-    asyncio.run(register())
+    try:
+        asyncio.run(register())
+    except TelegramError as error:
+        fail(
+            f"Telegram at {settings.telegram_api_url} did not set the webhook ({error}): "
+            "check KEFU_TELEGRAM_TOKEN and KEFU_TELEGRAM_API_URL"
+        )
     console.print(f"[green]✓[/] Telegram posts updates to {url}")

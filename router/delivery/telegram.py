@@ -88,7 +88,8 @@ def _seconds(value: int | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def _is_retryable(error: TelegramError) -> bool:
+def is_retryable(error: TelegramError) -> bool:
+    """Whether asking again may succeed: a 429, a 5xx, a timeout or a network error (not a refusal)."""
     # BadRequest is a NetworkError subclass in python-telegram-bot, but resending a bad request never helps.
     return isinstance(error, RetryAfter) or (isinstance(error, NetworkError) and not isinstance(error, BadRequest))
 
@@ -120,7 +121,7 @@ class TelegramSender:
             try:
                 return await method(**kwargs)
             except TelegramError as error:
-                if attempt >= self.retry.attempts or not _is_retryable(error):
+                if attempt >= self.retry.attempts or not is_retryable(error):
                     raise
                 wait = _seconds(error.retry_after) if isinstance(error, RetryAfter) else backoff
                 logger.warning("Telegram %s failed (%s); retry %d in %.1fs", method.__name__, error, attempt, wait)

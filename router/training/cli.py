@@ -10,11 +10,11 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 from sqlalchemy import select
 
-from router.bootstrap import Kefu, bootstrap
+from router.bootstrap import Kefu
+from router.cli_common import kefu_or_exit, settings_or_exit
 from router.crm.models import ModelVersion, User
 from router.errors import KefuError
 from router.public_data.mapping import load_project_mapping
-from router.settings import Settings, get_settings
 from router.training import registry
 from router.training.jobs import JobReporter, enqueue_retrain, run_job
 from router.training.public_nlu import DEFAULT_CAPS, DEFAULT_SEED, import_public
@@ -96,20 +96,16 @@ def _show(result: RetrainResult, shown: Console) -> None:
         shown.print(f"Promote it anyway with: kefu model promote {result.version} --reason '...'")
 
 
-def train_missing(settings: Settings, shown: Console = console) -> bool:
+def train_missing(kefu: Kefu, shown: Console = console) -> bool:
     """For ``kefu run``/``make run``: train and promote a first model when none is active; True if it trained."""
     from router.training.pipeline import needs_training
 
-    kefu = bootstrap(settings)
-    try:
-        if not needs_training(kefu):
-            shown.print("[green]✓[/] trained models present")
-            return False
-        shown.print("Training the assistant and the complaint model (first run: about a minute)")
-        _show(_run_retrain(kefu, None, None, False, shown), shown)
-        return True
-    finally:
-        kefu.dispose()
+    if not needs_training(kefu):
+        shown.print("[green]✓[/] trained models present")
+        return False
+    shown.print("Training the assistant and the complaint model (first run: about a minute)")
+    _show(_run_retrain(kefu, None, None, False, shown), shown)
+    return True
 
 
 def train(
@@ -122,17 +118,16 @@ def train(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the trainers' output."),
 ) -> None:
     """Retrain the assistant and the complaint model, gate both and promote them if neither is worse."""
+    kefu = kefu_or_exit()
     try:
         if if_missing:
-            train_missing(get_settings())
-            return
-        kefu = bootstrap(get_settings())
-        try:
+            train_missing(kefu)
+        else:
             _show(_run_retrain(kefu, tolerance, _user_id(kefu, user), verbose, console), console)
-        finally:
-            kefu.dispose()
     except KefuError as error:
         raise _fail(error) from error
+    finally:
+        kefu.dispose()
 
 
 @data_app.callback()
@@ -145,7 +140,7 @@ def export() -> None:
     """Write reviewed labels to data/reviewed/ (Rasa YAML) and data/triage/reviewed.csv."""
     from router.training.export import export_training_data
 
-    kefu = bootstrap(get_settings())
+    kefu = kefu_or_exit()
     try:
         with kefu.uow() as uow:
             summary = export_training_data(uow.session, kefu.settings.data_dir, kefu.settings.project_dir)
@@ -164,7 +159,7 @@ def split_public() -> None:
     """Split Banking77 and CLINC150 so no near-copy is on both sides; write the training side to data/public/."""
     from router.public_data.sides import write_training_side
 
-    settings = get_settings()
+    settings = settings_or_exit()
     try:
         load_project_mapping(settings.project_dir, settings.data_dir)
         with console.status("Grouping near-copies (a few minutes)…"):
@@ -184,7 +179,7 @@ def import_public_command(
     seed: int = typer.Option(DEFAULT_SEED, help="Which sentences of each source label are taken."),
 ) -> None:
     """Write data/nlu/en_public.yml from the training side in data/public (Banking77, CLINC150) and the mapping."""
-    settings = get_settings()
+    settings = settings_or_exit()
     caps = DEFAULT_CAPS if per_intent is None else dict.fromkeys(DEFAULT_CAPS, per_intent)
     try:
         path, counts = import_public(settings.project_dir, settings.data_dir, caps, seed)
@@ -211,7 +206,7 @@ def _version_cells(row: ModelVersion) -> list[str]:
 def list_models() -> None:
     """Every registered model version with its status and gate figures."""
     table = Table("version", "kind", "status", "accuracy", "macro-F1", "data hash", "created", "promoted")
-    kefu = bootstrap(get_settings())
+    kefu = kefu_or_exit()
     try:
         with kefu.uow() as uow:
             for row in registry.list_versions(uow.session):
@@ -222,7 +217,7 @@ def list_models() -> None:
 
 
 def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
-    kefu = bootstrap(get_settings())
+    kefu = kefu_or_exit()
     try:
         settings = kefu.settings
         switch = registry.rollback if rollback else registry.promote

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
+from router.cli_common import settings_or_exit
 from router.errors import InvalidInput
-from router.settings import get_settings
 from router.triage.datasets import convert_clinc, read_texts
 
 # The model modules (scikit-learn, jieba, VADER) are imported inside the commands that need them, so that
@@ -61,7 +61,7 @@ def predict(
 
     try:
         classifier = load_artifact(model, "classifier", TriageClassifier)
-        classifier.hide_terms(load_stop_words(get_settings().data_dir / "triage" / "stopwords.yml"))
+        classifier.hide_terms(load_stop_words(settings_or_exit().data_dir / "triage" / "stopwords.yml"))
         texts, _ = read_texts(data, text_column)
         usable = [text for text in texts if text]
         workers = workers or auto_workers(len(usable))
@@ -85,7 +85,7 @@ def train_default(
     """Train the shipped default model: our bilingual complaints plus the sentiment model."""
     from router.triage.training import train_default_model
 
-    settings = get_settings()
+    settings = settings_or_exit()
     try:
         metrics = train_default_model(
             out or settings.models_dir / "triage",

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from router.cli import app
 from router.crm import migrate
-from tests.support.cli import KEFU, invoke_kefu, run_kefu
+from tests.support.cli import KEFU, KEFU_SCRIPT, invoke_kefu, run_kefu
 from tests.support.listening import free_port
 from tests.support.web import wait_until_healthy
 
@@ -44,8 +45,9 @@ def test_seed_demo_twice_seeds_once_and_shows_the_password_only_the_first_time(s
     assert password not in second.stdout and "kefu user passwd" in second.stdout
 
 
-def test_unreachable_database_is_one_line_naming_the_setting() -> None:
-    result = invoke_kefu("db", "upgrade", env={"KEFU_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["user", "list"], ["model", "list"]])
+def test_unreachable_database_is_one_line_naming_the_setting(command: list[str]) -> None:
+    result = invoke_kefu(*command, env={"KEFU_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"})
     assert result.returncode == 1
     assert "KEFU_DATABASE_URL" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
@@ -56,6 +58,43 @@ def test_malformed_database_url_is_a_clear_error() -> None:
     assert result.returncode != 0
     assert "KEFU_DATABASE_URL" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# Each sub-app of `kefu`, a command of it, settings it cannot start with and the setting its one line must name.
+BAD_SETTINGS = {
+    "db": (
+        ["db", "current"],
+        {"KEFU_ENV": "production", "KEFU_PASSWORD_HASH_PROFILE": "cheapest"},
+        "KEFU_PASSWORD_HASH_PROFILE",
+    ),
+    "tracker": (["tracker", "prune"], {"KEFU_TRACKER_RETENTION_DAYS": "-1"}, "KEFU_TRACKER_RETENTION_DAYS"),
+    "turns": (["turns", "consume"], {"KEFU_RABBITMQ_URL": "http://rabbitmq"}, "KEFU_RABBITMQ_URL"),
+    "telegram": (["telegram", "poll"], {"KEFU_RASA_PORT": "port-5005"}, "KEFU_RASA_PORT"),
+    "analytics": (["analytics", "report", "--out", "{tmp_path}"], {"KEFU_WEB_PORT": "eighty"}, "KEFU_WEB_PORT"),
+    "triage": (
+        ["triage", "train-default"],
+        {"KEFU_REVIEW_CONFIDENCE_THRESHOLD": "2"},
+        "KEFU_REVIEW_CONFIDENCE_THRESHOLD",
+    ),
+    "data": (["data", "export"], {"KEFU_REDIS_URL": "localhost:6379"}, "KEFU_REDIS_URL"),
+    "model": (["model", "list"], {"KEFU_API_TOKEN_HOURS": "0"}, "KEFU_API_TOKEN_HOURS"),
+    "user": (["user", "list"], {"KEFU_DATABASE_URL": "nonsense://x"}, "KEFU_DATABASE_URL"),
+}
+
+
+def test_every_sub_app_is_checked_with_bad_settings() -> None:
+    assert {group.name for group in app.registered_groups} == set(BAD_SETTINGS)
+
+
+@pytest.mark.parametrize(("command", "bad", "setting"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
+def test_bad_settings_are_one_line_naming_the_setting_in_every_sub_app(
+    command: list[str], bad: dict[str, str], setting: str, tmp_path: Path
+) -> None:
+    result = run_kefu(*(arg.format(tmp_path=tmp_path) for arg in command), env=bad, kefu=KEFU_SCRIPT)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = result.stdout.splitlines()
+    assert line.startswith("✗ KEFU_") and setting in line
 
 
 def test_run_refuses_a_busy_port_naming_the_setting(sqlite_url: str) -> None:

@@ -57,7 +57,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def token_attempt(client: httpx.Client, username: str, password: str, ip: str) -> httpx.Response:
-    """POST /api/tokens as if from ``ip`` (uvicorn trusts X-Forwarded-For from the loopback proxy only)."""
+    """POST /api/tokens as if from ``ip``: the app's ProxyHeadersMiddleware (router/web/headers.py) believes
+    X-Forwarded-For from KEFU_TRUSTED_PROXIES only, by default the loopback address this test connects from."""
     return client.post(
         "/api/tokens", json={"username": username, "password": password}, headers={"X-Forwarded-For": ip}
     )

@@ -140,7 +140,8 @@ def test_production_refuses_the_tests_cheap_password_hashing(tmp_path: Path) -> 
         given = users.get_user(reader.session, "boss").password_hash
     # `kefu user passwd` writes a hash without the start-up checks: it refuses too, and the stored hash stays.
     passwd = invoke_kefu("user", "passwd", "boss", env=env)
-    assert passwd.returncode == 1 and "cheapest is for tests" in passwd.stderr
+    assert passwd.returncode == 1 and "KEFU_PASSWORD_HASH_PROFILE: cheapest is for tests" in passwd.stdout
+    assert "Traceback" not in passwd.stderr
     with kefu.reader() as reader:
         assert users.get_user(reader.session, "boss").password_hash == given
     kefu.dispose()

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from typer.testing import CliRunner
@@ -20,13 +21,18 @@ from typer.testing import CliRunner
 from router.cli import app
 from router.settings import get_settings
 
-KEFU = [sys.executable, "-m", "router"]
+KEFU = (sys.executable, "-m", "router")
+# The console script installed beside the interpreter: `kefu` exactly as an operator, the Makefile and the Procfile
+# start it.
+KEFU_SCRIPT = (str(Path(sys.executable).with_name("kefu")),)
 
 
-def run_kefu(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the real `kefu` CLI in a child process with ``env`` on top of ours."""
+def run_kefu(
+    *args: str, env: dict[str, str], timeout: float = 120, kefu: tuple[str, ...] = KEFU
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `kefu` CLI (``kefu``: how to start it) in a child process with ``env`` on top of ours."""
     return subprocess.run(
-        [*KEFU, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
+        [*kefu, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 

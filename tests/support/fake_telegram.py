@@ -1,4 +1,5 @@
-"""A local fake of the Telegram Bot API for tests, plus a Rasa server started with kefu's channels.
+"""A local fake of the Telegram Bot API for tests, plus a Rasa server started with kefu's channels (or, where only
+the long poller is under test, a stand-in for Rasa's Telegram webhook).
 
 The fake answers ``/bot<token>/<method>`` like api.telegram.org: it records every call, serves queued updates
 to ``getUpdates``, and can be told to fail the next calls of a method (429 with ``retry_after``, 5xx).
@@ -133,13 +134,39 @@ async def _params(request: Request) -> dict[str, Any]:
 
 
 @contextmanager
-def fake_telegram_server() -> Iterator[FakeTelegram]:
-    """Run a fake Bot API on a free port for the duration of the block."""
-    fake = FakeTelegram()
+def fake_telegram_server(fake: FakeTelegram | None = None, port: int = 0) -> Iterator[FakeTelegram]:
+    """Run a fake Bot API (``fake``, or a new one) on ``port`` (by default a free one) for the duration of the block;
+    the same ``fake`` on the same port again is Telegram back from an outage, with what it had."""
+    fake = fake or FakeTelegram()
     app = Starlette(routes=[Route("/bot{token}/{method}", fake._answer, methods=["GET", "POST"])])
-    with serving_in_thread(app, lifespan="off") as base_url:
+    with serving_in_thread(app, port, lifespan="off") as base_url:
         fake.base_url = f"{base_url}/bot"
         yield fake
+
+
+@dataclass
+class WebhookStandIn:
+    """What a stand-in for Rasa's Telegram webhook received, where the poller's own behaviour is under test."""
+
+    url: str = ""
+    update_ids: list[int] = field(default_factory=list)
+
+
+@contextmanager
+def webhook_stand_in() -> Iterator[WebhookStandIn]:
+    """An HTTP server answering the updates posted to ``/webhooks/telegram/webhook`` as Rasa's Telegram channel does
+    (``{"status": "ok"}``) and recording them; ``url`` is what KEFU_RASA_URL would be."""
+    received = WebhookStandIn()
+
+    async def accept(request: Request) -> JSONResponse:
+        update = await request.json()
+        received.update_ids.append(update["update_id"])
+        return JSONResponse({"status": "ok", "update_id": update["update_id"]})
+
+    app = Starlette(routes=[Route("/webhooks/telegram/webhook", accept, methods=["POST"])])
+    with serving_in_thread(app, lifespan="off") as base_url:
+        received.url = base_url
+        yield received
 
 
 def text_update(update_id: int, chat_id: int, text: str, language_code: str = "zh-hans") -> dict[str, Any]:

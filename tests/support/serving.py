@@ -18,14 +18,16 @@ STOP_TIMEOUT_S = 10
 
 
 @contextmanager
-def serving_in_thread(app: ASGIApp, **options: Any) -> Iterator[str]:
-    """uvicorn serving ``app`` on a free loopback port until the block ends; yields its base URL.
+def serving_in_thread(app: ASGIApp, port: int = 0, **options: Any) -> Iterator[str]:
+    """uvicorn serving ``app`` on loopback ``port`` (by default a free one) until the block ends; yields its base URL.
 
     The app's lifespan runs as under any uvicorn: its start-up has finished (and its background tasks are running)
     when the URL is yielded, and its shutdown has finished when the block is left. ``options`` are uvicorn.Config's.
+    A later block may serve on the same port again, as a server back from an outage does.
     """
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the closed connections' TIME_WAIT must not block it
+    sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **options))
     # uvicorn installs no signal handlers outside the main thread: should_exit is how this server is stopped.
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
