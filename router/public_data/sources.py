@@ -44,11 +44,20 @@ def clinc150(shared_dir: Path) -> list[PublicRow]:
 
 def zh_shopping_complaints(shared_dir: Path) -> list[PublicRow]:
     """zh_shopping's negative reviews, labelled with their product line. No licence: evaluate on them, never ship."""
+    return _zh_shopping_reviews(shared_dir, "0")
+
+
+def zh_shopping_praise(shared_dir: Path) -> list[PublicRow]:
+    """zh_shopping's positive reviews, labelled with their product line. No licence: evaluate on them, never ship."""
+    return _zh_shopping_reviews(shared_dir, "1")
+
+
+def _zh_shopping_reviews(shared_dir: Path, sentiment: str) -> list[PublicRow]:
     with _required(Path(shared_dir) / ZH_SHOPPING / "dev.csv").open(encoding="utf-8", newline="") as handle:
         return [
             PublicRow(row["review"].strip(), row["cat"], ZH_SHOPPING)
             for row in csv.DictReader(handle)
-            if row["label"] == "0" and row["review"].strip()
+            if row["label"] == sentiment and row["review"].strip()
         ]
 
 

@@ -88,7 +88,7 @@ class Stream:
                 for line in response.iter_lines():
                     if line.startswith("data: "):
                         self.events.append(json.loads(line[6:]))
-                    elif line.startswith(": keep-alive"):
+                    elif line.startswith("id: "):  # the cursor every poll ends with
                         self.first_poll_done.set()
 
     def arrival(self, matches: Callable[[dict], bool], within_s: float) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.nlu_holdout import main
+from tests.support.benchmark_runs import run_in_process
 from tests.support.rasa_stack import trained_model
 
 pytestmark = pytest.mark.rasa
@@ -31,7 +32,7 @@ nlu:
 def test_report_structure_and_a_wrong_label_counts_as_wrong(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     data = tmp_path / "tiny.yml"
     data.write_text(TINY_SET, encoding="utf-8")
-    main(["--data", str(data), "--model", str(trained_model())])
+    run_in_process(main, ["--data", str(data), "--model", str(trained_model())])
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     assert list(result)[:5] == ["macro_f1", "accuracy", "macro_f1_zh", "macro_f1_en", "messages"]

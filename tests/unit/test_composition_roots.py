@@ -17,6 +17,7 @@ COMPOSITION_ROOTS = {
     # CLI commands: each `kefu …` invocation is a process of its own.
     "router/cli.py": ANY_FUNCTION,
     "router/*/cli.py": ANY_FUNCTION,
+    "router/cli_common.py": {"settings_or_exit"},  # what every one of them starts from
     # Process entrypoints.
     "bot/server.py": ANY_FUNCTION,
     "bot/action_server.py": ANY_FUNCTION,
