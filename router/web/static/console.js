@@ -46,9 +46,9 @@
     return tab !== "mine" || String(t.assignee_id) === table.dataset.agent;
   }
 
-  // The live queue reads its server-sent events through fetch, not EventSource: EventSource gives up for good on an
-  // HTTP error (429 while this agent's other tabs hold the stream slots, 401 once the session has ended, 502 while the
-  // app restarts) and cannot say which it was. Every stream starts from the last cursor the page saw (rendered with
+  // The live queue reads its server-sent events through fetch (event-stream.js), so that it knows why a stream was
+  // refused: 429 while this agent's other tabs hold the stream slots, 401 once the session has ended, 502 while the
+  // app restarts. Every stream starts from the last cursor the page saw (rendered with
   // the rows, then an `id:` after each poll), so tickets that changed while the page was cut off arrive all the same.
   const table = document.getElementById("queue");
   if (table) {
@@ -66,31 +66,6 @@
         if (old) old.replaceWith(row); else body.prepend(row);
       }
       document.getElementById("empty").hidden = body.rows.length > 0;
-    }
-
-    function handleEvent(block) {
-      const fields = {};
-      block.split("\n").forEach((line) => {
-        const colon = line.indexOf(":");
-        if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
-      });
-      if (fields.event === "ticket") showTicket(JSON.parse(fields.data));
-      if (fields.id) since = fields.id;  // sent after the poll's tickets
-    }
-
-    async function readEvents(stream) {
-      const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += value;
-        let end;
-        while ((end = buffer.indexOf("\n\n")) !== -1) {
-          handleEvent(buffer.slice(0, end));
-          buffer = buffer.slice(end + 2);
-        }
-      }
     }
 
     function setStatus(state, ...parts) {
@@ -133,7 +108,10 @@
           if (response.ok && response.headers.get("Content-Type").startsWith("text/event-stream")) {
             setStatus("live", "实时 Live ●");
             failures = 0;
-            await readEvents(response.body);
+            await kefuReadEvents(response.body, (e) => {
+              if (e.event === "ticket") showTicket(JSON.parse(e.data));
+              if (e.id) since = e.id;  // sent after the poll's tickets
+            });
             continue;  // the stream ends every 30 s: the next one goes on from its cursor
           }
         } catch (error) {

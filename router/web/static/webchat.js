@@ -191,26 +191,6 @@
     showTurn(turn.speaker, turn.text, turn.buttons);
   }
 
-  // Server-sent events read through fetch, not EventSource: EventSource can send neither the token header nor say
-  // why it was refused, and it gives up for good after a 429.
-  async function readEvents(body) {
-    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end;
-      while ((end = buffer.indexOf("\n\n")) !== -1) {
-        const lines = buffer.slice(0, end).split("\n");
-        buffer = buffer.slice(end + 2);
-        const kind = lines.find((line) => line.startsWith("event:"));
-        const data = lines.filter((line) => line.startsWith("data:")).map((line) => line.slice(5).trimStart());
-        if (kind && kind.slice(6).trim() === "turn" && data.length) onStreamTurn(data.join("\n"));
-      }
-    }
-  }
-
   function retryAfterSeconds(response) {
     const header = response.headers.get("Retry-After") || "";
     const seconds = /^\d+$/.test(header) ? Number(header) : Math.ceil((Date.parse(header) - Date.now()) / 1000);
@@ -263,7 +243,7 @@
       }
       setStatus("online");
       try {
-        await readEvents(response.body);
+        await kefuReadEvents(response.body, (e) => { if (e.event === "turn" && e.data) onStreamTurn(e.data); });
         setStatus("connecting");
       } catch (error) {
         setStatus("offline");
