@@ -49,7 +49,7 @@ def _refuse_unsafe_start(kefu: Kefu) -> None:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to migrate to.")) -> None:
     """Bring the CRM schema up to date (safe to run again)."""
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     migrate.upgrade(kefu.engine, revision)
     console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
 
@@ -57,7 +57,7 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision to 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Alembic revision, or 'base' to drop everything.")) -> None:
     """Take the CRM schema back to an earlier revision."""
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     migrate.downgrade(kefu.engine, revision)
     console.print(f"[green]✓[/] database at revision {migrate.current_revision(kefu.engine)}")
 
@@ -65,7 +65,7 @@ def db_downgrade(revision: str = typer.Argument(..., help="Alembic revision, or 
 @db_app.command("current")
 def db_current() -> None:
     """Show the revision the database is at and the newest one the code knows."""
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     console.print(f"database: {migrate.current_revision(kefu.engine)}  code: {migrate.head_revision()}")
 
 
@@ -101,7 +101,7 @@ def tracker_prune(
 @app.command("seed-demo")
 def seed_demo_command() -> None:
     """Create the demo organisation (teams, agents, admin, FAQ) if the CRM has no users yet."""
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     migrate.upgrade(kefu.engine)
     with kefu.uow() as uow:
         logins = seed_demo(uow.session, kefu.passwords, kefu.settings.data_dir)
@@ -181,7 +181,7 @@ def run(
     busy = preflight.busy_ports(settings, plan.ports if plan else None)
     if busy:
         fail("; ".join(map(str, busy)))
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     migrate.upgrade(kefu.engine)
     logins = []
     if settings.env == "development":  # production starts with the accounts `kefu user add` made, never demo ones

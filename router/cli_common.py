@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from router.bootstrap import Kefu, bootstrap
-from router.preflight import database_problem
+from router.preflight import database_problem, schema_problem
 from router.settings import Settings, get_settings
 
 console = Console()
@@ -31,10 +31,11 @@ def settings_or_exit() -> Settings:
         fail("; ".join(f"KEFU_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()))
 
 
-def kefu_or_exit() -> Kefu:
-    """kefu on the configured CRM, whose database answers; else :func:`fail` saying what to change."""
+def kefu_or_exit(migrated: bool = True) -> Kefu:
+    """kefu on the configured CRM, whose database answers and, when ``migrated``, has the tables this code needs;
+    else :func:`fail` saying what to change. Commands that migrate the database themselves pass False."""
     kefu = bootstrap(settings_or_exit())
-    problem = database_problem(kefu.engine)
+    problem = database_problem(kefu.engine) or (schema_problem(kefu.engine) if migrated else None)
     if problem:
         kefu.dispose()
         fail(str(problem))

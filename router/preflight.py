@@ -66,3 +66,15 @@ def database_problem(engine: Engine) -> Problem | None:
             "start it or set KEFU_DATABASE_URL to a reachable SQLAlchemy URL",
         )
     return None
+
+
+def schema_problem(engine: Engine) -> Problem | None:
+    """None when the CRM's tables are at the revision this kefu's code needs, else what to run."""
+    from router.crm import migrate
+
+    current, needed = migrate.current_revision(engine), migrate.head_revision()
+    if current == needed:
+        return None
+    where = engine.url.render_as_string(hide_password=True)
+    state = "has no kefu tables yet" if current is None else f"is at revision {current}, this kefu needs {needed}"
+    return Problem(f"the database {where} {state}", "run `kefu db upgrade`")

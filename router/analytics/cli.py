@@ -20,7 +20,7 @@ app = typer.Typer(help="Analytics over the CRM: KPIs, topics, CSAT drivers, segm
 
 
 def _kefu() -> Kefu:
-    kefu = kefu_or_exit()
+    kefu = kefu_or_exit(migrated=False)
     migrate.upgrade(kefu.engine)
     return kefu
 

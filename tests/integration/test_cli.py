@@ -53,6 +53,18 @@ def test_unreachable_database_is_one_line_naming_the_setting(command: list[str])
     assert "Traceback" not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    "command", [["user", "list"], ["model", "list"], ["db", "redact"], ["data", "export"], ["worker", "--once"]]
+)
+def test_a_command_on_a_database_never_migrated_says_to_upgrade_it(command: list[str], tmp_path: Path) -> None:
+    env = {"KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}", "COLUMNS": "200"}
+    result = invoke_kefu(*command, env=env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    [line] = result.stdout.splitlines()
+    assert "has no kefu tables yet" in line and "run `kefu db upgrade`" in line
+
+
 def test_malformed_database_url_is_a_clear_error() -> None:
     result = run_kefu("db", "current", env={"KEFU_DATABASE_URL": "not a url"})
     assert result.returncode != 0
