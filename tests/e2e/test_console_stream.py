@@ -163,3 +163,27 @@ def test_a_console_refused_its_stream_says_so_then_reconnects_and_catches_up(
     finally:
         kefu.dispose()
         other_tabs.close()
+
+
+@pytest.mark.browser
+def test_a_paused_console_tries_again_at_once_when_the_network_is_back(web_server: WebServer, browser_page) -> None:
+    page = browser_page
+    other_tabs = _logged_in(web_server.base_url, "lina")
+    kefu = bootstrap(web_server.settings)
+    try:
+        with ExitStack() as open_streams:
+            for _ in range(web_server.settings.event_streams_per_client):
+                assert open_streams.enter_context(other_tabs.stream("GET", "/console/stream")).status_code == 200
+            log_in(page, web_server.base_url, "lina")
+            page.clock.install()
+            page.goto(f"{web_server.base_url}/console?tab=team")
+            page.locator("#live-status[data-state='paused']").wait_for()
+            page.clock.pause_at(page.evaluate("Date.now()") + 10)  # from now on no timer fires: only the network
+            ticket_id = open_demo_ticket(kefu, "web:back-online", "退款一直没到账")
+        page.context.set_offline(True)
+        page.context.set_offline(False)
+        page.locator(f"#queue tr[data-ticket-id='{ticket_id}']").wait_for(timeout=20_000)
+        assert page.locator("#live-status").inner_text() == "实时 Live ●"
+    finally:
+        kefu.dispose()
+        other_tabs.close()

@@ -92,8 +92,24 @@
       };
       show();
       const countdown = setInterval(show, 1000);
-      await new Promise((resolve) => setTimeout(resolve, until - Date.now()));
+      await pause(until - Date.now());
       clearInterval(countdown);
+    }
+
+    // Waits ``ms``, or less: back online, or the agent looking at the tab again, tries at once.
+    function pause(ms) {
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          window.removeEventListener("online", done);
+          document.removeEventListener("visibilitychange", onVisible);
+          resolve();
+        };
+        const onVisible = () => { if (!document.hidden) done(); };
+        const timer = setTimeout(done, ms);
+        window.addEventListener("online", done);
+        document.addEventListener("visibilitychange", onVisible);
+      });
     }
 
     async function follow() {
