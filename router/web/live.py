@@ -15,7 +15,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import StreamingResponse
@@ -79,13 +79,15 @@ def stream_start(request: Request, since: str | None = None) -> datetime:
     return resume_point(request.headers.get("last-event-id", since), utcnow())
 
 
-def changed_tickets(kefu: Kefu, user_id: int, since: datetime) -> list[dict]:
-    """Tickets the user may see that were created or changed at or after ``since`` (one cheap indexed query)."""
+def changed_tickets(kefu: Kefu, user_id: int, since: datetime, after_id: int = 0) -> list[dict]:
+    """Tickets the user may see that were created or changed at or after ``since`` (past ticket ``after_id`` among
+    those stamped exactly then), oldest first, at most ``BATCH_LIMIT`` (one cheap indexed query)."""
     with kefu.reader() as reader:
         user = reader.session.get(User, user_id)
         if user is None or not user.active:
             return []
-        statement = select(Ticket).where(Ticket.updated_at >= since).order_by(Ticket.updated_at).limit(BATCH_LIMIT)
+        later = or_(Ticket.updated_at > since, and_(Ticket.updated_at == since, Ticket.id > after_id))
+        statement = select(Ticket).where(later).order_by(Ticket.updated_at, Ticket.id).limit(BATCH_LIMIT)
         scope = team_scope(user)
         if scope is not None:
             statement = statement.where(Ticket.team_id.in_(scope))
@@ -105,20 +107,23 @@ class TicketFeed:
         self._kefu = kefu
         self._user_id = user_id
         self.since = since
+        # Past which ticket the cursor is among those stamped exactly ``since``: one routing batch stamps every ticket
+        # it assigns alike, and there may be more of them than one read takes.
+        self._after_id = 0
         self._sent_versions: dict[int, int] = {}
 
     def poll(self) -> list[dict]:
         """The visible tickets changed since the last poll that this stream has not sent in their current version."""
         started = utcnow()
-        changed = changed_tickets(self._kefu, self._user_id, self.since)
+        changed = changed_tickets(self._kefu, self._user_id, self.since, self._after_id)
         fresh = [ticket for ticket in changed if self._sent_versions.get(ticket["id"]) != ticket["version"]]
         self._sent_versions.update((ticket["id"], ticket["version"]) for ticket in fresh)
         # Everything stamped before ``started - COMMIT_OVERLAP`` had committed and was read, even when nothing changed
         # (so an idle stream's cursor moves on too), unless the batch was cut short: then up to its newest ticket.
-        read_up_to = started - COMMIT_OVERLAP
+        cursor = (started - COMMIT_OVERLAP, 0)
         if len(changed) == BATCH_LIMIT:
-            read_up_to = min(read_up_to, datetime.fromisoformat(changed[-1]["updated_at"]))
-        self.since = max(self.since, read_up_to)
+            cursor = min(cursor, (datetime.fromisoformat(changed[-1]["updated_at"]), changed[-1]["id"]))
+        self.since, self._after_id = max((self.since, self._after_id), cursor)
         return fresh
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from router.bootstrap import Kefu
-from router.crm.models import Ticket, User
-from router.web.live import TicketFeed
+from router.crm.models import Ticket, User, utcnow
+from router.web.live import BATCH_LIMIT, COMMIT_OVERLAP, TicketFeed
 from tests.support.routing import new_ticket
 
 
@@ -51,3 +51,18 @@ def test_a_ticket_changed_again_is_streamed_in_its_new_version(seeded: Kefu) -> 
     changed = feed.poll()
     assert [(ticket["id"], ticket["subject"]) for ticket in changed] == [(ticket_id, "changed")]
     assert changed[0]["version"] > first_version
+
+
+def test_more_tickets_stamped_in_one_instant_than_a_batch_holds_are_all_streamed(seeded: Kefu) -> None:
+    # One routing batch stamps every ticket it assigns with the same time; a morning backlog can exceed a batch.
+    with seeded.uow() as uow:
+        ids = [new_ticket(uow.session, sender=f"web:feed-burst-{n}").id for n in range(BATCH_LIMIT + 50)]
+        uow.commit()
+    stamp = utcnow() - 2 * COMMIT_OVERLAP
+    with seeded.uow() as uow:
+        uow.session.execute(update(Ticket).where(Ticket.id.in_(ids)).values(updated_at=stamp))
+        uow.commit()
+    later, _ = _open_ticket(seeded, "web:feed-after-the-burst")
+    feed = TicketFeed(seeded, _supervisor_id(seeded), since=stamp - timedelta(seconds=1))
+    streamed = [ticket["id"] for _ in range(4) for ticket in feed.poll()]
+    assert sorted(streamed) == sorted([*ids, later])
