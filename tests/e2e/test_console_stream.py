@@ -7,7 +7,8 @@ import json
 import re
 import threading
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, closing, contextmanager
 from datetime import datetime, timedelta
 
 import httpx
@@ -135,22 +136,37 @@ def test_a_stream_without_a_session_answers_401_to_the_console_page_not_the_logi
     assert (answer.status_code, answer.json()["status"]) == (401, 401)
 
 
+@contextmanager
+def _stream_slots_taken(web_server: WebServer) -> Iterator[None]:
+    """Every live stream lina may hold, open in her other tabs until the block ends."""
+    with closing(_logged_in(web_server.base_url, "lina")) as other_tabs, ExitStack() as open_streams:
+        for _ in range(web_server.settings.event_streams_per_client):
+            assert open_streams.enter_context(other_tabs.stream("GET", "/console/stream")).status_code == 200
+        yield
+
+
+def _open_paused_console(page, web_server: WebServer, clock_stopped: bool = False) -> None:
+    """lina's team queue, its stream refused (429); with ``clock_stopped`` no timer of the page fires from then on,
+    so that only the network can bring it back."""
+    log_in(page, web_server.base_url, "lina")
+    if clock_stopped:
+        page.clock.install()
+    page.goto(f"{web_server.base_url}/console?tab=team")
+    page.locator("#live-status[data-state='paused']").wait_for()
+    if clock_stopped:
+        page.clock.pause_at(page.evaluate("Date.now()") + 10)
+
+
 @pytest.mark.browser
 def test_a_console_refused_its_stream_says_so_then_reconnects_and_catches_up(
     web_server: WebServer, browser_page
 ) -> None:
     page = browser_page
-    other_tabs = _logged_in(web_server.base_url, "lina")
     kefu = bootstrap(web_server.settings)
     try:
-        with ExitStack() as open_streams:
-            for _ in range(web_server.settings.event_streams_per_client):
-                assert open_streams.enter_context(other_tabs.stream("GET", "/console/stream")).status_code == 200
-            log_in(page, web_server.base_url, "lina")
-            page.goto(f"{web_server.base_url}/console?tab=team")
-            paused = page.locator("#live-status[data-state='paused']")
-            paused.wait_for()  # refused with 429: every slot is taken
-            notice = paused.inner_text()
+        with _stream_slots_taken(web_server):
+            _open_paused_console(page, web_server)
+            notice = page.locator("#live-status").inner_text()
             assert re.search(
                 r"^实时更新已暂停 Live updates paused .*too many live connections.* retrying in \d+ s$", notice
             )
@@ -162,23 +178,15 @@ def test_a_console_refused_its_stream_says_so_then_reconnects_and_catches_up(
         assert page.locator("#live-status").inner_text() == "实时 Live ●"
     finally:
         kefu.dispose()
-        other_tabs.close()
 
 
 @pytest.mark.browser
 def test_a_paused_console_tries_again_at_once_when_the_network_is_back(web_server: WebServer, browser_page) -> None:
     page = browser_page
-    other_tabs = _logged_in(web_server.base_url, "lina")
     kefu = bootstrap(web_server.settings)
     try:
-        with ExitStack() as open_streams:
-            for _ in range(web_server.settings.event_streams_per_client):
-                assert open_streams.enter_context(other_tabs.stream("GET", "/console/stream")).status_code == 200
-            log_in(page, web_server.base_url, "lina")
-            page.clock.install()
-            page.goto(f"{web_server.base_url}/console?tab=team")
-            page.locator("#live-status[data-state='paused']").wait_for()
-            page.clock.pause_at(page.evaluate("Date.now()") + 10)  # from now on no timer fires: only the network
+        with _stream_slots_taken(web_server):
+            _open_paused_console(page, web_server, clock_stopped=True)
             ticket_id = open_demo_ticket(kefu, "web:back-online", "退款一直没到账")
         page.context.set_offline(True)
         page.context.set_offline(False)
@@ -186,4 +194,28 @@ def test_a_paused_console_tries_again_at_once_when_the_network_is_back(web_serve
         assert page.locator("#live-status").inner_text() == "实时 Live ●"
     finally:
         kefu.dispose()
-        other_tabs.close()
+
+
+@pytest.mark.browser
+def test_a_console_whose_session_ended_says_so_and_logging_in_again_brings_it_back(
+    web_server: WebServer, browser_page
+) -> None:
+    page = browser_page
+    with _stream_slots_taken(web_server):
+        _open_paused_console(page, web_server, clock_stopped=True)
+        other_page = page.context.new_page()  # the agent logs out in another tab of the same browser
+        other_page.goto(f"{web_server.base_url}/console")
+        other_page.click("button.link:has-text('Log out')")
+        other_page.wait_for_url("**/login**")
+    page.context.set_offline(True)
+    page.context.set_offline(False)  # back online: the console tries at once, and is refused for want of a session
+    ended = page.locator("#live-status[data-state='ended']")
+    ended.wait_for()
+    assert ended.inner_text().startswith("登录已失效，实时更新已暂停 Session ended, live updates paused")
+    page.clock.resume()
+    page.click("#live-status a:has-text('Log in again')")
+    page.fill("input[name=username]", "lina")
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console?tab=team")  # back where the agent was
+    page.locator("#live-status[data-state='live']").wait_for()
