@@ -10,7 +10,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from router.bootstrap import Kefu
-from router.cli_common import kefu_or_exit
+from router.cli_common import fail, kefu_or_exit
 from router.crm import migrate
 from router.crm.models import Conversation
 from router.errors import InvalidInput
@@ -40,15 +40,13 @@ def demo_data(
         with kefu.uow() as uow:
             existing = uow.session.scalar(select(func.count(Conversation.id)))
             if existing and not append:
-                console.print(f"[bold red]✗[/] the CRM already has {existing} conversations: pass --append to add more")
-                raise typer.Exit(code=1)
+                fail(f"the CRM already has {existing} conversations: pass --append to add more")
             summary = generate_history(
                 uow.session, kefu.passwords, kefu.settings.data_dir, customers=customers, days=days, seed=seed
             )
             uow.commit()
     except InvalidInput as error:
-        console.print(f"[bold red]✗[/] {error}")
-        raise typer.Exit(code=1) from error
+        fail(str(error))
     finally:
         kefu.dispose()
     console.print(
@@ -71,8 +69,7 @@ def report(
     try:
         period = Period.last(days)
     except InvalidInput as error:
-        console.print(f"[bold red]✗[/] {error}")
-        raise typer.Exit(code=1) from error
+        fail(str(error))
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     with kefu.uow() as uow:

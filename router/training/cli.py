@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy import select
 
 from router.bootstrap import Kefu
-from router.cli_common import kefu_or_exit, settings_or_exit
+from router.cli_common import fail, kefu_or_exit, settings_or_exit
 from router.crm.models import ModelVersion, User
 from router.errors import KefuError
 from router.public_data.mapping import load_project_mapping
@@ -58,11 +58,6 @@ def _user_id(kefu: Kefu, username: str | None) -> int | None:
     if user_id is None:
         raise KefuError(f"no user {username!r}")
     return user_id
-
-
-def _fail(error: KefuError) -> typer.Exit:
-    console.print(f"[red]{error}[/red]")
-    return typer.Exit(1)
 
 
 def _run_retrain(
@@ -125,7 +120,7 @@ def train(
         else:
             _show(_run_retrain(kefu, tolerance, _user_id(kefu, user), verbose, console), console)
     except KefuError as error:
-        raise _fail(error) from error
+        fail(str(error))
     finally:
         kefu.dispose()
 
@@ -165,7 +160,7 @@ def split_public() -> None:
         with console.status("Grouping near-copies (a few minutes)…"):
             counts = write_training_side(settings.shared_data_dir, settings.data_dir / "public")
     except KefuError as error:
-        raise _fail(error) from error
+        fail(str(error))
     for source, (kept, held_out) in counts.items():
         console.print(f"{source}: {kept} rows shipped for training, {held_out} held out")
 
@@ -184,7 +179,7 @@ def import_public_command(
     try:
         path, counts = import_public(settings.project_dir, settings.data_dir, caps, seed)
     except KefuError as error:
-        raise _fail(error) from error
+        fail(str(error))
     console.print(f"{path}: " + ", ".join(f"{intent} {count}" for intent, count in counts.items()))
 
 
@@ -232,7 +227,7 @@ def _switch(version: str, reason: str, user: str, rollback: bool) -> None:
             rasa_pulls=settings.model_server,
         )
     except KefuError as error:
-        raise _fail(error) from error
+        fail(str(error))
     finally:
         kefu.dispose()
     console.print(f"{promotion.version} is active. {promotion.rasa_message}")

@@ -13,12 +13,10 @@ import pytest
 from sqlalchemy import select
 
 from router.bootstrap import bootstrap
-from router.crm import migrate
 from router.crm.models import Agent, Presence, User
-from router.settings import Settings
 from router.training.jobs import enqueue_retrain
 from tests.support.browser import log_in, other_site
-from tests.support.crm import open_demo_ticket
+from tests.support.crm import make_kefu, open_demo_ticket
 from tests.support.web import WebServer, web_app_in_thread
 
 pytestmark = pytest.mark.browser
@@ -114,13 +112,9 @@ def test_only_a_listed_shop_may_frame_the_chat_and_no_site_the_console(browser_p
     (tmp_path / "shop").mkdir()
     (tmp_path / "hostile").mkdir()
     with other_site(tmp_path / "shop") as shop, other_site(tmp_path / "hostile") as hostile:
-        settings = Settings(
-            database_url=f"sqlite:///{tmp_path / 'kefu.db'}", var_dir=tmp_path / "var", webchat_embed_origins=shop
-        )
-        kefu = bootstrap(settings)
-        migrate.upgrade(kefu.engine)
+        kefu = make_kefu(f"sqlite:///{tmp_path / 'kefu.db'}", tmp_path, webchat_embed_origins=shop)
         kefu.dispose()
-        with web_app_in_thread(settings) as kefu_url:
+        with web_app_in_thread(kefu.settings) as kefu_url:
             for site in ("shop", "hostile"):
                 (tmp_path / site / "index.html").write_text(framing_page(kefu_url), encoding="utf-8")
 
